@@ -1,0 +1,38 @@
+// Byte and text encodings used across the wire formats (Slack forms, OAuth, tokens).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace deputy {
+
+std::string to_hex(std::string_view bytes);
+std::optional<std::string> from_hex(std::string_view hex);
+
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+// RFC 4648 §5 without padding, as PKCE and JWTs use it.
+std::string base64url_encode(std::string_view bytes);
+std::optional<std::string> base64url_decode(std::string_view text);
+
+// application/x-www-form-urlencoded and URL query components.
+std::string url_encode(std::string_view text);
+std::optional<std::string> url_decode(std::string_view text, bool plus_is_space = true);
+
+using FormFields = std::vector<std::pair<std::string, std::string>>;
+// Returns nullopt when a field has a broken %-escape, so malformed input is refused, not guessed.
+std::optional<FormFields> parse_form(std::string_view body);
+std::string encode_form(const FormFields& fields);
+std::optional<std::string> form_value(const FormFields& fields, std::string_view name);
+
+// Compares secrets without leaking where they differ through timing.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+std::string to_lower(std::string_view text);
+std::string_view trim(std::string_view text);
+std::vector<std::string> split_words(std::string_view text);
+
+}  // namespace deputy

@@ -1,0 +1,56 @@
+#include "common/encoding.h"
+
+#include <gtest/gtest.h>
+
+namespace deputy {
+namespace {
+
+TEST(Encoding, HexRoundTrip) {
+  EXPECT_EQ(to_hex("\x01\xab\xff"), "01abff");
+  EXPECT_EQ(from_hex("01ABff").value(), "\x01\xab\xff");
+  EXPECT_FALSE(from_hex("abc"));
+  EXPECT_FALSE(from_hex("zz"));
+}
+
+TEST(Encoding, Base64FollowsRfc4648) {
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
+  EXPECT_EQ(base64_decode("Zm8=").value(), "fo");
+  EXPECT_EQ(base64url_decode("-_8").value(), "\xfb\xff");
+  EXPECT_FALSE(base64_decode("Z"));
+  EXPECT_FALSE(base64_decode("Zm9v*mFy"));
+}
+
+TEST(Encoding, FormParsingDecodesAndRefusesBrokenEscapes) {
+  auto fields = parse_form("a=1&b=hello+world&c=%2Fdeputy&d=&e");
+  ASSERT_TRUE(fields);
+  EXPECT_EQ(form_value(*fields, "b").value(), "hello world");
+  EXPECT_EQ(form_value(*fields, "c").value(), "/deputy");
+  EXPECT_EQ(form_value(*fields, "d").value(), "");
+  EXPECT_EQ(form_value(*fields, "e").value(), "");
+  EXPECT_FALSE(parse_form("a=%2"));
+  EXPECT_FALSE(parse_form("a=%G1"));
+  EXPECT_FALSE(parse_form("a=%"));
+}
+
+TEST(Encoding, FormEncodingRoundTrips) {
+  FormFields fields = {{"text", "create opportunity \"Acme\" 5000"}, {"x", "a&b=c/d"}};
+  auto parsed = parse_form(encode_form(fields));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*parsed, fields);
+}
+
+TEST(Encoding, ConstantTimeEqual) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+}
+
+TEST(Encoding, SplitWordsAndTrim) {
+  EXPECT_EQ(split_words("  create   opportunity\tAcme \n"), (std::vector<std::string>{"create", "opportunity", "Acme"}));
+  EXPECT_EQ(trim("  x y  "), "x y");
+}
+
+}  // namespace
+}  // namespace deputy

@@ -1,0 +1,16 @@
+// Logging setup. Every sink goes through a redacting filter so a token that slips
+// into a message (an upstream error body, say) is masked before it is written.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace deputy::log {
+
+// level: trace, debug, info, warn, error. json=true writes one JSON object per line.
+void init(std::string_view level, bool json = false);
+
+// Masks bearer tokens, Slack tokens and obvious secret-looking values in free text.
+std::string redact(std::string_view text);
+
+}  // namespace deputy::log

@@ -1,0 +1,175 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace deputy::config {
+namespace {
+
+Status field_error(const std::string& source, const YAML::Node& node, const std::string& field, const std::string& what) {
+  std::ostringstream out;
+  out << source;
+  if (node.IsDefined() && node.Mark().line >= 0) out << ":" << node.Mark().line + 1;
+  out << ": " << field << ": " << what;
+  return InvalidArgument(out.str());
+}
+
+template <typename T>
+Status read_scalar(const std::string& source, const YAML::Node& parent, const char* key, const std::string& path, T& out) {
+  YAML::Node node = parent[key];
+  if (!node.IsDefined() || node.IsNull()) return Status::Ok();
+  if (!node.IsScalar()) return field_error(source, node, path, "expected a single value");
+  try {
+    out = node.as<T>();
+  } catch (const YAML::Exception&) {
+    return field_error(source, node, path, "has the wrong type");
+  }
+  return Status::Ok();
+}
+
+void apply_env(Config& config, const Environment& env) {
+  auto set = [&](const char* name, std::string& target) {
+    if (auto it = env.find(name); it != env.end() && !it->second.empty()) target = it->second;
+  };
+  set("DEPUTY_LISTEN", config.listen);
+  set("DEPUTY_DATABASE", config.database);
+  set("DEPUTY_PUBLIC_URL", config.public_url);
+  set("DEPUTY_SLACK_SIGNING_SECRET", config.slack.signing_secret);
+  set("DEPUTY_SLACK_BOT_TOKEN", config.slack.bot_token);
+  set("DEPUTY_SLACK_API_URL", config.slack.api_url);
+  set("DEPUTY_RECIPES", config.recipes_dir);
+  set("DEPUTY_KEYS", config.keys_file);
+  set("DEPUTY_LOG_LEVEL", config.log_level);
+  if (auto it = env.find("DEPUTY_ADMINS"); it != env.end() && !it->second.empty()) {
+    config.admins.clear();
+    std::stringstream list(it->second);
+    for (std::string id; std::getline(list, id, ',');) {
+      if (!id.empty()) config.admins.push_back(id);
+    }
+  }
+}
+
+Status parse_yaml(const YAML::Node& root, const std::string& source, Config& config) {
+  if (!root.IsDefined() || root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return field_error(source, root, "(top level)", "expected a mapping of settings");
+  static const std::vector<std::string> kKnown = {"listen", "public_url", "database", "recipes", "keys", "log_level",
+                                                  "log_json", "slack", "server", "admins", "apps"};
+  for (const auto& entry : root) {
+    auto key = entry.first.as<std::string>();
+    if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
+      return field_error(source, entry.first, key, "unknown setting");
+    }
+  }
+  for (Status s : {read_scalar(source, root, "listen", "listen", config.listen),
+                   read_scalar(source, root, "public_url", "public_url", config.public_url),
+                   read_scalar(source, root, "database", "database", config.database),
+                   read_scalar(source, root, "recipes", "recipes", config.recipes_dir),
+                   read_scalar(source, root, "keys", "keys", config.keys_file),
+                   read_scalar(source, root, "log_level", "log_level", config.log_level),
+                   read_scalar(source, root, "log_json", "log_json", config.log_json)}) {
+    if (!s.ok()) return s;
+  }
+  if (YAML::Node slack = root["slack"]; slack.IsDefined() && !slack.IsNull()) {
+    if (!slack.IsMap()) return field_error(source, slack, "slack", "expected a mapping");
+    for (Status s : {read_scalar(source, slack, "signing_secret", "slack.signing_secret", config.slack.signing_secret),
+                     read_scalar(source, slack, "bot_token", "slack.bot_token", config.slack.bot_token),
+                     read_scalar(source, slack, "api_url", "slack.api_url", config.slack.api_url)}) {
+      if (!s.ok()) return s;
+    }
+  }
+  if (YAML::Node server = root["server"]; server.IsDefined() && !server.IsNull()) {
+    if (!server.IsMap()) return field_error(source, server, "server", "expected a mapping");
+    auto& s = config.server;
+    for (Status st : {read_scalar(source, server, "io_threads", "server.io_threads", s.io_threads),
+                      read_scalar(source, server, "workers", "server.workers", s.workers),
+                      read_scalar(source, server, "max_body_bytes", "server.max_body_bytes", s.max_body_bytes),
+                      read_scalar(source, server, "header_limit_bytes", "server.header_limit_bytes", s.header_limit_bytes),
+                      read_scalar(source, server, "read_timeout_seconds", "server.read_timeout_seconds", s.read_timeout_seconds),
+                      read_scalar(source, server, "idle_timeout_seconds", "server.idle_timeout_seconds", s.idle_timeout_seconds)}) {
+      if (!st.ok()) return st;
+    }
+    if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
+  }
+  if (YAML::Node admins = root["admins"]; admins.IsDefined() && !admins.IsNull()) {
+    if (!admins.IsSequence()) return field_error(source, admins, "admins", "expected a list of Slack user ids");
+    for (const auto& admin : admins) config.admins.push_back(admin.as<std::string>());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Config::effective_public_url() const {
+  std::string url = public_url.empty() ? "http://" + listen : public_url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+Result<std::pair<std::string, uint16_t>> Config::listen_endpoint() const {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("listen address must be host:port, got '" + listen + "'");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    int port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(host.empty() ? std::string("0.0.0.0") : host, static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return InvalidArgument("listen address has a bad port: '" + listen + "'");
+  }
+}
+
+std::vector<std::string> Config::missing_for_production() const {
+  std::vector<std::string> missing;
+  if (slack.signing_secret.empty())
+    missing.emplace_back("Slack signing secret: set DEPUTY_SLACK_SIGNING_SECRET or slack.signing_secret (until then Slack requests are refused)");
+  if (slack.bot_token.empty())
+    missing.emplace_back("Slack bot token (xoxb-...): set DEPUTY_SLACK_BOT_TOKEN or slack.bot_token (until then Deputy cannot answer)");
+  if (public_url.empty())
+    missing.emplace_back("Public URL that Slack and browsers reach: set DEPUTY_PUBLIC_URL or public_url (now " + effective_public_url() + ")");
+  return missing;
+}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name(entry.substr(0, eq));
+    if (name.rfind("DEPUTY_", 0) == 0) env.emplace(name, std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+Result<Config> load_from_string(const std::string& yaml_text, const Environment& env, const std::string& source_name) {
+  Config config;
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (Status s = parse_yaml(root, source_name, config); !s.ok()) return s;
+  } catch (const YAML::ParserException& e) {
+    return InvalidArgument(source_name + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  apply_env(config, env);
+  if (auto endpoint = config.listen_endpoint(); !endpoint) return endpoint.status();
+  return config;
+}
+
+Result<Config> load(const std::string& path, const Environment& env) {
+  if (path.empty()) return load_from_string("", env, "(defaults)");
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = load_from_string(text.str(), env, path);
+  if (config) config->source_file = path;
+  return config;
+}
+
+}  // namespace deputy::config

@@ -1,0 +1,46 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace deputy::config {
+namespace {
+
+TEST(Config, DefaultsMatchTheDesign) {
+  auto c = load("", {});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->listen, "127.0.0.1:3000");
+  EXPECT_EQ(c->database, "sqlite:./deputy.db");
+  EXPECT_EQ(c->effective_public_url(), "http://127.0.0.1:3000");
+  EXPECT_EQ(c->slack.api_url, "https://slack.com/api");
+  EXPECT_EQ(c->recipes_dir, "./recipes");
+  EXPECT_EQ(c->keys_file, "./deputy.keys");
+  EXPECT_EQ(c->missing_for_production().size(), 3u);
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+  auto c = load_from_string("listen: 0.0.0.0:8080\nslack:\n  signing_secret: from-file\n  bot_token: xoxb-file\n",
+                            {{"DEPUTY_SLACK_SIGNING_SECRET", "from-env"}, {"DEPUTY_LISTEN", "127.0.0.1:9000"},
+                             {"DEPUTY_PUBLIC_URL", "https://deputy.example.com/"}},
+                            "test.yaml");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->slack.signing_secret, "from-env");
+  EXPECT_EQ(c->slack.bot_token, "xoxb-file");
+  EXPECT_EQ(c->listen, "127.0.0.1:9000");
+  EXPECT_EQ(c->effective_public_url(), "https://deputy.example.com");
+  EXPECT_TRUE(c->missing_for_production().empty());
+}
+
+TEST(Config, ErrorsNameFileLineAndField) {
+  auto c = load_from_string("listen: 127.0.0.1:3000\nserver:\n  workers: many\n", {}, "deputy.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.status().message().find("deputy.yaml:3"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("server.workers"), std::string::npos);
+  auto unknown = load_from_string("lisen: x\n", {}, "deputy.yaml");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.status().message().find("lisen"), std::string::npos);
+  EXPECT_FALSE(load_from_string("listen: nohost\n", {}, "x.yaml"));
+  EXPECT_FALSE(load_from_string("listen: [\n", {}, "x.yaml"));
+}
+
+}  // namespace
+}  // namespace deputy::config

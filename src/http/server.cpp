@@ -1,0 +1,291 @@
+#include "http/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/encoding.h"
+#include "metrics/metrics.h"
+
+namespace deputy::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string Request::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() && std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return value;
+    }
+  }
+  return {};
+}
+
+std::string Request::query_param(std::string_view name) const {
+  auto fields = parse_form(query);
+  if (!fields) return {};
+  return form_value(*fields, name).value_or("");
+}
+
+Response Response::text(int status, std::string body) { return Response{status, "text/plain; charset=utf-8", std::move(body), {}}; }
+Response Response::json(int status, std::string body) { return Response{status, "application/json", std::move(body), {}}; }
+Response Response::html(int status, std::string body) { return Response{status, "text/html; charset=utf-8", std::move(body), {}}; }
+Response Response::redirect(std::string location) {
+  Response r{302, "text/plain; charset=utf-8", "Redirecting\n", {}};
+  r.headers.emplace_back("Location", std::move(location));
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+void Router::add(std::string method, std::string path, Handler handler) {
+  routes_.push_back(Route{std::move(method), std::move(path), std::move(handler)});
+}
+
+const Handler* Router::find(std::string_view method, std::string_view path, bool* path_known) const {
+  *path_known = false;
+  for (const Route& route : routes_) {
+    if (route.path != path) continue;
+    *path_known = true;
+    if (route.method == method) return &route.handler;
+  }
+  return nullptr;
+}
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(ServerOptions o, Router r, metrics::Registry* m)
+      : options(o), router(std::move(r)), metrics(m), acceptor(net::make_strand(ioc)) {}
+
+  ServerOptions options;
+  Router router;
+  metrics::Registry* metrics;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::atomic<bool> stopping{false};
+
+  class Session;
+  std::mutex sessions_mutex;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  uint64_t next_session_id = 0;
+
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void forget(uint64_t id) {
+    std::lock_guard lock(sessions_mutex);
+    sessions.erase(id);
+  }
+};
+
+class Server::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<Impl> server, uint64_t id)
+      : stream_(std::move(socket)), server_(std::move(server)), id_(id) {}
+  ~Session() { server_->forget(id_); }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
+
+  // Closes the connection if it is waiting for a request; a request in flight finishes first.
+  void close_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  void do_read() {
+    if (server_->stopping) return close();
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    parser_->header_limit(server_->options.header_limit_bytes);
+    // Idle keep-alive connections get the idle timeout; it is narrowed once bytes arrive.
+    stream_.expires_after(first_request_ ? server_->options.read_timeout : server_->options.idle_timeout);
+    busy_ = false;
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == net::error::eof) {
+      return close();
+    }
+    if (ec == bhttp::error::body_limit) return fail_request(413, "request body too large\n");
+    if (ec == bhttp::error::header_limit) return fail_request(431, "request headers too large\n");
+    if (ec) return fail_request(400, "malformed HTTP request\n");
+    busy_ = true;
+    first_request_ = false;
+    started_ = std::chrono::steady_clock::now();
+    auto message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    size_t q = request.target.find('?');
+    request.path = request.target.substr(0, q);
+    if (q != std::string::npos) request.query = request.target.substr(q + 1);
+    request.headers.reserve(16);
+    for (const auto& field : message) request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    request.body = std::move(message.body());
+
+    bool path_known = false;
+    const Handler* handler = server_->router.find(request.method, request.path, &path_known);
+    route_ = path_known ? request.path : "unmatched";
+    if (!handler) {
+      if (path_known) return respond(Response::text(405, "method not allowed\n"));
+      return respond(Response::text(404, "not found\n"));
+    }
+    auto self = shared_from_this();
+    // Keeps the I/O loop alive while a handler finishes elsewhere (e.g. a database commit during stop).
+    auto work = std::make_shared<net::executor_work_guard<net::any_io_executor>>(stream_.get_executor());
+    (*handler)(std::move(request), [self, work](Response response) {
+      net::post(self->stream_.get_executor(), [self, work, response = std::move(response)]() mutable {
+        self->respond(std::move(response));
+        work->reset();
+      });
+    });
+  }
+
+  void fail_request(int status, const char* text) {
+    busy_ = true;
+    keep_alive_ = false;
+    route_ = "unmatched";
+    started_ = std::chrono::steady_clock::now();
+    respond(Response::text(status, text));
+  }
+
+  void respond(Response response) {
+    record(response.status);
+    auto message = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(response.status), version_);
+    message->set(bhttp::field::server, "Deputy");
+    message->set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) message->insert(name, value);
+    message->body() = std::move(response.body);
+    message->keep_alive(keep_alive_ && !server_->stopping);
+    message->prepare_payload();
+    response_ = message;
+    stream_.expires_after(server_->options.write_timeout);
+    bhttp::async_write(stream_, *message, beast::bind_front_handler(&Session::on_write, shared_from_this(), message->keep_alive()));
+  }
+
+  void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+    response_.reset();
+    if (ec || !keep_alive) return close();
+    do_read();
+  }
+
+  void record(int status) {
+    if (!server_->metrics) return;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    server_->metrics->increment("deputy_http_requests_total", {{"route", route_}, {"status", std::to_string(status)}});
+    server_->metrics->observe("deputy_http_request_duration_seconds", {{"route", route_}}, seconds);
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<void> response_;
+  std::shared_ptr<Impl> server_;
+  uint64_t id_;
+  bool keep_alive_ = false;
+  bool busy_ = false;
+  bool first_request_ = true;
+  unsigned version_ = 11;
+  std::string route_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+void Server::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+}
+
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (stopping || !acceptor.is_open()) return;
+  if (ec) {
+    spdlog::warn("accept failed: {}", ec.message());
+  } else {
+    std::shared_ptr<Session> session;
+    {
+      std::lock_guard lock(sessions_mutex);
+      uint64_t id = next_session_id++;
+      session = std::make_shared<Session>(std::move(socket), shared_from_this(), id);
+      sessions.emplace(id, session);
+    }
+    session->start();
+  }
+  do_accept();
+}
+
+Server::Server(ServerOptions options, Router router, metrics::Registry* metrics)
+    : impl_(std::make_shared<Impl>(options, std::move(router), metrics)) {
+  if (metrics) {
+    metrics->describe("deputy_http_requests_total", "counter", "HTTP requests by route and status.");
+    metrics->describe("deputy_http_request_duration_seconds", "histogram", "Time from request read to response written.");
+  }
+}
+
+Server::~Server() = default;
+
+Status Server::listen(const std::string& host, uint16_t port) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return InvalidArgument("cannot listen on '" + host + "': not an IP address");
+  tcp::endpoint endpoint(address, port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  return Status::Ok();
+}
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run(unsigned threads) {
+  impl_->do_accept();
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+void Server::stop() {
+  auto impl = impl_;
+  if (impl->stopping.exchange(true)) return;
+  net::post(impl->acceptor.get_executor(), [impl] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Impl::Session>> live;
+  {
+    std::lock_guard lock(impl->sessions_mutex);
+    for (auto& [id, weak] : impl->sessions) {
+      if (auto session = weak.lock()) live.push_back(session);
+    }
+  }
+  for (auto& session : live) session->close_if_idle();
+}
+
+}  // namespace deputy::http

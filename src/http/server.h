@@ -1,0 +1,92 @@
+// Asynchronous HTTP/1.1 server on Boost.Beast: keep-alive, size limits, timeouts, and a
+// graceful stop that finishes requests in flight. Beast stays behind this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "http/client.h"
+
+namespace deputy::metrics {
+class Registry;
+}
+
+namespace deputy::http {
+
+struct Request {
+  std::string method;
+  std::string target;  // path plus query, as sent
+  std::string path;
+  std::string query;
+  Headers headers;
+  std::string body;
+  std::string header(std::string_view name) const;
+  // First value of a query parameter, URL-decoded; empty when absent.
+  std::string query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  Headers headers;
+
+  static Response text(int status, std::string body);
+  static Response json(int status, std::string body);
+  static Response html(int status, std::string body);
+  static Response redirect(std::string location);
+};
+
+// Called exactly once, from any thread; the session writes on its own strand.
+using Reply = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Reply)>;
+
+class Router {
+ public:
+  // route_label names the route in metrics, e.g. "/slack/events".
+  void add(std::string method, std::string path, Handler handler);
+  const Handler* find(std::string_view method, std::string_view path, bool* path_known) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string path;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+struct ServerOptions {
+  uint64_t max_body_bytes = 1 << 20;
+  unsigned header_limit_bytes = 16 * 1024;
+  std::chrono::seconds read_timeout{30};   // a started request must arrive within this
+  std::chrono::seconds idle_timeout{60};   // an idle keep-alive connection is closed after this
+  std::chrono::seconds write_timeout{30};
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Router router, metrics::Registry* metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status listen(const std::string& host, uint16_t port);
+  uint16_t port() const;
+  // Runs the I/O loop on `threads` threads; returns after stop() once every session ended.
+  void run(unsigned threads);
+  // Stops accepting, closes idle connections, lets requests in flight finish.
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace deputy::http

@@ -1,0 +1,146 @@
+#include "metrics/metrics.h"
+
+#include <sstream>
+
+namespace deputy::metrics {
+namespace {
+
+std::string escape_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void add(std::atomic<double>& target, double by) {
+  double current = target.load(std::memory_order_relaxed);
+  while (!target.compare_exchange_weak(current, current + by, std::memory_order_relaxed)) {
+  }
+}
+
+std::string with_label(const std::string& rendered, const std::string& extra) {
+  if (rendered.empty()) return "{" + extra + "}";
+  return rendered.substr(0, rendered.size() - 1) + "," + extra + "}";
+}
+
+}  // namespace
+
+std::string render_labels(const Labels& labels) {
+  if (labels.empty()) return {};
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ',';
+    out += labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
+  }
+  return out + "}";
+}
+
+const std::vector<double>& Registry::latency_buckets() {
+  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return kBuckets;
+}
+
+Registry::Family& Registry::family(const std::string& name) { return families_[name]; }
+
+void Registry::describe(const std::string& name, const std::string& type, const std::string& help) {
+  std::unique_lock lock(mutex_);
+  Family& f = family(name);
+  f.type = type;
+  f.help = help;
+}
+
+void Registry::increment(const std::string& name, const Labels& labels, double by) {
+  std::string key = render_labels(labels);
+  {
+    std::shared_lock lock(mutex_);
+    auto fit = families_.find(name);
+    if (fit != families_.end()) {
+      auto cit = fit->second.counters.find(key);
+      if (cit != fit->second.counters.end()) {
+        add(*cit->second, by);
+        return;
+      }
+    }
+  }
+  std::unique_lock lock(mutex_);
+  auto& slot = family(name).counters[key];
+  if (!slot) slot = std::make_unique<std::atomic<double>>(0);
+  add(*slot, by);
+}
+
+void Registry::observe(const std::string& name, const Labels& labels, double value) {
+  std::string key = render_labels(labels);
+  Histogram* histogram = nullptr;
+  {
+    std::shared_lock lock(mutex_);
+    auto fit = families_.find(name);
+    if (fit != families_.end()) {
+      auto hit = fit->second.histograms.find(key);
+      if (hit != fit->second.histograms.end()) histogram = hit->second.get();
+    }
+  }
+  if (!histogram) {
+    std::unique_lock lock(mutex_);
+    auto& slot = family(name).histograms[key];
+    if (!slot) slot = std::make_unique<Histogram>(latency_buckets().size());
+    histogram = slot.get();
+  }
+  const auto& bounds = latency_buckets();
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (value <= bounds[i]) {
+      histogram->buckets[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  histogram->count.fetch_add(1, std::memory_order_relaxed);
+  add(histogram->sum, value);
+}
+
+void Registry::gauge_callback(const std::string& name, std::function<std::vector<std::pair<Labels, double>>()> read) {
+  std::unique_lock lock(mutex_);
+  family(name).gauge = std::move(read);
+}
+
+double Registry::counter_value(const std::string& name, const Labels& labels) const {
+  std::shared_lock lock(mutex_);
+  auto fit = families_.find(name);
+  if (fit == families_.end()) return 0;
+  auto cit = fit->second.counters.find(render_labels(labels));
+  return cit == fit->second.counters.end() ? 0 : cit->second->load();
+}
+
+std::string Registry::render() const {
+  std::ostringstream out;
+  std::shared_lock lock(mutex_);
+  for (const auto& [name, f] : families_) {
+    if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
+    if (!f.type.empty()) out << "# TYPE " << name << ' ' << f.type << '\n';
+    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << value->load() << '\n';
+    for (const auto& [labels, h] : f.histograms) {
+      uint64_t cumulative = 0;
+      const auto& bounds = latency_buckets();
+      for (size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += h->buckets[i].load();
+        std::ostringstream le;
+        le << bounds[i];
+        out << name << "_bucket" << with_label(labels, "le=\"" + le.str() + "\"") << ' ' << cumulative << '\n';
+      }
+      out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' ' << h->count.load() << '\n';
+      out << name << "_sum" << labels << ' ' << h->sum.load() << '\n';
+      out << name << "_count" << labels << ' ' << h->count.load() << '\n';
+    }
+    if (f.gauge) {
+      for (const auto& [labels, value] : f.gauge()) out << name << render_labels(labels) << ' ' << value << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace deputy::metrics

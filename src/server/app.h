@@ -1,0 +1,31 @@
+// The running server: owns every component and wires HTTP routes to them.
+#pragma once
+
+#include <memory>
+
+#include "common/result.h"
+#include "config/config.h"
+
+namespace deputy::server {
+
+class App {
+ public:
+  explicit App(config::Config config);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Opens the database, loads recipes, binds the port. Nothing is served yet.
+  Status start();
+  // Serves until stop(); then drains and closes everything in order.
+  void run();
+  // Safe from a signal handler thread.
+  void stop();
+  uint16_t port() const;
+
+ private:
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace deputy::server

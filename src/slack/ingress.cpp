@@ -1,0 +1,117 @@
+#include "slack/ingress.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+
+namespace deputy::slack {
+namespace {
+
+Inbound malformed(std::string reason) {
+  Inbound in;
+  in.kind = Inbound::Kind::kMalformed;
+  in.reason = std::move(reason);
+  return in;
+}
+
+Inbound ignored(std::string reason) {
+  Inbound in;
+  in.kind = Inbound::Kind::kIgnored;
+  in.reason = std::move(reason);
+  return in;
+}
+
+std::string str(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Inbound classify_event(std::string_view body) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return malformed("body is not a JSON object");
+  std::string type = str(json, "type");
+  if (type == "url_verification") {
+    Inbound in;
+    in.kind = Inbound::Kind::kChallenge;
+    in.challenge = str(json, "challenge");
+    if (in.challenge.empty()) return malformed("url_verification without a challenge");
+    return in;
+  }
+  if (type != "event_callback") return ignored("envelope type '" + type + "'");
+  const auto& event = json["event"];
+  if (!event.is_object()) return malformed("event_callback without an event");
+  std::string event_type = str(event, "type");
+  bool wanted = false;
+  if (event_type == "app_mention") {
+    wanted = true;
+  } else if (event_type == "message" && str(event, "channel_type") == "im") {
+    // Edits, joins and the bot's own posts arrive as messages too; only a person's new text is a command.
+    wanted = !event.contains("subtype") && !event.contains("bot_id") && !str(event, "user").empty();
+  }
+  if (!wanted) return ignored("event '" + event_type + "'");
+  Inbound in;
+  in.kind = Inbound::Kind::kWork;
+  in.team_id = str(json, "team_id");
+  in.delivery_kind = "event";
+  std::string event_id = str(json, "event_id");
+  if (event_id.empty()) return malformed("event_callback without event_id");
+  in.dedupe_key = "event:" + in.team_id + ":" + event_id;
+  in.payload = std::string(body);
+  return in;
+}
+
+Inbound classify_form(std::string_view body) {
+  auto fields = parse_form(body);
+  if (!fields) return malformed("form body has a broken %-escape");
+  if (auto payload = form_value(*fields, "payload")) {
+    auto json = nlohmann::json::parse(*payload, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return malformed("payload field is not a JSON object");
+    std::string type = str(json, "type");
+    if (type != "block_actions") return ignored("interaction type '" + type + "'");
+    const auto& actions = json["actions"];
+    if (!actions.is_array() || actions.empty() || !actions[0].is_object()) return malformed("block_actions without actions");
+    Inbound in;
+    in.kind = Inbound::Kind::kWork;
+    in.delivery_kind = "block_actions";
+    in.team_id = json.contains("team") ? str(json["team"], "id") : std::string();
+    std::string user = json.contains("user") ? str(json["user"], "id") : std::string();
+    std::string action_id = str(actions[0], "action_id");
+    std::string message_ts = json.contains("container") ? str(json["container"], "message_ts") : std::string();
+    if (action_id.rfind("view.", 0) == 0 || message_ts.empty()) {
+      // Views (lists) may be asked for again; only an exact redelivery is a duplicate.
+      in.dedupe_key = "action:" + in.team_id + ":" + str(json, "trigger_id");
+    } else {
+      // A double click is the same user, message, button and value: it runs once.
+      in.dedupe_key = "action:" + in.team_id + ":" + user + ":" + message_ts + ":" + action_id + ":" + str(actions[0], "value");
+    }
+    in.payload = *payload;
+    return in;
+  }
+  if (form_value(*fields, "command")) {
+    nlohmann::json json = nlohmann::json::object();
+    for (const auto& [name, value] : *fields) json[name] = value;
+    Inbound in;
+    in.kind = Inbound::Kind::kWork;
+    in.delivery_kind = "slash_command";
+    in.team_id = str(json, "team_id");
+    if (str(json, "user_id").empty()) return malformed("slash command without user_id");
+    std::string trigger = str(json, "trigger_id");
+    if (!trigger.empty()) in.dedupe_key = "slash:" + in.team_id + ":" + trigger;
+    in.payload = json.dump();
+    return in;
+  }
+  return malformed("form body is neither a slash command nor an interaction payload");
+}
+
+}  // namespace
+
+Inbound classify(std::string_view content_type, std::string_view body) {
+  std::string type = to_lower(content_type.substr(0, content_type.find(';')));
+  type = std::string(trim(type));
+  if (type == "application/json") return classify_event(body);
+  if (type == "application/x-www-form-urlencoded") return classify_form(body);
+  return malformed("unsupported content type '" + type + "'");
+}
+
+}  // namespace deputy::slack

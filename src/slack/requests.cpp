@@ -1,0 +1,110 @@
+#include "slack/requests.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+
+namespace deputy::slack {
+namespace {
+
+std::string str(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Removes "<@BOT>" (and "<@BOT|name>") mentions of the bot from the text.
+std::string strip_mentions(std::string text, const std::string& bot_user_id) {
+  size_t from = 0;
+  bool removed_any = false;
+  while ((from = text.find("<@", from)) != std::string::npos) {
+    size_t end = text.find('>', from);
+    if (end == std::string::npos) break;
+    std::string id = text.substr(from + 2, end - from - 2);
+    id = id.substr(0, id.find('|'));
+    if ((!bot_user_id.empty() && id == bot_user_id) || (bot_user_id.empty() && !removed_any)) {
+      text.erase(from, end - from + 1);
+      removed_any = true;
+    } else {
+      from = end + 1;
+    }
+  }
+  return std::string(trim(text));
+}
+
+Result<Request> slash_command(const nlohmann::json& json) {
+  CommandRequest request;
+  request.origin = Origin::kSlashCommand;
+  request.text = std::string(trim(str(json, "text")));
+  request.where.team_id = str(json, "team_id");
+  request.where.user_id = str(json, "user_id");
+  request.where.channel_id = str(json, "channel_id");
+  request.where.response_url = str(json, "response_url");
+  request.where.via = ReplyVia::kResponseUrl;
+  if (request.where.response_url.empty()) request.where.via = ReplyVia::kEphemeral;
+  return Request(request);
+}
+
+Result<Request> event(const nlohmann::json& json) {
+  const auto& event = json["event"];
+  CommandRequest request;
+  request.where.team_id = str(json, "team_id");
+  request.where.user_id = str(event, "user");
+  request.where.channel_id = str(event, "channel");
+  std::string bot_user_id;
+  if (json.contains("authorizations") && json["authorizations"].is_array() && !json["authorizations"].empty()) {
+    bot_user_id = str(json["authorizations"][0], "user_id");
+  }
+  if (str(event, "type") == "app_mention") {
+    request.origin = Origin::kMention;
+    request.where.via = ReplyVia::kEphemeral;
+    request.where.thread_ts = str(event, "thread_ts");
+  } else {
+    request.origin = Origin::kDirectMessage;
+    request.where.via = ReplyVia::kDirectThread;
+    request.where.thread_ts = str(event, "thread_ts");
+    if (request.where.thread_ts.empty()) request.where.thread_ts = str(event, "ts");
+  }
+  request.text = strip_mentions(str(event, "text"), bot_user_id);
+  if (request.where.user_id.empty() || request.where.channel_id.empty()) return InvalidArgument("event without user or channel");
+  return Request(request);
+}
+
+Result<Request> block_actions(const nlohmann::json& json) {
+  ActionRequest request;
+  const auto& action = json["actions"][0];
+  request.action_id = str(action, "action_id");
+  request.value = str(action, "value");
+  request.block_id = str(action, "block_id");
+  request.where.team_id = json.contains("team") ? str(json["team"], "id") : "";
+  request.where.user_id = json.contains("user") ? str(json["user"], "id") : "";
+  request.where.response_url = str(json, "response_url");
+  const auto& container = json.contains("container") ? json["container"] : nlohmann::json::object();
+  request.message_ts = str(container, "message_ts");
+  request.in_ephemeral_message = container.is_object() && container.value("is_ephemeral", false);
+  request.where.channel_id = json.contains("channel") ? str(json["channel"], "id") : "";
+  if (request.where.channel_id.empty()) request.where.channel_id = str(container, "channel_id");
+  bool direct = !request.where.channel_id.empty() && request.where.channel_id[0] == 'D';
+  if (direct && !request.in_ephemeral_message) {
+    request.where.via = ReplyVia::kDirectThread;
+    std::string thread = json.contains("message") ? str(json["message"], "thread_ts") : "";
+    request.where.thread_ts = thread.empty() ? request.message_ts : thread;
+  } else {
+    request.where.via = request.where.response_url.empty() ? ReplyVia::kEphemeral : ReplyVia::kResponseUrl;
+  }
+  if (request.where.user_id.empty()) return InvalidArgument("block_actions without a user");
+  return Request(request);
+}
+
+}  // namespace
+
+Result<Request> interpret(const std::string& kind, const std::string& payload) {
+  auto json = nlohmann::json::parse(payload, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return InvalidArgument("stored payload is not JSON");
+  if (kind == "slash_command") return slash_command(json);
+  if (kind == "event") return event(json);
+  if (kind == "block_actions") return block_actions(json);
+  return InvalidArgument("unknown delivery kind '" + kind + "'");
+}
+
+}  // namespace deputy::slack

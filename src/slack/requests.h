@@ -1,0 +1,48 @@
+// What a queued Slack delivery asks for, and where its answer must go.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "common/result.h"
+
+namespace deputy::slack {
+
+enum class ReplyVia {
+  kResponseUrl,  // slash commands and clicks in channels: ephemeral through response_url
+  kEphemeral,    // mentions in channels: chat.postEphemeral to the asker only
+  kDirectThread, // direct messages: chat.postMessage in the message's thread
+};
+
+struct Conversation {
+  std::string team_id;
+  std::string user_id;
+  std::string channel_id;
+  std::string thread_ts;
+  std::string response_url;
+  ReplyVia via = ReplyVia::kEphemeral;
+};
+
+enum class Origin { kSlashCommand, kMention, kDirectMessage };
+
+struct CommandRequest {
+  Conversation where;
+  Origin origin = Origin::kDirectMessage;
+  std::string text;  // the words after /deputy, @Deputy, or the whole DM
+};
+
+struct ActionRequest {
+  Conversation where;
+  std::string action_id;
+  std::string value;
+  std::string block_id;
+  std::string message_ts;  // the message holding the button, for chat.update
+  bool in_ephemeral_message = false;
+};
+
+using Request = std::variant<CommandRequest, ActionRequest>;
+
+// kind and payload as the ingress stored them.
+Result<Request> interpret(const std::string& kind, const std::string& payload);
+
+}  // namespace deputy::slack

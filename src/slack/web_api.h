@@ -1,0 +1,71 @@
+// Slack Web API client: bot token, JSON bodies, Retry-After on 429, bounded retries on
+// 5xx and transport errors, ok:false surfaced as a Status with Slack's error code.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "common/result.h"
+#include "http/client.h"
+#include "metrics/metrics.h"
+#include "slack/blocks.h"
+
+namespace deputy::slack {
+
+struct WebApiSettings {
+  std::string base_url = "https://slack.com/api";
+  std::string bot_token;
+  int max_attempts = 4;
+  std::chrono::seconds max_retry_after{60};
+  std::chrono::milliseconds first_backoff{250};
+};
+
+struct UserProfile {
+  std::string id;
+  std::string name;
+  std::string real_name;
+  std::string email;  // empty without the users:read.email scope
+  std::string tz;
+};
+
+struct PostedMessage {
+  std::string channel;
+  std::string ts;
+};
+
+using Sleeper = std::function<void(std::chrono::milliseconds)>;
+
+class WebApi {
+ public:
+  WebApi(http::Client& client, WebApiSettings settings, metrics::Registry* metrics, Sleeper sleeper = {});
+
+  // Calls any method with a JSON body; returns the parsed reply when ok is true.
+  Result<nlohmann::json> call(const std::string& method, const nlohmann::json& body);
+  Result<nlohmann::json> call_form(const std::string& method, const std::vector<std::pair<std::string, std::string>>& fields);
+
+  Result<PostedMessage> post_message(const std::string& channel, const Message& message, const std::string& thread_ts = "");
+  Status post_ephemeral(const std::string& channel, const std::string& user, const Message& message,
+                        const std::string& thread_ts = "");
+  Status update(const std::string& channel, const std::string& ts, const Message& message);
+  Result<UserProfile> users_info(const std::string& user);
+  Result<std::string> open_direct_message(const std::string& user);
+  // response_url: ephemeral in_channel=false; replace_original updates the message the action came from.
+  Status respond(const std::string& response_url, const Message& message, bool replace_original = false,
+                 bool ephemeral = true);
+
+ private:
+  Result<nlohmann::json> send_with_retries(const std::string& method_label, const std::string& url,
+                                           const std::string& body, const std::string& content_type,
+                                           bool expect_ok_field);
+  void count(const std::string& method, const std::string& outcome);
+
+  http::Client& client_;
+  WebApiSettings settings_;
+  metrics::Registry* metrics_;
+  Sleeper sleep_;
+};
+
+nlohmann::json message_body(const Message& message);
+
+}  // namespace deputy::slack

@@ -1,0 +1,115 @@
+#include "store/inbox.h"
+
+namespace deputy::store {
+
+Inbox::Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window)
+    : database_(database), clock_(clock), dedupe_window_(dedupe_window) {}
+
+Result<std::vector<Admission>> Inbox::admit(const std::vector<Delivery>& deliveries) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  std::vector<Admission> admissions;
+  admissions.reserve(deliveries.size());
+  const int64_t now = clock_.unix_seconds();
+  const int64_t expires = now + dedupe_window_.count();
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    admissions.clear();
+    for (const Delivery& d : deliveries) {
+      if (!d.dedupe_key.empty()) {
+        // An expired key of an old delivery must not block a new one with the same key.
+        auto claimed = tx.execute(
+            "INSERT INTO slack_dedupe (dedupe_key, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (dedupe_key) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE slack_dedupe.expires_at < ?",
+            {d.dedupe_key, expires, now});
+        if (!claimed) return claimed.status();
+        if (*claimed == 0) {
+          admissions.push_back(Admission::kDuplicate);
+          continue;
+        }
+      }
+      auto inserted = tx.execute(
+          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at) VALUES (?, ?, ?, 'queued', 0, ?)",
+          {d.team_id, d.kind, d.payload, now});
+      if (!inserted) return inserted.status();
+      admissions.push_back(Admission::kAccepted);
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return admissions;
+}
+
+Result<std::optional<ClaimedDelivery>> Inbox::claim(std::chrono::seconds lease_for) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  const char* sql =
+      database_.dialect() == Dialect::kPostgres
+          ? "UPDATE inbox SET state = 'working', attempts = attempts + 1, lease_until = ? WHERE id = ("
+            "SELECT id FROM inbox WHERE (state = 'queued' AND lease_until <= ?) OR (state = 'working' AND lease_until < ?) "
+            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempts, team_id, kind, payload"
+          : "UPDATE inbox SET state = 'working', attempts = attempts + 1, lease_until = ? WHERE id = ("
+            "SELECT id FROM inbox WHERE (state = 'queued' AND lease_until <= ?) OR (state = 'working' AND lease_until < ?) "
+            "ORDER BY id LIMIT 1) RETURNING id, attempts, team_id, kind, payload";
+  std::optional<ClaimedDelivery> claimed;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto rows = tx.query(sql, {now + lease_for.count(), now, now});
+    if (!rows) return rows.status();
+    if (rows->empty()) return Status::Ok();
+    const Row& row = rows->front();
+    claimed = ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
+                              Delivery{row.text(2), row.text(3), row.text(4), {}}};
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return claimed;
+}
+
+Status Inbox::complete(int64_t id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("DELETE FROM inbox WHERE id = ?", {id});
+  return r ? Status::Ok() : r.status();
+}
+
+Status Inbox::release(int64_t id, std::chrono::seconds delay) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', lease_until = ? WHERE id = ?",
+                             {clock_.unix_seconds() + delay.count(), id});
+  return r ? Status::Ok() : r.status();
+}
+
+Status Inbox::fail(int64_t id, const std::string& error) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'failed', error = ? WHERE id = ?", {error, id});
+  return r ? Status::Ok() : r.status();
+}
+
+Status Inbox::requeue_all_working() {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', lease_until = 0 WHERE state = 'working'");
+  return r ? Status::Ok() : r.status();
+}
+
+Status Inbox::purge_expired_dedupe_keys() {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("DELETE FROM slack_dedupe WHERE expires_at < ?", {clock_.unix_seconds()});
+  return r ? Status::Ok() : r.status();
+}
+
+Result<std::map<std::string, int64_t>> Inbox::count_by_state() {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto rows = (*lease)->query("SELECT state, COUNT(*) FROM inbox GROUP BY state");
+  if (!rows) return rows.status();
+  std::map<std::string, int64_t> counts;
+  for (const Row& row : *rows) counts[row.text(0)] = row.integer(1);
+  return counts;
+}
+
+}  // namespace deputy::store

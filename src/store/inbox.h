@@ -1,0 +1,54 @@
+// Durable queue of Slack deliveries. A delivery is admitted together with its dedupe
+// key in one transaction: once Slack has its 200 the work cannot be lost, and a retry
+// of a delivery that was never admitted is admitted rather than dropped.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "store/database.h"
+
+namespace deputy::store {
+
+struct Delivery {
+  std::string team_id;
+  std::string kind;  // slash_command, event, block_actions
+  std::string payload;
+  std::string dedupe_key;
+};
+
+enum class Admission { kAccepted, kDuplicate };
+
+struct ClaimedDelivery {
+  int64_t id = 0;
+  int attempts = 0;
+  Delivery delivery;
+};
+
+class Inbox {
+ public:
+  Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window);
+
+  // One transaction for the whole batch; results are in the order given.
+  Result<std::vector<Admission>> admit(const std::vector<Delivery>& deliveries);
+  Result<std::optional<ClaimedDelivery>> claim(std::chrono::seconds lease);
+  Status complete(int64_t id);
+  Status fail(int64_t id, const std::string& error);
+  // Back to the queue, not to be claimed before `delay` has passed.
+  Status release(int64_t id, std::chrono::seconds delay);
+  // After a crash of the only process, deliveries it held are handed out again.
+  Status requeue_all_working();
+  Status purge_expired_dedupe_keys();
+  Result<std::map<std::string, int64_t>> count_by_state();
+
+ private:
+  Database& database_;
+  const Clock& clock_;
+  std::chrono::seconds dedupe_window_;
+};
+
+}  // namespace deputy::store

@@ -1,0 +1,102 @@
+#include "store/migrations.h"
+
+#include <algorithm>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace deputy::store {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;  // statements separated by ';', with {id} and {blob} filled per dialect
+};
+
+// Append only: a released migration is never edited, a change is a new version.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, R"SQL(
+CREATE TABLE slack_dedupe (
+  dedupe_key TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX slack_dedupe_expiry ON slack_dedupe (expires_at);
+CREATE TABLE inbox (
+  id {id},
+  team_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  received_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  error TEXT
+);
+CREATE INDEX inbox_state ON inbox (state, id)
+)SQL"},
+  };
+  return kMigrations;
+}
+
+std::string fill(std::string sql, Dialect dialect) {
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size())) sql.replace(at, from.size(), to);
+  };
+  replace_all("{id}", dialect == Dialect::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
+  replace_all("{blob}", dialect == Dialect::kSqlite ? "BLOB" : "BYTEA");
+  return sql;
+}
+
+std::vector<std::string> statements(const std::string& sql) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < sql.size()) {
+    size_t end = sql.find(';', start);
+    std::string one = sql.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (one.find_first_not_of(" \n\t\r") != std::string::npos) out.push_back(one);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int latest_schema_version() { return migrations().back().version; }
+
+Status migrate(Database& database) {
+  auto lease = database.acquire();
+  if (!lease) return lease.status();
+  Connection& db = **lease;
+  if (auto r = db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      !r) {
+    return r.status();
+  }
+  return with_write_transaction(db, [&](Connection& tx) -> Status {
+    if (tx.dialect() == Dialect::kPostgres) {
+      // Several processes may start together; one migrates, the others wait and see it done.
+      if (auto r = tx.query("SELECT pg_advisory_xact_lock(7305400)"); !r) return r.status();
+    }
+    auto applied = tx.query("SELECT version FROM schema_migrations");
+    if (!applied) return applied.status();
+    std::vector<int64_t> done;
+    for (const Row& row : *applied) done.push_back(row.integer(0));
+    for (const Migration& m : migrations()) {
+      if (std::find(done.begin(), done.end(), m.version) != done.end()) continue;
+      for (const std::string& statement : statements(fill(m.sql, tx.dialect()))) {
+        if (auto r = tx.execute(statement); !r) {
+          return Internal("migration " + std::to_string(m.version) + " failed: " + r.status().message());
+        }
+      }
+      if (auto r = tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                              {int64_t{m.version}, int64_t{std::time(nullptr)}});
+          !r) {
+        return r.status();
+      }
+    }
+    return Status::Ok();
+  });
+}
+
+}  // namespace deputy::store

@@ -1,0 +1,176 @@
+#include "store/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <unordered_map>
+
+namespace deputy::store {
+namespace {
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Result<Rows> query(std::string_view sql, const Params& params) override {
+    Rows rows;
+    Status s = run(sql, params, &rows);
+    if (!s.ok()) return s;
+    return rows;
+  }
+
+  Result<int64_t> execute(std::string_view sql, const Params& params) override {
+    Status s = run(sql, params, nullptr);
+    if (!s.ok()) return s;
+    return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  Status begin_write(Durability durability) override {
+    durable_ = durability == Durability::kDurable;
+    if (durable_) {
+      if (Status s = exec_plain("PRAGMA synchronous=FULL"); !s.ok()) return s;
+    }
+    // IMMEDIATE takes the write lock up front, so two writers never deadlock on an upgrade.
+    return exec_plain("BEGIN IMMEDIATE");
+  }
+  Status commit() override { return finish("COMMIT"); }
+  Status rollback() override { return finish("ROLLBACK"); }
+  Dialect dialect() const override { return Dialect::kSqlite; }
+
+  Status exec_plain(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      return Unavailable(std::string("sqlite: ") + message);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status finish(const char* sql) {
+    Status s = sqlite3_get_autocommit(db_) ? Status::Ok() : exec_plain(sql);
+    if (durable_) {
+      durable_ = false;
+      (void)exec_plain("PRAGMA synchronous=NORMAL");
+    }
+    return s;
+  }
+
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    std::string key(sql);
+    if (auto it = statements_.find(key); it != statements_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
+        SQLITE_OK) {
+      return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+    }
+    statements_.emplace(std::move(key), stmt);
+    return stmt;
+  }
+
+  Status run(std::string_view sql, const Params& params, Rows* rows) {
+    auto prepared = prepare(sql);
+    if (!prepared) return prepared.status();
+    sqlite3_stmt* stmt = *prepared;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    for (size_t i = 0; i < params.size(); ++i) {
+      int index = static_cast<int>(i + 1);
+      const Value& v = params[i];
+      int rc = SQLITE_OK;
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, index);
+      } else if (auto p = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, index, *p);
+      } else if (auto p = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, index, *p);
+      } else if (auto p = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text(stmt, index, p->data(), static_cast<int>(p->size()), SQLITE_TRANSIENT);
+      } else if (auto p = std::get_if<Blob>(&v)) {
+        rc = sqlite3_bind_blob(stmt, index, p->bytes.data(), static_cast<int>(p->bytes.size()), SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) return Internal(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+    }
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        std::string message = sqlite3_errmsg(db_);
+        sqlite3_reset(stmt);
+        if (rc == SQLITE_CONSTRAINT || (rc & 0xFF) == SQLITE_CONSTRAINT) return {ErrorCode::kAlreadyExists, "sqlite: " + message};
+        return Unavailable("sqlite: " + message);
+      }
+      if (!rows) continue;
+      int columns = sqlite3_column_count(stmt);
+      std::vector<Value> values;
+      values.reserve(columns);
+      for (int c = 0; c < columns; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_INTEGER: values.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c))); break;
+          case SQLITE_FLOAT: values.emplace_back(sqlite3_column_double(stmt, c)); break;
+          case SQLITE_TEXT:
+            values.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
+                                            static_cast<size_t>(sqlite3_column_bytes(stmt, c))));
+            break;
+          case SQLITE_BLOB: {
+            const void* data = sqlite3_column_blob(stmt, c);
+            values.emplace_back(Blob{std::string(static_cast<const char*>(data), static_cast<size_t>(sqlite3_column_bytes(stmt, c)))});
+            break;
+          }
+          default: values.emplace_back(std::monostate{}); break;
+        }
+      }
+      rows->emplace_back(std::move(values));
+    }
+    sqlite3_reset(stmt);
+    return Status::Ok();
+  }
+
+  sqlite3* db_;
+  bool durable_ = false;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+class SqliteDatabase final : public PooledDatabase {
+ public:
+  Status init(const std::string& path, size_t pool_size) {
+    path_ = path;
+    return fill(pool_size);
+  }
+  Dialect dialect() const override { return Dialect::kSqlite; }
+
+ protected:
+  Result<std::unique_ptr<Connection>> connect() override {
+    sqlite3* db = nullptr;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path_.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+      std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+      sqlite3_close_v2(db);
+      return Unavailable("cannot open SQLite database " + path_ + ": " + message);
+    }
+    sqlite3_busy_timeout(db, 10000);
+    auto connection = std::make_unique<SqliteConnection>(db);
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+                               "PRAGMA temp_store=MEMORY"}) {
+      if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
+    }
+    return std::unique_ptr<Connection>(std::move(connection));
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, size_t pool_size) {
+  auto database = std::make_unique<SqliteDatabase>();
+  if (Status s = database->init(path, pool_size); !s.ok()) return s;
+  return std::unique_ptr<Database>(std::move(database));
+}
+
+}  // namespace deputy::store
