@@ -20,7 +20,7 @@ int serve(const std::string& config_path) {
     std::cerr << "deputy: " << config.status().message() << "\n";
     return 2;
   }
-  deputy::log::init(config->log_level, config->log_json);
+  deputy::log::init(config->log_level);
   if (!config->source_file) spdlog::info("no --config file given: using defaults and DEPUTY_* environment variables");
   auto missing = config->missing_for_production();
   if (!missing.empty()) {

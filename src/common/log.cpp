@@ -68,15 +68,12 @@ std::string redact(std::string_view input) {
   return text;
 }
 
-void init(std::string_view level, bool json) {
+void init(std::string_view level) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto sink = std::make_shared<RedactingSink>(console);
   auto logger = std::make_shared<spdlog::logger>("deputy", sink);
-  if (json) {
-    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-  }
+  // The inner sink does the formatting; the redacting wrapper only rewrites the text.
+  console->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);

@@ -7,8 +7,8 @@
 
 namespace deputy::log {
 
-// level: trace, debug, info, warn, error. json=true writes one JSON object per line.
-void init(std::string_view level, bool json = false);
+// level: trace, debug, info, warn, error.
+void init(std::string_view level);
 
 // Masks bearer tokens, Slack tokens and obvious secret-looking values in free text.
 std::string redact(std::string_view text);

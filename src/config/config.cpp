@@ -58,7 +58,7 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
   if (!root.IsDefined() || root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return field_error(source, root, "(top level)", "expected a mapping of settings");
   static const std::vector<std::string> kKnown = {"listen", "public_url", "database", "recipes", "keys", "log_level",
-                                                  "log_json", "slack", "server", "admins", "apps"};
+                                                  "slack", "server", "admins", "apps"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
@@ -70,8 +70,7 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
                    read_scalar(source, root, "database", "database", config.database),
                    read_scalar(source, root, "recipes", "recipes", config.recipes_dir),
                    read_scalar(source, root, "keys", "keys", config.keys_file),
-                   read_scalar(source, root, "log_level", "log_level", config.log_level),
-                   read_scalar(source, root, "log_json", "log_json", config.log_json)}) {
+                   read_scalar(source, root, "log_level", "log_level", config.log_level)}) {
     if (!s.ok()) return s;
   }
   if (YAML::Node slack = root["slack"]; slack.IsDefined() && !slack.IsNull()) {
@@ -130,7 +129,7 @@ std::vector<std::string> Config::missing_for_production() const {
   if (slack.signing_secret.empty())
     missing.emplace_back("Slack signing secret: set DEPUTY_SLACK_SIGNING_SECRET or slack.signing_secret (until then Slack requests are refused)");
   if (slack.bot_token.empty())
-    missing.emplace_back("Slack bot token (xoxb-...): set DEPUTY_SLACK_BOT_TOKEN or slack.bot_token (until then Deputy cannot answer)");
+    missing.emplace_back("Slack bot token (the one that starts with xoxb): set DEPUTY_SLACK_BOT_TOKEN or slack.bot_token (until then Deputy cannot answer)");
   if (public_url.empty())
     missing.emplace_back("Public URL that Slack and browsers reach: set DEPUTY_PUBLIC_URL or public_url (now " + effective_public_url() + ")");
   return missing;

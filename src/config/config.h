@@ -33,7 +33,6 @@ struct Config {
   std::string recipes_dir = "./recipes";
   std::string keys_file = "./deputy.keys";
   std::string log_level = "info";
-  bool log_json = false;
   SlackSettings slack;
   ServerSettings server;
   std::vector<std::string> admins;  // Slack user ids

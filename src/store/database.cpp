@@ -95,6 +95,13 @@ Status with_write_transaction(Connection& connection, const std::function<Status
 }
 
 Result<std::unique_ptr<Database>> open(const std::string& url, size_t pool_size) {
+  auto database = open_unmigrated(url, pool_size);
+  if (!database) return database;
+  if (Status s = migrate(**database); !s.ok()) return s;
+  return database;
+}
+
+Result<std::unique_ptr<Database>> open_unmigrated(const std::string& url, size_t pool_size) {
   std::unique_ptr<Database> database;
   if (url.rfind("sqlite:", 0) == 0) {
     auto opened = open_sqlite(url.substr(7), pool_size);
@@ -107,7 +114,6 @@ Result<std::unique_ptr<Database>> open(const std::string& url, size_t pool_size)
   } else {
     return InvalidArgument("database must be sqlite:PATH or postgresql://..., got '" + url.substr(0, url.find(':')) + ":...'");
   }
-  if (Status s = migrate(*database); !s.ok()) return s;
   return database;
 }
 

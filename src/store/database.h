@@ -102,6 +102,9 @@ class PooledDatabase : public Database {
 // Opens `sqlite:PATH` or `postgresql://...` and runs migrations.
 Result<std::unique_ptr<Database>> open(const std::string& url, size_t pool_size);
 
+// Opens without running migrations (tests and tools that manage schemas themselves).
+Result<std::unique_ptr<Database>> open_unmigrated(const std::string& url, size_t pool_size = 1);
+
 // Runs `work` inside a write transaction; commits when it returns Ok, rolls back otherwise.
 Status with_write_transaction(Connection& connection, const std::function<Status(Connection&)>& work,
                               Durability durability = Durability::kNormal);

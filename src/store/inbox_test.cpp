@@ -2,84 +2,113 @@
 
 #include <gtest/gtest.h>
 
-#include "testing/temp_dir.h"
+#include "testing/databases.h"
 
 namespace deputy::store {
 namespace {
 
-struct InboxTest : ::testing::Test {
-  testing::TempDir dir;
+struct InboxTest : ::testing::TestWithParam<std::string> {
+  testing::TestDatabase test_db{GetParam()};
   FixedClock clock{1700000000};
-  std::unique_ptr<Database> db = std::move(open("sqlite:" + dir.file("deputy.db"), 2)).value();
-  Inbox inbox{*db, clock, std::chrono::seconds(600)};
+  Database* db = test_db.database.get();
+  std::unique_ptr<Inbox> inbox = db ? std::make_unique<Inbox>(*db, clock, std::chrono::seconds(600)) : nullptr;
+
+  void SetUp() override { DEPUTY_REQUIRE_DATABASE(test_db); }
 
   Delivery delivery(const std::string& key) { return Delivery{"T1", "event", R"({"k":")" + key + R"("})", key}; }
 };
 
-TEST_F(InboxTest, AdmitsOnceAndDeduplicatesRetries) {
-  auto first = inbox.admit({delivery("event:T1:Ev1")});
+TEST_P(InboxTest, AdmitsOnceAndDeduplicatesRetries) {
+  auto first = inbox->admit({delivery("event:T1:Ev1")});
   ASSERT_TRUE(first);
   EXPECT_EQ((*first)[0], Admission::kAccepted);
-  auto retry = inbox.admit({delivery("event:T1:Ev1"), delivery("event:T1:Ev2")});
+  auto retry = inbox->admit({delivery("event:T1:Ev1"), delivery("event:T1:Ev2")});
   ASSERT_TRUE(retry);
   EXPECT_EQ((*retry)[0], Admission::kDuplicate);
   EXPECT_EQ((*retry)[1], Admission::kAccepted);
-  EXPECT_EQ(inbox.count_by_state()->at("queued"), 2);
+  EXPECT_EQ(inbox->count_by_state()->at("queued"), 2);
 }
 
-TEST_F(InboxTest, DuplicatesInsideOneBatchRunOnce) {
-  auto admitted = inbox.admit({delivery("k"), delivery("k")});
+TEST_P(InboxTest, DuplicatesInsideOneBatchRunOnce) {
+  auto admitted = inbox->admit({delivery("k"), delivery("k")});
   ASSERT_TRUE(admitted);
   EXPECT_EQ((*admitted)[0], Admission::kAccepted);
   EXPECT_EQ((*admitted)[1], Admission::kDuplicate);
 }
 
-TEST_F(InboxTest, KeysAreRememberedForTheWindowAndNotLonger) {
-  ASSERT_TRUE(inbox.admit({delivery("k")}));
+TEST_P(InboxTest, KeysAreRememberedForTheWindowAndNotLonger) {
+  ASSERT_TRUE(inbox->admit({delivery("k")}));
   clock.advance(std::chrono::seconds(599));
-  EXPECT_EQ((*inbox.admit({delivery("k")}))[0], Admission::kDuplicate);
+  EXPECT_EQ((*inbox->admit({delivery("k")}))[0], Admission::kDuplicate);
   clock.advance(std::chrono::seconds(2));
-  EXPECT_EQ((*inbox.admit({delivery("k")}))[0], Admission::kAccepted);
+  EXPECT_EQ((*inbox->admit({delivery("k")}))[0], Admission::kAccepted);
 }
 
-TEST_F(InboxTest, DedupeSurvivesReopeningTheDatabase) {
-  ASSERT_TRUE(inbox.admit({delivery("k")}));
-  auto reopened = std::move(open("sqlite:" + dir.file("deputy.db"), 1)).value();
+TEST_P(InboxTest, DedupeSurvivesReopeningTheDatabase) {
+  ASSERT_TRUE(inbox->admit({delivery("k")}));
+  auto reopened = test_db.reopen();
   Inbox again(*reopened, clock, std::chrono::seconds(600));
   EXPECT_EQ((*again.admit({delivery("k")}))[0], Admission::kDuplicate);
 }
 
-TEST_F(InboxTest, ClaimCompleteAndRetry) {
-  ASSERT_TRUE(inbox.admit({delivery("a"), delivery("b")}));
-  auto a = inbox.claim(std::chrono::seconds(60));
+TEST_P(InboxTest, ClaimCompleteAndRetry) {
+  ASSERT_TRUE(inbox->admit({delivery("a"), delivery("b")}));
+  auto a = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(a && a->has_value());
   EXPECT_EQ((*a)->delivery.payload, R"({"k":"a"})");
   EXPECT_EQ((*a)->attempts, 1);
-  auto b = inbox.claim(std::chrono::seconds(60));
+  auto b = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(b && b->has_value());
-  EXPECT_FALSE(inbox.claim(std::chrono::seconds(60))->has_value()) << "claimed work is not handed out twice";
-  ASSERT_TRUE(inbox.complete((*a)->id).ok());
-  ASSERT_TRUE(inbox.release((*b)->id, std::chrono::seconds(10)).ok());
-  EXPECT_FALSE(inbox.claim(std::chrono::seconds(60))->has_value()) << "released work waits for its delay";
+  EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "claimed work is not handed out twice";
+  ASSERT_TRUE(inbox->complete((*a)->id).ok());
+  ASSERT_TRUE(inbox->release((*b)->id, std::chrono::seconds(10)).ok());
+  EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "released work waits for its delay";
   clock.advance(std::chrono::seconds(10));
-  auto again = inbox.claim(std::chrono::seconds(60));
+  auto again = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(again && again->has_value());
   EXPECT_EQ((*again)->attempts, 2);
 }
 
-TEST_F(InboxTest, AnExpiredLeaseIsHandedOutAgain) {
-  ASSERT_TRUE(inbox.admit({delivery("a")}));
-  ASSERT_TRUE(inbox.claim(std::chrono::seconds(60))->has_value());
+TEST_P(InboxTest, AnExpiredLeaseIsHandedOutAgain) {
+  ASSERT_TRUE(inbox->admit({delivery("a")}));
+  ASSERT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value());
   clock.advance(std::chrono::seconds(61));
-  EXPECT_TRUE(inbox.claim(std::chrono::seconds(60))->has_value());
+  EXPECT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value());
 }
 
-TEST_F(InboxTest, RequeueAfterCrash) {
-  ASSERT_TRUE(inbox.admit({delivery("a")}));
-  ASSERT_TRUE(inbox.claim(std::chrono::seconds(600))->has_value());
-  ASSERT_TRUE(inbox.requeue_all_working().ok());
-  EXPECT_TRUE(inbox.claim(std::chrono::seconds(600))->has_value());
+TEST_P(InboxTest, RequeueAfterCrash) {
+  ASSERT_TRUE(inbox->admit({delivery("a")}));
+  ASSERT_TRUE(inbox->claim(std::chrono::seconds(600))->has_value());
+  ASSERT_TRUE(inbox->requeue_all_working().ok());
+  EXPECT_TRUE(inbox->claim(std::chrono::seconds(600))->has_value());
 }
 
 }  // namespace
+}  // namespace deputy::store
+
+namespace deputy::store {
+namespace {
+
+TEST_P(InboxTest, AFailedAdmissionLeavesTheKeyFreeForSlacksRetry) {
+  {
+    auto lease = db->acquire();
+    ASSERT_TRUE((*lease)->execute("ALTER TABLE inbox RENAME TO inbox_away"));
+  }
+  auto failed = inbox->admit({delivery("event:T1:EvLost")});
+  EXPECT_FALSE(failed) << "with the inbox unwritable the admission fails as a whole";
+  {
+    auto lease = db->acquire();
+    ASSERT_TRUE((*lease)->execute("ALTER TABLE inbox_away RENAME TO inbox"));
+  }
+  auto retried = inbox->admit({delivery("event:T1:EvLost")});
+  ASSERT_TRUE(retried);
+  EXPECT_EQ((*retried)[0], Admission::kAccepted) << "the retry of a never-stored delivery is processed, not dropped";
+}
+
+}  // namespace
+}  // namespace deputy::store
+
+namespace deputy::store {
+INSTANTIATE_TEST_SUITE_P(Backends, InboxTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 }  // namespace deputy::store

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <mutex>
 #include <unordered_map>
 
 namespace deputy::store {
@@ -9,7 +10,9 @@ namespace {
 
 class SqliteConnection final : public Connection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  // SQLite allows one writer at a time. Writers of this process queue on `write_mutex`
+  // instead of SQLite's busy handler, whose sleeps (up to 100 ms) would stall the ack path.
+  SqliteConnection(sqlite3* db, std::mutex& write_mutex) : db_(db), write_mutex_(write_mutex) {}
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -29,12 +32,15 @@ class SqliteConnection final : public Connection {
   }
 
   Status begin_write(Durability durability) override {
+    write_lock_ = std::unique_lock(write_mutex_);
     durable_ = durability == Durability::kDurable;
     if (durable_) {
       if (Status s = exec_plain("PRAGMA synchronous=FULL"); !s.ok()) return s;
     }
     // IMMEDIATE takes the write lock up front, so two writers never deadlock on an upgrade.
-    return exec_plain("BEGIN IMMEDIATE");
+    Status s = exec_plain("BEGIN IMMEDIATE");
+    if (!s.ok()) write_lock_ = {};
+    return s;
   }
   Status commit() override { return finish("COMMIT"); }
   Status rollback() override { return finish("ROLLBACK"); }
@@ -57,6 +63,7 @@ class SqliteConnection final : public Connection {
       durable_ = false;
       (void)exec_plain("PRAGMA synchronous=NORMAL");
     }
+    write_lock_ = {};
     return s;
   }
 
@@ -76,6 +83,9 @@ class SqliteConnection final : public Connection {
     auto prepared = prepare(sql);
     if (!prepared) return prepared.status();
     sqlite3_stmt* stmt = *prepared;
+    // A single write outside a transaction still needs the process's writer turn.
+    std::unique_lock<std::mutex> single_write;
+    if (!write_lock_.owns_lock() && !sqlite3_stmt_readonly(stmt)) single_write = std::unique_lock(write_mutex_);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     for (size_t i = 0; i < params.size(); ++i) {
@@ -131,6 +141,8 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_;
+  std::mutex& write_mutex_;
+  std::unique_lock<std::mutex> write_lock_;
   bool durable_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
@@ -153,7 +165,7 @@ class SqliteDatabase final : public PooledDatabase {
       return Unavailable("cannot open SQLite database " + path_ + ": " + message);
     }
     sqlite3_busy_timeout(db, 10000);
-    auto connection = std::make_unique<SqliteConnection>(db);
+    auto connection = std::make_unique<SqliteConnection>(db, write_mutex_);
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                                "PRAGMA temp_store=MEMORY"}) {
       if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
@@ -163,6 +175,7 @@ class SqliteDatabase final : public PooledDatabase {
 
  private:
   std::string path_;
+  std::mutex write_mutex_;
 };
 
 }  // namespace
