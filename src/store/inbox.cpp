@@ -29,8 +29,8 @@ Result<std::vector<Admission>> Inbox::admit(const std::vector<Delivery>& deliver
         }
       }
       auto inserted = tx.execute(
-          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at) VALUES (?, ?, ?, 'queued', 0, ?)",
-          {d.team_id, d.kind, d.payload, now});
+          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
+          {d.team_id, d.kind, d.payload, now, now});
       if (!inserted) return inserted.status();
       admissions.push_back(Admission::kAccepted);
     }
@@ -44,17 +44,31 @@ Result<std::optional<ClaimedDelivery>> Inbox::claim(std::chrono::seconds lease_f
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
-  const char* sql =
-      database_.dialect() == Dialect::kPostgres
-          ? "UPDATE inbox SET state = 'working', attempts = attempts + 1, lease_until = ? WHERE id = ("
-            "SELECT id FROM inbox WHERE (state = 'queued' AND lease_until <= ?) OR (state = 'working' AND lease_until < ?) "
-            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, attempts, team_id, kind, payload"
-          : "UPDATE inbox SET state = 'working', attempts = attempts + 1, lease_until = ? WHERE id = ("
-            "SELECT id FROM inbox WHERE (state = 'queued' AND lease_until <= ?) OR (state = 'working' AND lease_until < ?) "
-            "ORDER BY id LIMIT 1) RETURNING id, attempts, team_id, kind, payload";
+  // due_at is when a queued delivery may run, and when a working one's lease runs out.
+  // Two lookups on the (state, due_at, id) index instead of one OR: the first due queued
+  // delivery, else one whose worker's process died. Each reads one index entry.
+  const bool postgres = database_.dialect() == Dialect::kPostgres;
+  const char* next_queued = postgres
+                                ? "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1 "
+                                  "FOR UPDATE SKIP LOCKED"
+                                : "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1";
+  const char* next_abandoned =
+      postgres ? "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT 1 "
+                 "FOR UPDATE SKIP LOCKED"
+               : "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT 1";
   std::optional<ClaimedDelivery> claimed;
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto rows = tx.query(sql, {now + lease_for.count(), now, now});
+    auto found = tx.query(next_queued, {now});
+    if (!found) return found.status();
+    if (found->empty()) {
+      found = tx.query(next_abandoned, {now});
+      if (!found) return found.status();
+      if (found->empty()) return Status::Ok();
+    }
+    auto rows = tx.query(
+        "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
+        "RETURNING id, attempts, team_id, kind, payload",
+        {now + lease_for.count(), found->front().integer(0)});
     if (!rows) return rows.status();
     if (rows->empty()) return Status::Ok();
     const Row& row = rows->front();
@@ -76,7 +90,7 @@ Status Inbox::complete(int64_t id) {
 Status Inbox::release(int64_t id, std::chrono::seconds delay) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', lease_until = ? WHERE id = ?",
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = ? WHERE id = ?",
                              {clock_.unix_seconds() + delay.count(), id});
   return r ? Status::Ok() : r.status();
 }
@@ -91,7 +105,7 @@ Status Inbox::fail(int64_t id, const std::string& error) {
 Status Inbox::requeue_all_working() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', lease_until = 0 WHERE state = 'working'");
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = 0 WHERE state = 'working'");
   return r ? Status::Ok() : r.status();
 }
 

@@ -30,10 +30,10 @@ CREATE TABLE inbox (
   state TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   received_at BIGINT NOT NULL,
-  lease_until BIGINT NOT NULL DEFAULT 0,
+  due_at BIGINT NOT NULL,
   error TEXT
 );
-CREATE INDEX inbox_state ON inbox (state, id)
+CREATE INDEX inbox_due ON inbox (state, due_at, id)
 )SQL"},
   };
   return kMigrations;
