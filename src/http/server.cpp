@@ -164,6 +164,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void fail_request(int status, const char* text) {
     busy_ = true;
     keep_alive_ = false;
+    linger_ = true;
     route_ = "unmatched";
     started_ = std::chrono::steady_clock::now();
     respond(Response::text(status, text));
@@ -185,8 +186,27 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
     response_.reset();
+    if (!ec && linger_) return linger();
     if (ec || !keep_alive) return close();
     do_read();
+  }
+
+  // After refusing a request mid-body, the client may still be sending. Closing at once
+  // would reset the connection before it reads our answer, so we stop sending, then read
+  // and discard for a short while (a "lingering close", as nginx does).
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard_.resize(16 * 1024);
+    do_discard();
+  }
+
+  void do_discard() {
+    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->do_discard();
+    });
   }
 
   void record(int status) {
@@ -209,6 +229,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Impl> server_;
   uint64_t id_;
   bool keep_alive_ = false;
+  bool linger_ = false;
+  std::vector<char> discard_;
   bool busy_ = false;
   bool first_request_ = true;
   unsigned version_ = 11;
