@@ -10,6 +10,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "recipes/recipe.h"
 #include "server/slack_endpoint.h"
 #include "slack/web_api.h"
 #include "store/database.h"
@@ -18,9 +19,14 @@
 namespace deputy::server {
 namespace {
 
-class EmptyCatalog final : public bot::CommandCatalog {
+class RecipeCatalog final : public bot::CommandCatalog {
  public:
-  std::vector<bot::CommandInfo> commands() const override { return {}; }
+  std::vector<bot::CommandInfo> commands() const override {
+    std::vector<bot::CommandInfo> out;
+    for (const auto& r : recipes) out.push_back({r.command, r.usage(), r.description, r.app, r.verify_user_access_at_runtime});
+    return out;
+  }
+  std::vector<recipes::Recipe> recipes;
 };
 
 // Slack's last retry comes about five minutes after the first try; keep keys well past it.
@@ -35,7 +41,7 @@ struct App::Parts {
   std::unique_ptr<store::Inbox> inbox;
   http::CurlClient http_client;
   std::unique_ptr<slack::WebApi> slack;
-  EmptyCatalog catalog;
+  RecipeCatalog catalog;
   std::unique_ptr<bot::Bot> bot;
   std::unique_ptr<engine::Workers> workers;
   std::unique_ptr<engine::Ingest> ingest;
@@ -58,6 +64,10 @@ Status App::start() {
   if (!endpoint) return endpoint.status();
 
   unsigned io_threads = cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  auto recipes = recipes::load_folder(cfg.recipes_dir);
+  if (!recipes) return recipes.status();
+  p.catalog.recipes = std::move(recipes).value();
+  spdlog::info("loaded {} recipes from {}", p.catalog.recipes.size(), cfg.recipes_dir);
   auto database = store::open(cfg.database, cfg.server.workers + 3);
   if (!database) return database.status();
   p.database = std::move(database).value();

@@ -19,6 +19,7 @@ before(async () => {
       DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
       DEPUTY_SLACK_BOT_TOKEN: BOT_TOKEN,
       DEPUTY_SLACK_API_URL: slack.apiUrl,
+      DEPUTY_RECIPES: new URL('../fixtures/recipes/', import.meta.url).pathname,
     },
   });
   await deputy.start();
@@ -98,6 +99,10 @@ test('slash command help answers ephemerally through response_url with Block Kit
   assert.ok(Array.isArray(call.body.blocks) && call.body.blocks.length > 0);
   assert.ok(personalAccountsButton(call.body.blocks), 'help has a Personal accounts button');
   assert.match(call.body.text, /what I can do/);
+  const text = blockTexts(call.body.blocks);
+  assert.match(text, /\*create opportunity\* — Create a Salesforce opportunity as you/, 'help lists the recipes');
+  // mrkdwn needs < and > escaped; Slack shows them as typed.
+  assert.match(text, /create opportunity &lt;name&gt; &lt;amount&gt; \[close_date=YYYY-MM-DD\]/, 'with their usage');
 });
 
 test('@Deputy help in a channel answers only the asker (chat.postEphemeral)', async () => {
@@ -130,6 +135,12 @@ test('the Personal accounts button is routed and answered', async () => {
   const call = await slack.waitForCall('response_url');
   assert.match(blockTexts(call.body.blocks), /Personal accounts/);
   assert.equal(call.body.response_type, 'ephemeral');
+});
+
+test('a typo of a recipe command is answered with that recipe', async () => {
+  await slack.sendAppMention({ user: 'U0ALICE', text: 'create oportunity Acme 5000' });
+  const call = await slack.waitForCall('chat.postEphemeral');
+  assert.match(blockTexts(call.body.blocks), /Did you mean \*create opportunity\*/);
 });
 
 test('an unknown command gets a clear reply naming the nearest command', async () => {
