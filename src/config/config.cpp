@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +46,14 @@ void apply_env(Config& config, const Environment& env) {
   set("DEPUTY_RECIPES", config.recipes_dir);
   set("DEPUTY_KEYS", config.keys_file);
   set("DEPUTY_LOG_LEVEL", config.log_level);
+  set("DEPUTY_KEYRING", config.keyring_json);
+  for (auto& app : config.apps) {
+    std::string prefix = "DEPUTY_APP_";
+    for (char c : app.id) prefix += std::isalnum(static_cast<unsigned char>(c)) ? char(std::toupper(static_cast<unsigned char>(c))) : '_';
+    set((prefix + "_CLIENT_ID").c_str(), app.client_id);
+    set((prefix + "_CLIENT_SECRET").c_str(), app.client_secret);
+    set((prefix + "_API_KEY").c_str(), app.api_key);
+  }
   if (auto it = env.find("DEPUTY_ADMINS"); it != env.end() && !it->second.empty()) {
     config.admins.clear();
     std::stringstream list(it->second);
@@ -93,6 +102,54 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
       if (!st.ok()) return st;
     }
     if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
+  }
+  if (YAML::Node apps = root["apps"]; apps.IsDefined() && !apps.IsNull()) {
+    if (!apps.IsMap()) return field_error(source, apps, "apps", "expected a mapping of app ids to settings");
+    for (const auto& entry : apps) {
+      AppSettings app;
+      app.id = entry.first.as<std::string>();
+      app.line = entry.first.Mark().line + 1;
+      const YAML::Node& a = entry.second;
+      std::string path = "apps." + app.id;
+      if (!a.IsMap()) return field_error(source, a, path, "expected a mapping");
+      static const std::vector<std::string> kAppKeys = {
+          "type", "display_name", "client_id", "client_secret", "issuer", "authorize_url", "token_url", "revoke_url",
+          "userinfo_url", "api_base_url", "login_host", "instance", "token_auth", "identity", "identity_check", "api_key",
+          "pkce", "scopes"};
+      for (const auto& field : a) {
+        auto key = field.first.as<std::string>();
+        if (std::find(kAppKeys.begin(), kAppKeys.end(), key) == kAppKeys.end())
+          return field_error(source, field.first, path + "." + key, "unknown setting");
+      }
+      std::pair<const char*, std::string*> strings[] = {
+          {"type", &app.type}, {"display_name", &app.display_name}, {"client_id", &app.client_id},
+          {"client_secret", &app.client_secret}, {"issuer", &app.issuer}, {"authorize_url", &app.authorize_url},
+          {"token_url", &app.token_url}, {"revoke_url", &app.revoke_url}, {"userinfo_url", &app.userinfo_url},
+          {"api_base_url", &app.api_base_url}, {"login_host", &app.login_host}, {"instance", &app.instance},
+          {"token_auth", &app.token_auth}, {"identity_check", &app.identity_check}, {"api_key", &app.api_key}};
+      for (auto& [key, target] : strings) {
+        if (Status s = read_scalar(source, a, key, path + "." + key, *target); !s.ok()) return s;
+      }
+      if (a["pkce"].IsDefined()) {
+        bool pkce = true;
+        if (Status s = read_scalar(source, a, "pkce", path + ".pkce", pkce); !s.ok()) return s;
+        app.pkce = pkce;
+      }
+      if (YAML::Node scopes = a["scopes"]; scopes.IsDefined()) {
+        if (!scopes.IsSequence()) return field_error(source, scopes, path + ".scopes", "expected a list");
+        app.scopes.emplace();
+        for (const auto& scope : scopes) app.scopes->push_back(scope.as<std::string>());
+      }
+      if (YAML::Node identity = a["identity"]; identity.IsDefined()) {
+        if (!identity.IsMap()) return field_error(source, identity, path + ".identity", "expected source, field and url");
+        for (Status s : {read_scalar(source, identity, "source", path + ".identity.source", app.identity_source),
+                         read_scalar(source, identity, "field", path + ".identity.field", app.identity_field),
+                         read_scalar(source, identity, "url", path + ".identity.url", app.identity_url)}) {
+          if (!s.ok()) return s;
+        }
+      }
+      config.apps.push_back(std::move(app));
+    }
   }
   if (YAML::Node admins = root["admins"]; admins.IsDefined() && !admins.IsNull()) {
     if (!admins.IsSequence()) return field_error(source, admins, "admins", "expected a list of Slack user ids");

@@ -17,6 +17,32 @@ struct SlackSettings {
   std::string api_url = "https://slack.com/api";
 };
 
+// One app from the `apps:` section, as written; oauth/ applies the catalogue's defaults.
+struct AppSettings {
+  std::string id;
+  std::string type = "oauth2";  // salesforce, servicenow, box, oauth2, api_key
+  std::string display_name;
+  std::string client_id;
+  std::string client_secret;  // or DEPUTY_APP_<ID>_CLIENT_SECRET
+  std::string issuer;         // OIDC discovery at {issuer}/.well-known/openid-configuration
+  std::string authorize_url;
+  std::string token_url;
+  std::string revoke_url;
+  std::string userinfo_url;
+  std::string api_base_url;
+  std::string login_host;  // Salesforce: login.salesforce.com, test.salesforce.com or a My Domain host
+  std::string instance;    // ServiceNow: acme.service-now.com
+  std::string token_auth;  // client_secret_basic or client_secret_post
+  std::string identity_source;  // userinfo, id_token or api
+  std::string identity_field;   // claim name, or JSON pointer for api
+  std::string identity_url;     // api source: URL read with the new token
+  std::string identity_check;   // email_match, none, one_time_code
+  std::string api_key;          // api_key apps (shared only); or DEPUTY_APP_<ID>_API_KEY
+  std::optional<bool> pkce;
+  std::optional<std::vector<std::string>> scopes;
+  int line = 0;
+};
+
 struct ServerSettings {
   unsigned io_threads = 0;  // 0: one per core
   unsigned workers = 4;     // job worker threads
@@ -36,6 +62,8 @@ struct Config {
   SlackSettings slack;
   ServerSettings server;
   std::vector<std::string> admins;  // Slack user ids
+  std::vector<AppSettings> apps;
+  std::string keyring_json;  // DEPUTY_KEYRING: the keyring itself, instead of a file
   std::optional<std::string> source_file;
 
   std::string effective_public_url() const;

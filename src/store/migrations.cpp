@@ -35,6 +35,63 @@ CREATE TABLE inbox (
 );
 CREATE INDEX inbox_due ON inbox (state, due_at, id)
 )SQL"},
+      {2, R"SQL(
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  status TEXT NOT NULL,
+  account TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  nonce {blob} NOT NULL,
+  sealed {blob} NOT NULL,
+  access_expires_at BIGINT NOT NULL DEFAULT 0,
+  api_base_url TEXT NOT NULL DEFAULT '',
+  verification_hash TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL DEFAULT 0,
+  version BIGINT NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX connections_owner ON connections (team_id, user_id, app, mode);
+CREATE INDEX connections_key ON connections (key_id);
+CREATE TABLE oauth_states (
+  state_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  app TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  job_id TEXT NOT NULL DEFAULT '',
+  key_id TEXT NOT NULL,
+  nonce {blob} NOT NULL,
+  sealed {blob} NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE vault_canary (
+  key_id TEXT PRIMARY KEY,
+  nonce {blob} NOT NULL,
+  sealed {blob} NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE audit_log (
+  id {id},
+  at BIGINT NOT NULL,
+  team_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  acting_as TEXT NOT NULL,
+  app TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  recipe TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_team_at ON audit_log (team_id, at)
+)SQL"},
   };
   return kMigrations;
 }

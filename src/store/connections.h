@@ -1,0 +1,83 @@
+// Stored OAuth grants ("connections"). Tokens are only ever stored sealed by the vault;
+// this layer moves opaque bytes and the metadata people and schedulers need.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "store/database.h"
+
+namespace deputy::store {
+
+enum class ConnectionMode { kPersonal, kShared };
+const char* mode_name(ConnectionMode mode);
+
+struct ConnectionRecord {
+  std::string id;
+  std::string team_id;
+  std::string user_id;  // empty for shared
+  std::string app;
+  ConnectionMode mode = ConnectionMode::kPersonal;
+  std::string status;  // active, needs_reauth, pending_code
+  std::string account;
+  std::string subject;
+  std::string key_id;
+  Blob nonce;
+  Blob sealed;
+  int64_t access_expires_at = 0;
+  std::string api_base_url;
+  std::string verification_hash;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  int64_t last_used_at = 0;
+  int64_t version = 1;
+};
+
+struct AuditEvent {
+  std::string team_id;
+  std::string event;      // connected, refreshed, refresh_failed, disconnected, revoked_by_admin, action, …
+  std::string actor;      // who asked (Slack user id, or "system")
+  std::string acting_as;  // whose connection acted
+  std::string app;
+  std::string connection_id;
+  std::string recipe;
+  std::string detail;
+};
+
+class Connections {
+ public:
+  Connections(Database& database, const Clock& clock);
+
+  // Replaces any earlier grant of the same owner and app. Durable: a grant the app has
+  // issued is never lost to a crash after this returns.
+  Status upsert(const ConnectionRecord& record, const std::optional<AuditEvent>& audit);
+  Result<std::optional<ConnectionRecord>> find(const std::string& team_id, const std::string& user_id,
+                                               const std::string& app, ConnectionMode mode);
+  Result<std::optional<ConnectionRecord>> by_id(const std::string& id);
+  Result<std::vector<ConnectionRecord>> of_user(const std::string& team_id, const std::string& user_id);
+  Result<std::vector<ConnectionRecord>> all(const std::string& team_id);
+  // Stores a refreshed token bundle if nobody changed the record since `expected_version`.
+  // Returns false when the record moved on (another refresh won).
+  Result<bool> replace_tokens(const ConnectionRecord& updated, int64_t expected_version, const std::optional<AuditEvent>& audit);
+  Status set_status(const std::string& id, const std::string& status, const std::optional<AuditEvent>& audit);
+  Status touch(const std::string& id);
+  Result<bool> remove(const std::string& id, const std::optional<AuditEvent>& audit);
+  // Records sealed under keys other than `key_id`, for re-encryption.
+  Result<std::vector<ConnectionRecord>> sealed_with_other_key(const std::string& key_id, size_t limit);
+  Result<std::vector<std::string>> key_ids_in_use();
+
+  Status audit(const AuditEvent& event);
+  Database& database() { return database_; }
+
+ private:
+  Database& database_;
+  const Clock& clock_;
+};
+
+// Appends to the audit log inside an open transaction.
+Status append_audit(Connection& tx, const AuditEvent& event, int64_t at);
+
+}  // namespace deputy::store

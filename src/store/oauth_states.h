@@ -1,0 +1,42 @@
+// Pending OAuth logins. Only a hash of each `state` is stored, so reading the database
+// does not let anyone finish someone else's login; the PKCE verifier is stored sealed.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "store/database.h"
+
+namespace deputy::store {
+
+struct PendingLogin {
+  std::string state_hash;
+  std::string team_id;
+  std::string user_id;
+  std::string app;
+  std::string mode;  // personal or shared
+  std::string job_id;
+  std::string key_id;
+  Blob nonce;
+  Blob sealed;  // the PKCE verifier and OIDC nonce, sealed by the vault
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
+enum class StateOutcome { kConsumed, kUnknown, kAlreadyUsed, kExpired };
+
+class OAuthStates {
+ public:
+  OAuthStates(Database& database, const Clock& clock);
+  Status create(const PendingLogin& login);
+  // Marks the state used, atomically, and returns it; a state can be consumed only once.
+  Result<std::pair<StateOutcome, std::optional<PendingLogin>>> consume(const std::string& state_hash);
+  Status purge_expired();
+
+ private:
+  Database& database_;
+  const Clock& clock_;
+};
+
+}  // namespace deputy::store
