@@ -2,11 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/encoding.h"
 
 namespace deputy::bot {
 
-Bot::Bot(slack::WebApi& slack, const CommandCatalog& catalog) : slack_(slack), catalog_(catalog) {}
+Bot::Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+         std::vector<std::string> admins)
+    : slack_(slack), catalog_(catalog), connections_(connections), admins_(std::move(admins)) {}
+
+bool Bot::is_admin(const std::string& user_id) const {
+  return std::find(admins_.begin(), admins_.end(), user_id) != admins_.end();
+}
+
+std::string Bot::app_name(const std::string& app_id) const {
+  auto it = connections_.apps().find(app_id);
+  return it == connections_.apps().end() ? app_id : it->second.display_name;
+}
 
 std::vector<std::string> Bot::known_words() const {
   std::vector<std::string> words;
@@ -31,13 +44,25 @@ Status Bot::handle_command(const slack::CommandRequest& request) {
   auto words = split_words(text);
   if (words.empty() || words[0] == "help") return reply(request.where, help_message());
   if (words[0] == "connections" || (words.size() >= 2 && words[0] == "personal" && words[1] == "accounts")) {
-    return reply(request.where, connections_message(request.where.user_id));
+    return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
+  }
+  if (words[0] == "connect") return connect_command(request, words);
+  if (words[0] == "verify" && words.size() == 2) {
+    auto confirmed = connections_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
+    if (confirmed) return Status::Ok();  // the service has already said "Connected to …"
+    slack::Message message;
+    message.text = "That code does not match a connection waiting for you (codes work for 10 minutes). Connect again to get a new one.";
+    message.blocks.section(message.text);
+    return reply(request.where, message);
   }
   return reply(request.where, unknown_command_message(request.text));
 }
 
 Status Bot::handle_action(const slack::ActionRequest& request) {
-  if (request.action_id == actions::kShowConnections) return reply(request.where, connections_message(request.where.user_id));
+  if (request.action_id == actions::kShowConnections)
+    return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
+  if (request.action_id == actions::kDisconnect) return disconnect_action(request);
+  if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
   spdlog::warn("unknown button action '{}' from {}", request.action_id, request.where.user_id);
   slack::Message message;
   message.text = "That button no longer does anything. Type `help` to see what I can do.";
@@ -79,20 +104,118 @@ slack::Message Bot::help_message() const {
     }
   }
   message.blocks.divider();
-  message.blocks.section("*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you");
+  message.blocks.section(
+      "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect <app>` — log in to an app as yourself");
   message.blocks.actions({slack::Button{"Personal accounts", actions::kShowConnections, "list", "", "primary", std::nullopt}},
                          "deputy.help");
   return message;
 }
 
-slack::Message Bot::connections_message(const std::string&) const {
+namespace {
+
+std::string when(int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "never";
+  // Slack renders this in the reader's own time zone.
+  return "<!date^" + std::to_string(unix_seconds) + "^{date_short_pretty} {time}|" + std::to_string(unix_seconds) + ">";
+}
+
+}  // namespace
+
+slack::Message Bot::connections_message(const std::string& team_id, const std::string& user_id) {
   slack::Message message;
   message.text = "Your personal accounts";
   message.blocks.header("Personal accounts");
-  message.blocks.section(
-      "You have no personal accounts connected. When a command needs to act as you, I will send you a *Connect* button "
-      "— only you will see it.");
+  auto mine = connections_.connections_of(team_id, user_id);
+  if (!mine) {
+    message.blocks.section("I could not read your connections just now. Try again in a moment.");
+    return message;
+  }
+  std::vector<std::string> connected_apps;
+  if (mine->empty()) {
+    message.blocks.section(
+        "You have no personal accounts connected. When a command needs to act as you, I will send you a *Connect* button "
+        "— only you will see it.");
+  }
+  for (const auto& c : *mine) {
+    connected_apps.push_back(c.app);
+    if (message.blocks.size() >= slack::kMaxBlocksPerMessage - 4) {
+      message.blocks.context({"…and more accounts than fit in one message."});
+      break;
+    }
+    std::string status = c.status == "active" ? "active" : c.status == "needs_reauth" ? "needs re-login" : "waiting for your code";
+    slack::Button disconnect{"Disconnect", actions::kDisconnect, c.id, "", "danger",
+                             slack::Confirm{"Disconnect " + app_name(c.app) + "?",
+                                            "Deputy will no longer be able to act as *" + slack::escape_mrkdwn(c.account) + "* in " +
+                                                app_name(c.app) + ". The login is revoked at " + app_name(c.app) + ".",
+                                            "Disconnect", "Cancel"}};
+    message.blocks.section("*" + slack::escape_mrkdwn(app_name(c.app)) + "* — " + slack::escape_mrkdwn(c.account) + "\nConnected " +
+                               when(c.created_at) + " · last used " + when(c.last_used_at) + " · " + status,
+                           disconnect);
+  }
+  std::vector<slack::Button> connect_buttons;
+  std::vector<std::string> wanted;
+  for (const auto& command : catalog_.commands()) {
+    if (command.personal && std::find(wanted.begin(), wanted.end(), command.app) == wanted.end()) wanted.push_back(command.app);
+  }
+  for (const auto& app : wanted) {
+    if (std::find(connected_apps.begin(), connected_apps.end(), app) != connected_apps.end()) continue;
+    auto link = connections_.connect_link({team_id, user_id, app, store::ConnectionMode::kPersonal, ""});
+    if (!link) continue;
+    connect_buttons.push_back(slack::Button{"Connect " + app_name(app), std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});
+  }
+  if (!connect_buttons.empty()) {
+    message.blocks.section("Apps your commands use that you have not connected:");
+    message.blocks.actions(connect_buttons, "deputy.connect");
+  }
   return message;
+}
+
+Status Bot::connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words) {
+  bool shared = words.size() >= 2 && words[1] == "shared";
+  size_t app_word = shared ? 2 : 1;
+  slack::Message message;
+  if (words.size() <= app_word) {
+    message.text = "Which app? For example `connect salesforce`.";
+    message.blocks.section(message.text);
+    return reply(request.where, message);
+  }
+  std::string app = words[app_word];
+  if (shared && !is_admin(request.where.user_id)) {
+    message.text = "Only Deputy admins can connect shared accounts.";
+    message.blocks.section(message.text);
+    return reply(request.where, message);
+  }
+  auto link = connections_.connect_link({request.where.team_id, request.where.user_id, app,
+                                         shared ? store::ConnectionMode::kShared : store::ConnectionMode::kPersonal, ""});
+  if (!link) {
+    message.text = link.status().code() == ErrorCode::kNotFound ? "I don't know an app called " + app + "." : link.status().message();
+    message.blocks.section(slack::escape_mrkdwn(message.text));
+    return reply(request.where, message);
+  }
+  std::string name = app_name(app);
+  message.text = shared ? "Connect the shared " + name + " account" : "Connect your " + name + " account";
+  message.blocks.section(shared ? "Log in with the *shared* " + slack::escape_mrkdwn(name) + " account that recipes should use for everyone. The link works once, for 10 minutes."
+                                : "Log in to " + slack::escape_mrkdwn(name) + " as yourself. The link works once, for 10 minutes — don't share it.",
+                         slack::Button{"Connect " + name, std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});
+  return reply(request.where, message);
+}
+
+Status Bot::disconnect_action(const slack::ActionRequest& request) {
+  auto record = connections_.connection(request.value);
+  slack::Message message;
+  // Only the owner may disconnect, whatever the request says; a forged id is refused and audited.
+  if (!record || !record->has_value() || (*record)->user_id != request.where.user_id || (*record)->team_id != request.where.team_id) {
+    connections_.audit_refused_disconnect(request.where.team_id, request.where.user_id, request.value);
+    message.text = "That connection is not yours, or it is already gone.";
+    message.blocks.section(message.text);
+    return reply(request.where, message);
+  }
+  Status s = connections_.disconnect(request.value, request.where.user_id, "disconnected");
+  if (!s.ok()) return s;
+  slack::Message updated = connections_message(request.where.team_id, request.where.user_id);
+  if (request.where.via == slack::ReplyVia::kResponseUrl) return slack_.respond(request.where.response_url, updated, true);
+  if (!request.message_ts.empty() && !request.in_ephemeral_message) return slack_.update(request.where.channel_id, request.message_ts, updated);
+  return reply(request.where, updated);
 }
 
 slack::Message Bot::unknown_command_message(const std::string& typed) const {

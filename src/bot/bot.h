@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bot/catalog.h"
+#include "oauth/service.h"
 #include "slack/requests.h"
 #include "slack/web_api.h"
 #include "store/inbox.h"
@@ -11,11 +12,15 @@ namespace deputy::bot {
 
 namespace actions {
 inline constexpr const char* kShowConnections = "view.connections";
+inline constexpr const char* kDisconnect = "connection.disconnect";
+// Link buttons still send a block_actions payload; there is nothing to do for it.
+inline constexpr const char* kOpenLink = "link.open";
 }
 
 class Bot {
  public:
-  Bot(slack::WebApi& slack, const CommandCatalog& catalog);
+  Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+      std::vector<std::string> admins);
 
   Status handle(const store::ClaimedDelivery& delivery);
   Status handle_command(const slack::CommandRequest& request);
@@ -25,14 +30,20 @@ class Bot {
   Status reply(const slack::Conversation& where, const slack::Message& message);
 
   slack::Message help_message() const;
-  slack::Message connections_message(const std::string& user_id) const;
+  slack::Message connections_message(const std::string& team_id, const std::string& user_id);
   slack::Message unknown_command_message(const std::string& typed) const;
 
  private:
   std::vector<std::string> known_words() const;
+  Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);
+  Status disconnect_action(const slack::ActionRequest& request);
+  bool is_admin(const std::string& user_id) const;
+  std::string app_name(const std::string& app_id) const;
 
   slack::WebApi& slack_;
   const CommandCatalog& catalog_;
+  oauth::ConnectionService& connections_;
+  std::vector<std::string> admins_;
 };
 
 }  // namespace deputy::bot

@@ -2,6 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "bot/bot.h"
@@ -11,7 +16,14 @@
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "recipes/recipe.h"
+#include "oauth/apps.h"
+#include "oauth/protocol.h"
+#include "oauth/service.h"
+#include "server/keys.h"
 #include "server/slack_endpoint.h"
+#include "store/connections.h"
+#include "store/oauth_states.h"
+#include "vault/token_vault.h"
 #include "slack/web_api.h"
 #include "store/database.h"
 #include "store/inbox.h"
@@ -29,6 +41,52 @@ class RecipeCatalog final : public bot::CommandCatalog {
   std::vector<recipes::Recipe> recipes;
 };
 
+// A few threads for HTTP handlers that must wait on other servers (OAuth token endpoints).
+class BlockingPool {
+ public:
+  explicit BlockingPool(unsigned threads) {
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  ~BlockingPool() { stop(); }
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void loop() {
+    while (true) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 // Slack's last retry comes about five minutes after the first try; keep keys well past it.
 constexpr std::chrono::seconds kDedupeWindow{3600};
 
@@ -42,11 +100,17 @@ struct App::Parts {
   http::CurlClient http_client;
   std::unique_ptr<slack::WebApi> slack;
   RecipeCatalog catalog;
+  std::unique_ptr<vault::TokenVault> vault;
+  std::unique_ptr<store::Connections> connections;
+  std::unique_ptr<store::OAuthStates> oauth_states;
+  std::unique_ptr<oauth::Protocol> protocol;
+  std::unique_ptr<oauth::ConnectionService> connection_service;
   std::unique_ptr<bot::Bot> bot;
   std::unique_ptr<engine::Workers> workers;
   std::unique_ptr<engine::Ingest> ingest;
   std::unique_ptr<SlackEndpoint> slack_endpoint;
   std::unique_ptr<http::Server> server;
+  BlockingPool oauth_pool{2};
   std::thread housekeeping;
   std::mutex housekeeping_mutex;
   std::condition_variable housekeeping_wake;
@@ -64,8 +128,17 @@ Status App::start() {
   if (!endpoint) return endpoint.status();
 
   unsigned io_threads = cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  auto apps = oauth::build_catalogue(cfg.apps);
+  if (!apps) return apps.status();
   auto recipes = recipes::load_folder(cfg.recipes_dir);
   if (!recipes) return recipes.status();
+  for (const auto& recipe : *recipes) {
+    auto app = apps->find(recipe.app);
+    if (app == apps->end()) return InvalidArgument(recipe.file + ": app: '" + recipe.app + "' is not configured under apps:");
+    if (recipe.verify_user_access_at_runtime && !app->second.oauth2)
+      return InvalidArgument(recipe.file + ": verify_user_access_at_runtime: " + app->second.display_name +
+                             " is not an OAuth2 app, so it cannot act as each person; use a shared connection");
+  }
   p.catalog.recipes = std::move(recipes).value();
   spdlog::info("loaded {} recipes from {}", p.catalog.recipes.size(), cfg.recipes_dir);
   auto database = store::open(cfg.database, cfg.server.workers + 3);
@@ -91,9 +164,34 @@ Status App::start() {
     return out;
   });
 
+  // The keyring: from DEPUTY_KEYRING, or the key file (created on first start). Anything
+  // wrong with an existing one stops the start: better down than handing out garbage.
+  std::optional<vault::Keyring> keyring;
+  if (!cfg.keyring_json.empty()) {
+    auto parsed = vault::Keyring::parse(cfg.keyring_json, "DEPUTY_KEYRING");
+    if (!parsed) return parsed.status();
+    keyring = std::move(parsed).value();
+    p.vault = std::make_unique<vault::TokenVault>(*keyring, "");
+  } else {
+    auto loaded = vault::load_or_create(cfg.keys_file, SystemClock::instance().unix_seconds());
+    if (!loaded) return loaded.status();
+    if (loaded->created)
+      spdlog::warn("created a new encryption keyring at {} (mode 0600). Back it up: without it the stored logins cannot be read.",
+                   cfg.keys_file);
+    keyring = loaded->keyring;
+    p.vault = std::make_unique<vault::TokenVault>(*keyring, cfg.keys_file);
+  }
+  if (Status s = verify_keyring(*p.vault, *keyring, *p.database, SystemClock::instance()); !s.ok()) return s;
+
   p.slack = std::make_unique<slack::WebApi>(p.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token},
                                             &p.metrics);
-  p.bot = std::make_unique<bot::Bot>(*p.slack, p.catalog);
+  p.connections = std::make_unique<store::Connections>(*p.database, SystemClock::instance());
+  p.oauth_states = std::make_unique<store::OAuthStates>(*p.database, SystemClock::instance());
+  p.protocol = std::make_unique<oauth::Protocol>(p.http_client);
+  p.connection_service = std::make_unique<oauth::ConnectionService>(
+      std::move(apps).value(), *p.protocol, *p.connections, *p.oauth_states, *p.vault, *p.slack, SystemClock::instance(),
+      p.metrics, oauth::ServiceOptions{cfg.effective_public_url()});
+  p.bot = std::make_unique<bot::Bot>(*p.slack, p.catalog, *p.connection_service, cfg.admins);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
   p.ingest = std::make_unique<engine::Ingest>(*p.inbox, [workers = p.workers.get()] { workers->notify(); });
@@ -102,6 +200,15 @@ Status App::start() {
   http::Router router;
   router.add("POST", "/slack/events", [ep = p.slack_endpoint.get()](http::Request&& r, http::Reply reply) {
     ep->handle(std::move(r), std::move(reply));
+  });
+  router.add("GET", "/oauth/start", [svc = p.connection_service.get()](http::Request&& r, http::Reply reply) {
+    svc->handle_start(r, std::move(reply));
+  });
+  // The callback talks to the app's token endpoint; that blocking work stays off the I/O threads.
+  router.add("GET", "/oauth/callback", [&p](http::Request&& r, http::Reply reply) {
+    p.oauth_pool.post([svc = p.connection_service.get(), r = std::move(r), reply = std::move(reply)]() mutable {
+      svc->handle_callback(r, std::move(reply));
+    });
   });
   router.add("GET", "/healthz", [](http::Request&&, http::Reply reply) { reply(http::Response::text(200, "ok\n")); });
   router.add("GET", "/readyz", [db = p.database.get()](http::Request&&, http::Reply reply) {
@@ -137,6 +244,7 @@ void App::run() {
     while (!p.stopping) {
       lock.unlock();
       if (Status s = p.inbox->purge_expired_dedupe_keys(); !s.ok()) spdlog::warn("purging dedupe keys: {}", s.message());
+      if (Status s = p.oauth_states->purge_expired(); !s.ok()) spdlog::warn("purging login states: {}", s.message());
       lock.lock();
       p.housekeeping_wake.wait_for(lock, std::chrono::minutes(5), [&] { return p.stopping; });
     }
@@ -145,6 +253,7 @@ void App::run() {
   p.server->run(io_threads);
   // The server has stopped and every request in flight has its answer; now drain the rest.
   p.ingest->stop();
+  p.oauth_pool.stop();
   p.workers->stop();
   {
     std::lock_guard lock(p.housekeeping_mutex);

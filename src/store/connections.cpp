@@ -170,6 +170,17 @@ Result<std::vector<std::string>> Connections::key_ids_in_use() {
   return ids;
 }
 
+Status Connections::with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work) {
+  if (database_.dialect() != Dialect::kPostgres) return work();
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  std::string key = "deputy.refresh:" + connection_id;
+  if (auto locked = (*lease)->query("SELECT pg_advisory_lock(hashtextextended(?, 0))", {key}); !locked) return locked.status();
+  Status result = work();
+  (void)(*lease)->query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", {key});
+  return result;
+}
+
 Status Connections::audit(const AuditEvent& event) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

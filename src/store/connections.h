@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,10 @@ class Connections {
   // Records sealed under keys other than `key_id`, for re-encryption.
   Result<std::vector<ConnectionRecord>> sealed_with_other_key(const std::string& key_id, size_t limit);
   Result<std::vector<std::string>> key_ids_in_use();
+
+  // Runs `work` while holding a lock on the connection that other processes respect too
+  // (PostgreSQL advisory lock). SQLite has one process, whose callers lock in memory.
+  Status with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work);
 
   Status audit(const AuditEvent& event);
   Database& database() { return database_; }

@@ -68,8 +68,10 @@ CREATE TABLE oauth_states (
   key_id TEXT NOT NULL,
   nonce {blob} NOT NULL,
   sealed {blob} NOT NULL,
+  browser_hash TEXT NOT NULL DEFAULT '',
   created_at BIGINT NOT NULL,
   expires_at BIGINT NOT NULL,
+  started_at BIGINT NOT NULL DEFAULT 0,
   used_at BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE vault_canary (

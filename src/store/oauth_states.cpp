@@ -2,6 +2,15 @@
 
 namespace deputy::store {
 
+namespace {
+
+PendingLogin from_row(const Row& row) {
+  return PendingLogin{row.text(0), row.text(1), row.text(2), row.text(3),  row.text(4),       row.text(5),
+                      row.text(6), Blob{row.blob(7)}, Blob{row.blob(8)}, row.text(9), row.integer(10), row.integer(11)};
+}
+
+}  // namespace
+
 OAuthStates::OAuthStates(Database& database, const Clock& clock) : database_(database), clock_(clock) {}
 
 Status OAuthStates::create(const PendingLogin& p) {
@@ -23,7 +32,7 @@ Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::consum
     // The UPDATE is the single-use gate: of two concurrent callbacks only one changes the row.
     auto claimed = tx.query(
         "UPDATE oauth_states SET used_at = ? WHERE state_hash = ? AND used_at = 0 "
-        "RETURNING state_hash, team_id, user_id, app, mode, job_id, key_id, nonce, sealed, created_at, expires_at",
+        "RETURNING state_hash, team_id, user_id, app, mode, job_id, key_id, nonce, sealed, browser_hash, created_at, expires_at",
         {now, state_hash});
     if (!claimed) return claimed.status();
     if (claimed->empty()) {
@@ -33,10 +42,36 @@ Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::consum
       return Status::Ok();
     }
     const Row& row = claimed->front();
-    PendingLogin p{row.text(0), row.text(1), row.text(2), row.text(3), row.text(4), row.text(5), row.text(6),
-                   Blob{row.blob(7)}, Blob{row.blob(8)}, row.integer(9), row.integer(10)};
+    PendingLogin p = from_row(row);
     result.first = p.expires_at < now ? StateOutcome::kExpired : StateOutcome::kConsumed;
     result.second = std::move(p);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::start(const std::string& state_hash,
+                                                                                  const std::string& browser_hash) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  std::pair<StateOutcome, std::optional<PendingLogin>> result{StateOutcome::kUnknown, std::nullopt};
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto started = tx.query(
+        "UPDATE oauth_states SET started_at = ?, browser_hash = ? WHERE state_hash = ? AND started_at = 0 AND used_at = 0 "
+        "AND expires_at >= ? "
+        "RETURNING state_hash, team_id, user_id, app, mode, job_id, key_id, nonce, sealed, browser_hash, created_at, expires_at",
+        {now, browser_hash, state_hash, now});
+    if (!started) return started.status();
+    if (!started->empty()) {
+      result = {StateOutcome::kConsumed, from_row(started->front())};
+      return Status::Ok();
+    }
+    auto known = tx.query("SELECT expires_at FROM oauth_states WHERE state_hash = ?", {state_hash});
+    if (!known) return known.status();
+    if (known->empty()) result.first = StateOutcome::kUnknown;
+    else result.first = known->front().integer(0) < now ? StateOutcome::kExpired : StateOutcome::kAlreadyUsed;
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -20,6 +20,7 @@ struct PendingLogin {
   std::string key_id;
   Blob nonce;
   Blob sealed;  // the PKCE verifier and OIDC nonce, sealed by the vault
+  std::string browser_hash;  // hash of the cookie set when the login started in a browser
   int64_t created_at = 0;
   int64_t expires_at = 0;
 };
@@ -30,6 +31,9 @@ class OAuthStates {
  public:
   OAuthStates(Database& database, const Clock& clock);
   Status create(const PendingLogin& login);
+  // The /oauth/start link works once: it binds the login to the browser that opened it.
+  Result<std::pair<StateOutcome, std::optional<PendingLogin>>> start(const std::string& state_hash,
+                                                                     const std::string& browser_hash);
   // Marks the state used, atomically, and returns it; a state can be consumed only once.
   Result<std::pair<StateOutcome, std::optional<PendingLogin>>> consume(const std::string& state_hash);
   Status purge_expired();

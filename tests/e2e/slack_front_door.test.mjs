@@ -15,6 +15,7 @@ before(async () => {
   slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   deputy = new Deputy({
+    configYaml: 'apps:\n  salesforce:\n    type: salesforce\n    client_id: front-door-test\n',
     env: {
       DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
       DEPUTY_SLACK_BOT_TOKEN: BOT_TOKEN,

@@ -1,6 +1,6 @@
 // Starts the real deputy binary as a child process for end-to-end tests.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
@@ -24,12 +24,17 @@ export class Deputy {
    * @param {Record<string,string>} [options.env] DEPUTY_* variables on top of the defaults below
    * @param {string} [options.dir] working directory (kept across restarts when given)
    * @param {string} [options.config] path of a YAML config file
+   * @param {string} [options.configYaml] config text, written to deputy.yaml in the working directory
    */
-  constructor({ env = {}, dir, config } = {}) {
+  constructor({ env = {}, dir, config, configYaml } = {}) {
     this.ownDir = !dir;
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'deputy-e2e-'));
     this.extraEnv = env;
     this.config = config;
+    if (configYaml !== undefined) {
+      this.config = join(this.dir, 'deputy.yaml');
+      writeFileSync(this.config, configYaml);
+    }
     this.logs = '';
     this.port = undefined;
   }

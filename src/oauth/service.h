@@ -1,0 +1,138 @@
+// Personal and shared connections: the login flow (start, callback, identity check),
+// tokens on demand (refresh once at a time per connection, also across processes),
+// and disconnect with revocation at the app.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "oauth/apps.h"
+#include "oauth/protocol.h"
+#include "slack/web_api.h"
+#include "store/connections.h"
+#include "store/oauth_states.h"
+#include "vault/token_vault.h"
+
+namespace deputy::oauth {
+
+struct LoginRequest {
+  std::string team_id;
+  std::string user_id;  // who asked (for shared connections: the admin)
+  std::string app;
+  store::ConnectionMode mode = store::ConnectionMode::kPersonal;
+  std::string job_id;  // the parked job to resume, if any
+};
+
+struct Connected {
+  std::string team_id;
+  std::string user_id;
+  std::string app;
+  std::string job_id;
+  std::string account;
+};
+
+// What an action needs to call the app as the connection's owner.
+struct AccessGrant {
+  std::string connection_id;
+  std::string access_token;
+  std::string api_base_url;
+  std::string account;
+  int64_t version = 0;
+};
+
+struct ServiceOptions {
+  std::string public_url;  // e.g. https://deputy.example.com
+  std::chrono::seconds state_lifetime{600};
+  std::chrono::seconds refresh_skew{60};
+  int refresh_attempts = 3;
+  std::chrono::milliseconds refresh_backoff{500};
+};
+
+class ConnectionService {
+ public:
+  using Sleeper = std::function<void(std::chrono::milliseconds)>;
+
+  ConnectionService(std::map<std::string, App> apps, Protocol& protocol, store::Connections& connections,
+                    store::OAuthStates& states, vault::TokenVault& vault, slack::WebApi& slack, const Clock& clock,
+                    metrics::Registry& metrics, ServiceOptions options, Sleeper sleeper = {});
+
+  void on_connected(std::function<void(const Connected&)> hook) { on_connected_ = std::move(hook); }
+
+  // The link behind a Connect button; valid once, for state_lifetime.
+  Result<std::string> connect_link(const LoginRequest& request);
+
+  void handle_start(const http::Request& request, http::Reply reply);
+  void handle_callback(const http::Request& request, http::Reply reply);
+
+  // A valid access token for the owner's connection, refreshed first when it is about to expire.
+  // kNotFound: no connection; kUnauthenticated: it needs a new login.
+  Result<AccessGrant> access(const std::string& team_id, const std::string& user_id, const std::string& app,
+                             store::ConnectionMode mode);
+  // After the app refused `rejected` (HTTP 401): refresh unless someone already did.
+  Result<AccessGrant> refresh_after_rejection(const AccessGrant& rejected);
+
+  // Revokes at the app where possible, then deletes. `actor` is audited.
+  Status disconnect(const std::string& connection_id, const std::string& actor, const std::string& reason);
+  // The one-time code shown on the success page, sent back by the same Slack user.
+  Result<Connected> confirm_code(const std::string& team_id, const std::string& user_id, const std::string& code);
+
+  Result<std::vector<store::ConnectionRecord>> connections_of(const std::string& team_id, const std::string& user_id) {
+    return connections_.of_user(team_id, user_id);
+  }
+  Result<std::optional<store::ConnectionRecord>> connection(const std::string& id) { return connections_.by_id(id); }
+  void audit_refused_disconnect(const std::string& team_id, const std::string& user_id, const std::string& connection_id);
+
+  Result<const App*> app(const std::string& id);
+  const std::map<std::string, App>& apps() const { return apps_; }
+  std::string redirect_uri() const { return options_.public_url + "/oauth/callback"; }
+
+ private:
+  struct Bundle {
+    std::string access_token;
+    std::string refresh_token;
+    std::string token_type;
+    std::string scope;
+  };
+  struct Identity {
+    std::string account;
+    std::string subject;
+    std::string email;
+    bool email_verified = true;
+  };
+
+  Result<Identity> read_identity(const App& app, const TokenSet& tokens, const std::string& expected_nonce);
+  Result<store::ConnectionRecord> seal_record(store::ConnectionRecord record, const Bundle& bundle);
+  Result<Bundle> open_record(const store::ConnectionRecord& record);
+  Result<AccessGrant> refresh_locked(const std::string& connection_id, const std::string& rejected_token, bool force);
+  Result<AccessGrant> grant_of(const store::ConnectionRecord& record);
+  void notify(const std::string& user_id, const std::string& text);
+  void finish_connected(const Connected& connected);
+  std::string api_base(const App& app, const std::string& instance_url) const;
+  std::shared_ptr<std::mutex> connection_mutex(const std::string& connection_id);
+  void count(const std::string& event, const std::string& app);
+
+  std::map<std::string, App> apps_;
+  std::mutex apps_mutex_;
+  std::map<std::string, bool> iss_required_;
+  Protocol& protocol_;
+  store::Connections& connections_;
+  store::OAuthStates& states_;
+  vault::TokenVault& vault_;
+  slack::WebApi& slack_;
+  const Clock& clock_;
+  metrics::Registry& metrics_;
+  ServiceOptions options_;
+  Sleeper sleep_;
+  std::function<void(const Connected&)> on_connected_;
+  std::mutex locks_mutex_;
+  std::map<std::string, std::weak_ptr<std::mutex>> locks_;
+};
+
+}  // namespace deputy::oauth
