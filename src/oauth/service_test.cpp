@@ -1,0 +1,245 @@
+#include "oauth/service.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/encoding.h"
+#include "testing/databases.h"
+#include "testing/fake_http_client.h"
+
+namespace deputy::oauth {
+namespace {
+
+// Answers the token and revocation endpoints like a rotating authorization server.
+class FakeAuthServer final : public http::Client {
+ public:
+  Result<http::ClientResponse> send(const http::ClientRequest& request) override {
+    std::lock_guard lock(mutex_);
+    auto form = parse_form(request.body).value_or(FormFields{});
+    if (request.url.find("/revoke") != std::string::npos) {
+      revoked.push_back(form_value(form, "token").value_or(""));
+      if (revoke_down) return http::ClientResponse{503, {}, ""};
+      return http::ClientResponse{200, {}, ""};
+    }
+    ++token_requests;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let concurrent callers pile up
+    if (transient_failures > 0) {
+      --transient_failures;
+      return http::ClientResponse{503, {}, ""};
+    }
+    std::string presented = form_value(form, "refresh_token").value_or("");
+    if (presented != current_refresh) return http::ClientResponse{400, {}, R"({"error":"invalid_grant"})"};
+    ++generation;
+    current_refresh = "rt-" + std::to_string(generation);
+    nlohmann::json body = {{"access_token", "at-" + std::to_string(generation)}, {"refresh_token", current_refresh},
+                           {"token_type", "Bearer"}, {"expires_in", expires_in}};
+    return http::ClientResponse{200, {}, body.dump()};
+  }
+
+  std::mutex mutex_;
+  int token_requests = 0;
+  int generation = 0;
+  int transient_failures = 0;
+  bool revoke_down = false;
+  nlohmann::json expires_in = 3600;
+  std::string current_refresh = "rt-0";
+  std::vector<std::string> revoked;
+};
+
+struct ServiceTest : ::testing::TestWithParam<std::string> {
+  testing::TestDatabase db{GetParam(), 8};
+  FixedClock clock{1700000000};
+  FakeAuthServer auth;
+  testing::FakeHttpClient slack_http;
+  metrics::Registry metrics;
+  Protocol protocol{auth};
+  slack::WebApi slack{slack_http, slack::WebApiSettings{"http://slack.test/api", "xoxb-test"}, &metrics, [](auto) {}};
+  vault::TokenVault vault{vault::Keyring::generate(1), ""};
+  std::unique_ptr<store::Connections> connections;
+  std::unique_ptr<store::OAuthStates> states;
+  std::unique_ptr<ConnectionService> service;
+
+  void SetUp() override {
+    DEPUTY_REQUIRE_DATABASE(db);
+    connections = std::make_unique<store::Connections>(*db.database, clock);
+    states = std::make_unique<store::OAuthStates>(*db.database, clock);
+    App app;
+    app.id = "demo";
+    app.display_name = "Demo";
+    app.client_id = "deputy";
+    app.client_secret = "secret";
+    app.token_url = "http://idp.test/token";
+    app.revoke_url = "http://idp.test/revoke";
+    app.api_base_url = "http://api.test";
+    service = std::make_unique<ConnectionService>(std::map<std::string, App>{{"demo", app}}, protocol, *connections, *states, vault,
+                                                  slack, clock, metrics, ServiceOptions{"https://deputy.test"},
+                                                  [](std::chrono::milliseconds) {});
+  }
+
+  // Stores a connection whose access token expired a minute ago.
+  std::string seed(const std::string& user, int64_t expires_at) {
+    store::ConnectionRecord r;
+    r.id = "conn-" + user;
+    r.team_id = "T1";
+    r.user_id = user;
+    r.app = "demo";
+    r.status = "active";
+    r.account = user + "@example.com";
+    r.subject = user;
+    r.api_base_url = "http://api.test";
+    r.access_expires_at = expires_at;
+    nlohmann::json bundle = {{"access_token", "at-0"}, {"refresh_token", "rt-0"}, {"token_type", "Bearer"}};
+    auto sealed = vault.seal({"T1", user, "demo", r.id}, "connection", bundle.dump()).value();
+    r.key_id = sealed.key_id;
+    r.nonce = store::Blob{sealed.sealed.nonce};
+    r.sealed = store::Blob{sealed.sealed.ciphertext};
+    EXPECT_TRUE(connections->upsert(r, std::nullopt).ok());
+    return r.id;
+  }
+};
+
+TEST_P(ServiceTest, FreshTokensAreUsedWithoutRefreshing) {
+  seed("alice", clock.unix_seconds() + 3600);
+  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(grant) << grant.status().message();
+  EXPECT_EQ(grant->access_token, "at-0");
+  EXPECT_EQ(auth.token_requests, 0);
+}
+
+TEST_P(ServiceTest, TwentyConcurrentJobsMakeExactlyOneRefresh) {
+  seed("alice", clock.unix_seconds() - 60);
+  std::vector<std::thread> jobs;
+  std::atomic<int> ok{0};
+  std::mutex seen_mutex;
+  std::set<std::string> seen;
+  for (int i = 0; i < 20; ++i) {
+    jobs.emplace_back([&] {
+      auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+      if (grant) {
+        ++ok;
+        std::lock_guard lock(seen_mutex);
+        seen.insert(grant->access_token);
+      }
+    });
+  }
+  for (auto& t : jobs) t.join();
+  EXPECT_EQ(ok.load(), 20) << "no job fails";
+  EXPECT_EQ(auth.token_requests, 1) << "one refresh for all twenty";
+  EXPECT_EQ(seen, std::set<std::string>{"at-1"});
+  // The rotated refresh token was stored: the next refresh presents rt-1 and succeeds.
+  clock.advance(std::chrono::seconds(3600));
+  auto later = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(later) << later.status().message();
+  EXPECT_EQ(later->access_token, "at-2");
+}
+
+TEST_P(ServiceTest, A401RefreshesOnceEvenWhenSeveralCallersSawIt) {
+  seed("alice", clock.unix_seconds() + 3600);
+  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal).value();
+  auto first = service->refresh_after_rejection(grant);
+  auto second = service->refresh_after_rejection(grant);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->access_token, "at-1");
+  EXPECT_EQ(second->access_token, "at-1");
+  EXPECT_EQ(auth.token_requests, 1);
+}
+
+TEST_P(ServiceTest, InvalidGrantMarksNeedsReauth) {
+  std::string id = seed("bob", clock.unix_seconds() - 1);
+  auth.current_refresh = "revoked-elsewhere";
+  auto grant = service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_FALSE(grant);
+  EXPECT_EQ(grant.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(connections->by_id(id)->value().status, "needs_reauth");
+  auto again = service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
+  EXPECT_EQ(again.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(auth.token_requests, 1) << "a dead grant is not retried";
+}
+
+TEST_P(ServiceTest, TransientFailuresAreRetriedAndNeverDropTheConnection) {
+  std::string id = seed("carol", clock.unix_seconds() - 1);
+  auth.transient_failures = 2;
+  auto grant = service->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(grant) << grant.status().message();
+  EXPECT_EQ(auth.token_requests, 3);
+  auth.transient_failures = 100;
+  clock.advance(std::chrono::seconds(7200));
+  auto down = service->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
+  EXPECT_EQ(down.status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(connections->by_id(id)->value().status, "active");
+}
+
+TEST_P(ServiceTest, NonsenseExpiresInIsHandled) {
+  seed("alice", clock.unix_seconds() - 1);
+  auth.expires_in = "soon";
+  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(grant);
+  EXPECT_EQ(connections->by_id("conn-alice")->value().access_expires_at, 0) << "unknown lifetime: refresh on 401 only";
+}
+
+TEST_P(ServiceTest, DisconnectRevokesThenDeletesEvenIfRevocationFails) {
+  std::string id = seed("alice", clock.unix_seconds() + 3600);
+  ASSERT_TRUE(service->disconnect(id, "alice", "disconnected").ok());
+  EXPECT_EQ(auth.revoked, (std::vector<std::string>{"rt-0", "at-0"}));
+  EXPECT_FALSE(connections->by_id(id)->has_value());
+  std::string other = seed("bob", clock.unix_seconds() + 3600);
+  auth.revoke_down = true;
+  ASSERT_TRUE(service->disconnect(other, "bob", "disconnected").ok());
+  EXPECT_FALSE(connections->by_id(other)->has_value()) << "tokens are deleted even when the app cannot revoke";
+}
+
+TEST_P(ServiceTest, ARecordMovedToAnotherUserCannotBeRead) {
+  seed("alice", clock.unix_seconds() + 3600);
+  seed("bob", clock.unix_seconds() + 3600);
+  {
+    auto lease = db.database->acquire();
+    // Copy Alice's sealed tokens into Bob's row.
+    ASSERT_TRUE((*lease)->execute(
+        "UPDATE connections SET nonce = (SELECT nonce FROM connections WHERE id = 'conn-alice'), "
+        "sealed = (SELECT sealed FROM connections WHERE id = 'conn-alice') WHERE id = 'conn-bob'"));
+  }
+  EXPECT_FALSE(service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal));
+  EXPECT_TRUE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
+}
+
+TEST_P(ServiceTest, AFlippedCiphertextByteCannotBeRead) {
+  seed("alice", clock.unix_seconds() + 3600);
+  auto record = connections->by_id("conn-alice")->value();
+  for (size_t i = 0; i < record.sealed.bytes.size(); i += 7) {
+    std::string flipped = record.sealed.bytes;
+    flipped[i] ^= 0x01;
+    auto lease = db.database->acquire();
+    ASSERT_TRUE((*lease)->execute("UPDATE connections SET sealed = ? WHERE id = 'conn-alice'", {store::Blob{flipped}}));
+    EXPECT_FALSE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal)) << "byte " << i;
+  }
+}
+
+TEST_P(ServiceTest, TwoProcessesSharingPostgresRefreshOnce) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "several processes share a database only with PostgreSQL";
+  seed("alice", clock.unix_seconds() - 60);
+  // A second "process": its own service, store objects and connection pool, same database.
+  auto other_db = db.reopen(8);
+  store::Connections other_connections(*other_db, clock);
+  store::OAuthStates other_states(*other_db, clock);
+  App app = service->apps().at("demo");
+  ConnectionService other(std::map<std::string, App>{{"demo", app}}, protocol, other_connections, other_states, vault, slack, clock,
+                          metrics, ServiceOptions{"https://deputy.test"}, [](std::chrono::milliseconds) {});
+  std::vector<std::thread> jobs;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 20; ++i) {
+    ConnectionService* which = i % 2 ? service.get() : &other;
+    jobs.emplace_back([&, which] {
+      if (which->access("T1", "alice", "demo", store::ConnectionMode::kPersonal)) ++ok;
+    });
+  }
+  for (auto& t : jobs) t.join();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(auth.token_requests, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServiceTest, ::testing::Values("sqlite", "postgres"), [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace deputy::oauth
