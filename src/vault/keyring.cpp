@@ -99,6 +99,8 @@ Status Keyring::save(const std::string& path) const {
   return Status::Ok();
 }
 
+std::string base64_key_text(const Key& key) { return base64_encode(key.material); }
+
 Result<LoadedKeyring> load_or_create(const std::string& path, int64_t now) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {

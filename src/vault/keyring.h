@@ -41,6 +41,9 @@ class Keyring {
   std::string active_id_;
 };
 
+// The key material as the keyring file writes it (base64).
+std::string base64_key_text(const Key& key);
+
 struct LoadedKeyring {
   Keyring keyring;
   bool created = false;  // true: no file existed, a new one was written

@@ -9,10 +9,13 @@
 namespace deputy::vault {
 namespace {
 
-int64_t mtime_ns(const std::string& path) {
+// Changes when the file is rewritten: the keyring is saved by rename, so the inode changes
+// even when the coarse file clock shows the same modification time.
+int64_t file_signature(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return 0;
-  return static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+  int64_t mtime = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+  return mtime ^ (static_cast<int64_t>(info.st_ino) << 20) ^ static_cast<int64_t>(info.st_size);
 }
 
 int64_t now_ms() {
@@ -38,7 +41,7 @@ std::string RecordIdentity::associated_data(std::string_view purpose) const {
 }
 
 TokenVault::TokenVault(Keyring keyring, std::string path) : keyring_(std::move(keyring)), path_(std::move(path)) {
-  if (!path_.empty()) loaded_mtime_ns_ = mtime_ns(path_);
+  if (!path_.empty()) loaded_mtime_ns_ = file_signature(path_);
 }
 
 void TokenVault::refresh(bool force) {
@@ -46,8 +49,8 @@ void TokenVault::refresh(bool force) {
   int64_t now = now_ms();
   if (!force && now - last_check_ms_ < 1000) return;
   last_check_ms_ = now;
-  int64_t mtime = mtime_ns(path_);
-  if (mtime == loaded_mtime_ns_) return;
+  int64_t mtime = file_signature(path_);
+  if (mtime == loaded_mtime_ns_ && !force) return;
   auto reloaded = Keyring::load(path_);
   if (!reloaded) {
     // Keep the keys we have: a half-written or broken file must not lock tokens away.
