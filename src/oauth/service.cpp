@@ -376,6 +376,16 @@ Result<ConnectionService::Identity> ConnectionService::read_identity(const App& 
     id.email = c.value("email", std::string());
     if (c.contains("email_verified") && c["email_verified"].is_boolean()) id.email_verified = c["email_verified"].get<bool>();
     id.account = json_pointer_string(c, "/" + a.identity_field);
+    // Servers may keep scope claims out of the id_token when an access token can fetch them
+    // (oidc-provider does by default); then userinfo has them, for the same subject.
+    if ((id.account.empty() || id.email.empty()) && !a.userinfo_url.empty()) {
+      auto info = protocol_.get_json(a.userinfo_url, tokens.access_token);
+      if (!info) return info.status();
+      if (json_pointer_string(*info, "/sub") != id.subject) return InvalidArgument("userinfo is about a different subject than the id_token");
+      if (id.email.empty()) id.email = json_pointer_string(*info, "/email");
+      if (info->contains("email_verified") && (*info)["email_verified"].is_boolean()) id.email_verified = (*info)["email_verified"].get<bool>();
+      if (id.account.empty()) id.account = json_pointer_string(*info, "/" + a.identity_field);
+    }
   } else if (a.identity_source == IdentitySource::kApi) {
     auto json = protocol_.get_json(a.identity_url, tokens.access_token);
     if (!json) return json.status();

@@ -1,0 +1,214 @@
+// Personal connections end to end: Deputy as a process, the Slack fake, and a real OpenID
+// Connect authorization server (oidc-provider) with PKCE, refresh rotation and revocation.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SlackFake } from '../support/slack-fake.mjs';
+import { AuthServer, FetchBrowser } from '../support/auth-server.mjs';
+import { Deputy, freePort, sleep } from '../support/deputy.mjs';
+
+const SIGNING_SECRET = 'oauth-e2e-signing-secret';
+const BOT_TOKEN = 'xoxb-oauth-e2e-fake';
+const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
+
+let slack;
+let auth;
+let deputy;
+
+before(async () => {
+  slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
+  await slack.start();
+  const port = await freePort();
+  auth = new AuthServer({
+    clients: [{ client_id: 'deputy', client_secret: CLIENT_SECRET, redirect_uris: [`http://127.0.0.1:${port}/oauth/callback`] }],
+  });
+  await auth.start();
+  deputy = new Deputy({
+    configYaml: `apps:
+  demo:
+    type: oauth2
+    display_name: Demo CRM
+    issuer: ${auth.issuer}
+    client_id: deputy
+    scopes: [openid, email, offline_access]
+    api_base_url: ${auth.issuer}
+`,
+    env: {
+      DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      DEPUTY_SLACK_BOT_TOKEN: BOT_TOKEN,
+      DEPUTY_SLACK_API_URL: slack.apiUrl,
+      DEPUTY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      DEPUTY_APP_DEMO_CLIENT_SECRET: CLIENT_SECRET,
+      DEPUTY_LOG_LEVEL: 'trace',
+    },
+  });
+  deputy.port = port;
+  await deputy.start();
+  slack.deputyUrl = deputy.url;
+});
+
+after(async () => {
+  await deputy?.stop();
+  await auth?.stop();
+  await slack?.stop();
+  deputy?.cleanup();
+});
+
+beforeEach(() => slack.clear());
+
+function findButton(blocks, predicate) {
+  for (const b of blocks ?? []) {
+    if (b.accessory && predicate(b.accessory)) return b.accessory;
+    for (const e of b.elements ?? []) if (predicate(e)) return e;
+  }
+  return undefined;
+}
+
+/** Asks Deputy for a connect link in a DM and returns its URL. */
+async function connectLink(user) {
+  const sent = await slack.sendDirectMessage({ user, text: 'connect demo' });
+  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  const button = findButton(reply.body.blocks, (e) => e.url);
+  assert.ok(button, `a Connect button with a link: ${JSON.stringify(reply.body.blocks)}`);
+  assert.equal(reply.body.channel, slack.dmChannelOf(user), 'the link goes only to the person, in a DM');
+  return button.url;
+}
+
+async function connectionsOf(user) {
+  slack.clear();
+  const sent = await slack.sendDirectMessage({ user, text: 'connections' });
+  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  return reply.body.blocks;
+}
+
+async function dmTo(user, pattern) {
+  return slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.channel === user && pattern.test(c.body.text));
+}
+
+test('full connect: PKCE login at the authorization server, success page, DM, listed', async () => {
+  const link = await connectLink('U0ALICE');
+  const browser = new FetchBrowser();
+  const authorize = await browser.request(link);
+  assert.equal(authorize.status, 302);
+  const params = new URL(authorize.location).searchParams;
+  assert.equal(params.get('code_challenge_method'), 'S256');
+  assert.equal(params.get('code_challenge').length, 43);
+  assert.ok(params.get('state').length >= 43, 'state carries at least 128 bits');
+  assert.equal(params.get('redirect_uri'), `${deputy.url}/oauth/callback`);
+
+  const callback = await browser.login(link, { login: 'alice' }).catch(async () => null);
+  // The link was already opened above, so it must be refused the second time.
+  assert.equal(callback, null, 'a connect link works only once');
+
+  const fresh = await connectLink('U0ALICE');
+  const back = await new FetchBrowser().login(fresh, { login: 'alice' });
+  assert.equal(new URL(back).searchParams.get('iss'), auth.issuer);
+  slack.clear();
+  const okBrowser = new FetchBrowser();
+  const done = await okBrowser.login(await connectLink('U0ALICE'), { login: 'alice' });
+  const page = await okBrowser.request(done);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /Connected to Demo CRM as alice@example\.com — you can return to Slack/);
+  await dmTo('U0ALICE', /Connected to Demo CRM as alice@example\.com/);
+
+  const blocks = await connectionsOf('U0ALICE');
+  const text = JSON.stringify(blocks);
+  assert.match(text, /Demo CRM\* — alice@example\.com/);
+  assert.match(text, /active/);
+  assert.ok(findButton(blocks, (e) => e.action_id === 'connection.disconnect'), 'each row has Disconnect');
+});
+
+test('a finished callback replayed, a forged state or a missing state changes nothing', async () => {
+  const browser = new FetchBrowser();
+  const back = await browser.login(await connectLink('U0CAROL'), { login: 'carol' });
+  assert.equal((await browser.request(back)).status, 200);
+  const replay = await browser.request(back);
+  assert.equal(replay.status, 400);
+  assert.match(replay.text, /already/);
+  const forged = new URL(back);
+  forged.searchParams.set('state', 'x'.repeat(43));
+  assert.equal((await browser.request(forged.toString())).status, 400);
+  forged.searchParams.delete('state');
+  assert.equal((await browser.request(forged.toString())).status, 400);
+});
+
+test('a callback in another browser than the one that opened the link is refused', async () => {
+  const back = await new FetchBrowser().login(await connectLink('U0CAROL'), { login: 'carol' });
+  const elsewhere = await new FetchBrowser().request(back);
+  assert.equal(elsewhere.status, 400);
+  assert.match(elsewhere.text, /same browser/);
+});
+
+test('denied consent: a friendly page, a DM, nothing connected', async () => {
+  const browser = new FetchBrowser();
+  const back = await browser.login(await connectLink('U0BOB'), { login: 'bob', deny: true });
+  assert.equal(new URL(back).searchParams.get('error'), 'access_denied');
+  const page = await browser.request(back);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /Nothing was connected/);
+  await dmTo('U0BOB', /did not allow Deputy/);
+  assert.match(JSON.stringify(await connectionsOf('U0BOB')), /no personal accounts connected/);
+});
+
+test("Alice's link finished in Bob's session (email_match) connects nobody", async () => {
+  const revocationsBefore = auth.revocations.length;
+  const link = await connectLink('U0ALICE');
+  const bobsBrowser = new FetchBrowser();
+  const back = await bobsBrowser.login(link, { login: 'bob' });
+  const page = await bobsBrowser.request(back);
+  assert.equal(page.status, 403);
+  assert.match(page.text, /bob@example\.com/);
+  assert.match(page.text, /Nothing was connected/);
+  await dmTo('U0ALICE', /not yours, so nothing was connected/);
+  assert.ok(auth.revocations.length > revocationsBefore, "Bob's just-issued grant is revoked at the server");
+  const alice = JSON.stringify(await connectionsOf('U0ALICE'));
+  assert.doesNotMatch(alice, /bob@example\.com/, "Bob's account is not bound to Alice");
+});
+
+test('disconnect revokes at the server and updates the message; a forged disconnect is refused', async () => {
+  const browser = new FetchBrowser();
+  const refreshBefore = auth.issued.refreshTokens.length;
+  const back = await browser.login(await connectLink('U0CAROL'), { login: 'carol' });
+  assert.equal((await browser.request(back)).status, 200);
+  const refreshToken = auth.issued.refreshTokens.at(-1);
+  assert.ok(auth.issued.refreshTokens.length > refreshBefore);
+  assert.equal((await auth.introspect(refreshToken)).active, true);
+
+  const blocks = await connectionsOf('U0CAROL');
+  const button = findButton(blocks, (e) => e.action_id === 'connection.disconnect');
+  assert.ok(button.confirm, 'Disconnect asks for confirmation');
+
+  // Bob forges a click on Carol's Disconnect button.
+  const refusedBefore = await deputy.metric('deputy_oauth_events_total', { event: 'disconnect_refused' });
+  await slack.sendBlockAction({ user: 'U0BOB', actionId: 'connection.disconnect', value: button.value, channel: 'C0GENERAL', isEphemeral: true });
+  await slack.waitForCall('response_url');
+  assert.equal((await auth.introspect(refreshToken)).active, true, "Carol's grant survives Bob's click");
+  assert.equal(await deputy.metric('deputy_oauth_events_total', { event: 'disconnect_refused' }), refusedBefore + 1);
+
+  slack.clear();
+  await slack.sendBlockAction({ user: 'U0CAROL', actionId: 'connection.disconnect', value: button.value, channel: 'C0GENERAL', isEphemeral: true });
+  const updated = await slack.waitForCall('response_url');
+  assert.equal(updated.body.replace_original, true, 'the same message is updated in place');
+  assert.doesNotMatch(JSON.stringify(updated.body.blocks), /carol@example\.com/);
+  assert.equal((await auth.introspect(refreshToken)).active, false, 'introspection says the grant is gone');
+});
+
+test('no token, code, verifier or secret is readable in the database files or the logs', async () => {
+  // Give SQLite a moment to write, then read the database, its WAL, and the trace-level logs.
+  await sleep(200);
+  const files = readdirSync(deputy.dir).filter((f) => f.startsWith('deputy.db'));
+  assert.ok(files.includes('deputy.db'));
+  const haystacks = files.map((f) => readFileSync(join(deputy.dir, f)).toString('latin1'));
+  haystacks.push(deputy.logs);
+  const secrets = [
+    ...auth.issued.accessTokens, ...auth.issued.refreshTokens, ...auth.issued.codes, ...auth.issued.verifiers, CLIENT_SECRET, BOT_TOKEN, SIGNING_SECRET,
+  ].filter((s) => s && s.length >= 8);
+  assert.ok(auth.issued.refreshTokens.length > 0 && auth.issued.verifiers.length > 0 && auth.issued.codes.length > 0);
+  for (const secret of secrets) {
+    const forms = [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), Buffer.from(secret).toString('hex'), encodeURIComponent(secret)];
+    for (const form of forms) {
+      for (const hay of haystacks) assert.ok(!hay.includes(form), `found a secret (${secret.slice(0, 4)}…) in storage or logs`);
+    }
+  }
+});
