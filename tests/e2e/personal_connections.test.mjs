@@ -33,6 +33,13 @@ before(async () => {
     client_id: deputy
     scopes: [openid, email, offline_access]
     api_base_url: ${auth.issuer}
+  vault:
+    type: oauth2
+    display_name: Code Vault
+    issuer: ${auth.issuer}
+    client_id: deputy
+    scopes: [openid, email, offline_access]
+    identity_check: one_time_code
 `,
     env: {
       DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
@@ -40,6 +47,7 @@ before(async () => {
       DEPUTY_SLACK_API_URL: slack.apiUrl,
       DEPUTY_PUBLIC_URL: `http://127.0.0.1:${port}`,
       DEPUTY_APP_DEMO_CLIENT_SECRET: CLIENT_SECRET,
+      DEPUTY_APP_VAULT_CLIENT_SECRET: CLIENT_SECRET,
       DEPUTY_LOG_LEVEL: 'trace',
     },
   });
@@ -66,8 +74,8 @@ function findButton(blocks, predicate) {
 }
 
 /** Asks Deputy for a connect link in a DM and returns its URL. */
-async function connectLink(user) {
-  const sent = await slack.sendDirectMessage({ user, text: 'connect demo' });
+async function connectLink(user, app = 'demo') {
+  const sent = await slack.sendDirectMessage({ user, text: `connect ${app}` });
   const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
   const button = findButton(reply.body.blocks, (e) => e.url);
   assert.ok(button, `a Connect button with a link: ${JSON.stringify(reply.body.blocks)}`);
@@ -192,6 +200,30 @@ test('disconnect revokes at the server and updates the message; a forged disconn
   assert.equal(updated.body.replace_original, true, 'the same message is updated in place');
   assert.doesNotMatch(JSON.stringify(updated.body.blocks), /carol@example\.com/);
   assert.equal((await auth.introspect(refreshToken)).active, false, 'introspection says the grant is gone');
+});
+
+test('one_time_code: the connection is active only after the same Slack user sends the code back', async () => {
+  const browser = new FetchBrowser();
+  const back = await browser.login(await connectLink('U0ALICE', 'vault'), { login: 'alice' });
+  const page = await browser.request(back);
+  assert.equal(page.status, 200);
+  const code = page.text.match(/id="code">(\d{6})</)[1];
+  assert.match(JSON.stringify(await connectionsOf('U0ALICE')), /waiting for your code/);
+  // Someone else sending the code achieves nothing.
+  await slack.sendDirectMessage({ user: 'U0BOB', text: `verify ${code}` });
+  await slack.waitForCall((c) => c.method === 'chat.postMessage' && /does not match/.test(c.body.text));
+  slack.clear();
+  await slack.sendDirectMessage({ user: 'U0ALICE', text: `verify ${code}` });
+  await dmTo('U0ALICE', /Connected to Code Vault as alice@example\.com/);
+  assert.match(JSON.stringify(await connectionsOf('U0ALICE')), /Code Vault\* — alice@example\.com.*active/);
+});
+
+test('email_match falls back to a one-time code when Slack has no email for the person', async () => {
+  const browser = new FetchBrowser();
+  const back = await browser.login(await connectLink('U0NOEMAIL'), { login: 'carol' });
+  const page = await browser.request(back);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /Almost connected/);
 });
 
 test('no token, code, verifier or secret is readable in the database files or the logs', async () => {

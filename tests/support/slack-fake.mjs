@@ -15,6 +15,8 @@ const DEFAULT_USERS = {
   U0BOB: { name: 'bob', realName: 'Bob Example', email: 'bob@example.com' },
   U0CAROL: { name: 'carol', realName: 'Carol Example', email: 'carol@example.com' },
   U0ADMIN: { name: 'admin', realName: 'Ada Admin', email: 'admin@example.com' },
+  // A profile without an email, as Slack returns it without the users:read.email scope.
+  U0NOEMAIL: { name: 'noemail', realName: 'No Email' },
 };
 
 let tsCounter = 0;
