@@ -4,83 +4,40 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { SlackFake } from '../support/slack-fake.mjs';
-import { AuthServer, FetchBrowser } from '../support/auth-server.mjs';
-import { Deputy, freePort, sleep } from '../support/deputy.mjs';
+import { FetchBrowser } from '../support/auth-server.mjs';
+import { sleep } from '../support/deputy.mjs';
+import { startStack, findButton, connectLink as askForLink, BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET } from '../support/stack.mjs';
 
-const SIGNING_SECRET = 'oauth-e2e-signing-secret';
-const BOT_TOKEN = 'xoxb-oauth-e2e-fake';
-const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
-
+let stack;
 let slack;
 let auth;
 let deputy;
 
 before(async () => {
-  slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
-  await slack.start();
-  const port = await freePort();
-  auth = new AuthServer({
-    clients: [{ client_id: 'deputy', client_secret: CLIENT_SECRET, redirect_uris: [`http://127.0.0.1:${port}/oauth/callback`] }],
-  });
-  await auth.start();
-  deputy = new Deputy({
-    configYaml: `apps:
-  demo:
-    type: oauth2
-    display_name: Demo CRM
-    issuer: ${auth.issuer}
-    client_id: deputy
-    scopes: [openid, email, offline_access]
-    api_base_url: ${auth.issuer}
-  vault:
+  stack = await startStack({
+    extraApps: `  vault:
     type: oauth2
     display_name: Code Vault
-    issuer: ${auth.issuer}
+    issuer: \${issuer}
     client_id: deputy
     scopes: [openid, email, offline_access]
     identity_check: one_time_code
 `,
-    env: {
-      DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      DEPUTY_SLACK_BOT_TOKEN: BOT_TOKEN,
-      DEPUTY_SLACK_API_URL: slack.apiUrl,
-      DEPUTY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      DEPUTY_APP_DEMO_CLIENT_SECRET: CLIENT_SECRET,
-      DEPUTY_APP_VAULT_CLIENT_SECRET: CLIENT_SECRET,
-      DEPUTY_LOG_LEVEL: 'trace',
-    },
+    env: { DEPUTY_APP_VAULT_CLIENT_SECRET: CLIENT_SECRET, DEPUTY_LOG_LEVEL: 'trace' },
   });
-  deputy.port = port;
-  await deputy.start();
-  slack.deputyUrl = deputy.url;
+  ({ slack, auth, deputy } = stack);
 });
 
 after(async () => {
-  await deputy?.stop();
-  await auth?.stop();
-  await slack?.stop();
-  deputy?.cleanup();
+  await stack?.stop();
 });
 
 beforeEach(() => slack.clear());
 
-function findButton(blocks, predicate) {
-  for (const b of blocks ?? []) {
-    if (b.accessory && predicate(b.accessory)) return b.accessory;
-    for (const e of b.elements ?? []) if (predicate(e)) return e;
-  }
-  return undefined;
-}
-
-/** Asks Deputy for a connect link in a DM and returns its URL. */
 async function connectLink(user, app = 'demo') {
-  const sent = await slack.sendDirectMessage({ user, text: `connect ${app}` });
-  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
-  const button = findButton(reply.body.blocks, (e) => e.url);
-  assert.ok(button, `a Connect button with a link: ${JSON.stringify(reply.body.blocks)}`);
+  const { url, reply } = await askForLink(slack, user, app);
   assert.equal(reply.body.channel, slack.dmChannelOf(user), 'the link goes only to the person, in a DM');
-  return button.url;
+  return url;
 }
 
 async function connectionsOf(user) {

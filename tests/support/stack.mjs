@@ -1,0 +1,75 @@
+// The whole cast for end-to-end tests: the Slack fake, a real OIDC authorization server,
+// and Deputy configured with an OAuth2 app against it.
+import { SlackFake } from './slack-fake.mjs';
+import { AuthServer } from './auth-server.mjs';
+import { Deputy, freePort } from './deputy.mjs';
+
+export const SIGNING_SECRET = 'e2e-stack-signing-secret';
+export const BOT_TOKEN = 'xoxb-e2e-stack-fake';
+export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
+
+/**
+ * @param {object} [options]
+ * @param {string} [options.extraApps] more YAML under `apps:` (indented by two spaces); ${issuer} is replaced
+ * @param {Record<string,string>} [options.env]
+ */
+export async function startStack({ extraApps = '', env = {}, accessTokenTtl = 3600 } = {}) {
+  const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
+  await slack.start();
+  const port = await freePort();
+  const auth = new AuthServer({
+    clients: [{ client_id: 'deputy', client_secret: CLIENT_SECRET, redirect_uris: [`http://127.0.0.1:${port}/oauth/callback`] }],
+    accessTokenTtl,
+  });
+  await auth.start();
+  const deputy = new Deputy({
+    configYaml: `apps:
+  demo:
+    type: oauth2
+    display_name: Demo CRM
+    issuer: ${auth.issuer}
+    client_id: deputy
+    scopes: [openid, email, offline_access]
+    api_base_url: ${auth.issuer}
+${extraApps.replaceAll('${issuer}', auth.issuer)}`,
+    env: {
+      DEPUTY_SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      DEPUTY_SLACK_BOT_TOKEN: BOT_TOKEN,
+      DEPUTY_SLACK_API_URL: slack.apiUrl,
+      DEPUTY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      DEPUTY_APP_DEMO_CLIENT_SECRET: CLIENT_SECRET,
+      ...env,
+    },
+  });
+  deputy.port = port;
+  await deputy.start();
+  slack.deputyUrl = deputy.url;
+  return {
+    slack,
+    auth,
+    deputy,
+    async stop() {
+      await deputy.stop();
+      await auth.stop();
+      await slack.stop();
+      deputy.cleanup();
+    },
+  };
+}
+
+export function findButton(blocks, predicate) {
+  for (const b of blocks ?? []) {
+    if (b.accessory && predicate(b.accessory)) return b.accessory;
+    for (const e of b.elements ?? []) if (predicate(e)) return e;
+  }
+  return undefined;
+}
+
+/** Asks Deputy for a connect link in a DM and returns its URL. */
+export async function connectLink(slack, user, app = 'demo') {
+  const sent = await slack.sendDirectMessage({ user, text: `connect ${app}` });
+  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  const button = findButton(reply.body.blocks, (e) => e.url);
+  if (!button) throw new Error(`no Connect button with a link in ${JSON.stringify(reply.body.blocks)}`);
+  return { url: button.url, reply };
+}
