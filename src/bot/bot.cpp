@@ -47,6 +47,7 @@ Status Bot::handle_command(const slack::CommandRequest& request) {
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
   }
   if (words[0] == "connect") return connect_command(request, words);
+  if (words[0] == "check" && words.size() == 2) return check_command(request, words[1]);
   if (words[0] == "verify" && words.size() == 2) {
     auto confirmed = connections_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
     if (confirmed) return Status::Ok();  // the service has already said "Connected to …"
@@ -105,7 +106,8 @@ slack::Message Bot::help_message() const {
   }
   message.blocks.divider();
   message.blocks.section(
-      "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect <app>` — log in to an app as yourself");
+      "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect <app>` — log in to an app as yourself\n"
+      "`check <app>` — ask the app who I act as for you");
   message.blocks.actions({slack::Button{"Personal accounts", actions::kShowConnections, "list", "", "primary", std::nullopt}},
                          "deputy.help");
   return message;
@@ -197,6 +199,36 @@ Status Bot::connect_command(const slack::CommandRequest& request, const std::vec
   message.blocks.section(shared ? "Log in with the *shared* " + slack::escape_mrkdwn(name) + " account that recipes should use for everyone. The link works once, for 10 minutes."
                                 : "Log in to " + slack::escape_mrkdwn(name) + " as yourself. The link works once, for 10 minutes — don't share it.",
                          slack::Button{"Connect " + name, std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});
+  return reply(request.where, message);
+}
+
+Status Bot::check_command(const slack::CommandRequest& request, const std::string& app) {
+  slack::Message message;
+  auto found = connections_.app(app);
+  if (!found) {
+    message.text = "I don't know an app called " + app + ".";
+    message.blocks.section(slack::escape_mrkdwn(message.text));
+    return reply(request.where, message);
+  }
+  std::string name = (*found)->display_name;
+  auto account = connections_.whoami(request.where.team_id, request.where.user_id, app);
+  if (account) {
+    message.text = name + " knows you as " + *account + ".";
+    message.blocks.section(":white_check_mark: *" + slack::escape_mrkdwn(name) + "* knows you as *" + slack::escape_mrkdwn(*account) + "*. Your connection works.");
+    return reply(request.where, message);
+  }
+  if (account.status().code() == ErrorCode::kUnavailable) return account.status();  // retried by the worker
+  bool relogin = account.status().code() == ErrorCode::kUnauthenticated || account.status().code() == ErrorCode::kNotFound;
+  message.text = relogin ? "Your " + name + " account is not connected, or its login has expired." : account.status().message();
+  if (relogin) {
+    auto link = connections_.connect_link({request.where.team_id, request.where.user_id, app, store::ConnectionMode::kPersonal, ""});
+    if (link) {
+      message.blocks.section(slack::escape_mrkdwn(message.text) + " Connect it to let me act as you.",
+                             slack::Button{"Connect " + name, std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});
+      return reply(request.where, message);
+    }
+  }
+  message.blocks.section(slack::escape_mrkdwn(message.text));
   return reply(request.where, message);
 }
 

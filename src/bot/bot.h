@@ -37,6 +37,7 @@ class Bot {
   std::vector<std::string> known_words() const;
   Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);
   Status disconnect_action(const slack::ActionRequest& request);
+  Status check_command(const slack::CommandRequest& request, const std::string& app);
   bool is_admin(const std::string& user_id) const;
   std::string app_name(const std::string& app_id) const;
 

@@ -461,16 +461,24 @@ Result<AccessGrant> ConnectionService::access(const std::string& team_id, const 
   if (record.status == "needs_reauth") return Unauthenticated("the " + app_id + " connection needs a new login");
   if (record.status != "active") return NotFound("the " + app_id + " connection is not finished");
   (void)connections_.touch(record.id);
-  bool expiring = record.access_expires_at != 0 && clock_.unix_seconds() >= record.access_expires_at - options_.refresh_skew.count();
-  if (!expiring) return grant_of(record);
-  return refresh_locked(record.id, "", false);
+  if (!expiring(record)) return grant_of(record);
+  return refresh_locked(record.id, "", record.version);
+}
+
+bool ConnectionService::expiring(const store::ConnectionRecord& record) const {
+  if (record.access_expires_at == 0) return false;  // lifetime unknown: renewed after a 401 instead
+  // Renew a minute early, or a quarter of the lifetime early for short-lived tokens.
+  int64_t lifetime = std::max<int64_t>(1, record.access_expires_at - record.updated_at);
+  int64_t skew = std::min<int64_t>(options_.refresh_skew.count(), lifetime / 4);
+  return clock_.unix_seconds() >= record.access_expires_at - skew;
 }
 
 Result<AccessGrant> ConnectionService::refresh_after_rejection(const AccessGrant& rejected) {
-  return refresh_locked(rejected.connection_id, rejected.access_token, true);
+  return refresh_locked(rejected.connection_id, rejected.access_token, rejected.version);
 }
 
-Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connection_id, const std::string& rejected_token, bool force) {
+Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connection_id, const std::string& rejected_token,
+                                                      int64_t seen_version) {
   // One refresh at a time per connection: in this process by mutex, across processes by the
   // database lock. Whoever waited re-reads the record and uses the token the winner stored.
   auto mutex = connection_mutex(connection_id);
@@ -490,8 +498,8 @@ Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connect
     }
     auto bundle = open_record(record);
     if (!bundle) return bundle.status();
-    bool still_fresh = record.access_expires_at == 0 || clock_.unix_seconds() < record.access_expires_at - options_.refresh_skew.count();
-    bool someone_refreshed = force ? bundle->access_token != rejected_token : still_fresh;
+    // Whoever held the lock before us may have renewed the tokens already: then use theirs.
+    bool someone_refreshed = record.version != seen_version || (!rejected_token.empty() && bundle->access_token != rejected_token);
     if (someone_refreshed) {
       outcome = AccessGrant{record.id, bundle->access_token, record.api_base_url, record.account, record.version};
       return Status::Ok();
@@ -548,6 +556,28 @@ Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connect
   });
   if (!locked.ok()) return locked;
   return std::move(*outcome);
+}
+
+Result<std::string> ConnectionService::whoami(const std::string& team_id, const std::string& user_id, const std::string& app_id) {
+  auto found = app(app_id);
+  if (!found) return found.status();
+  const App& a = **found;
+  std::string url = a.identity_source == IdentitySource::kApi ? a.identity_url : a.userinfo_url;
+  if (url.empty()) return FailedPrecondition(a.display_name + " has no endpoint that says who is logged in");
+  auto grant = access(team_id, user_id, app_id, store::ConnectionMode::kPersonal);
+  if (!grant) return grant.status();
+  auto answer = protocol_.get_json(url, grant->access_token);
+  if (!answer && answer.status().code() == ErrorCode::kUnauthenticated) {
+    auto renewed = refresh_after_rejection(*grant);
+    if (!renewed) return renewed.status();
+    answer = protocol_.get_json(url, renewed->access_token);
+  }
+  if (!answer) return answer.status();
+  std::string field = a.identity_source == IdentitySource::kApi ? a.identity_field : "/" + a.identity_field;
+  std::string account = json_pointer_string(*answer, field);
+  if (account.empty()) account = json_pointer_string(*answer, "/email");
+  if (account.empty()) account = json_pointer_string(*answer, "/sub");
+  return account;
 }
 
 // ------------------------------------------------------------------ disconnect

@@ -78,6 +78,10 @@ class ConnectionService {
   // After the app refused `rejected` (HTTP 401): refresh unless someone already did.
   Result<AccessGrant> refresh_after_rejection(const AccessGrant& rejected);
 
+  // Asks the app who the person's connection is, using (and renewing) their token: refresh
+  // before expiry, and once more after a 401.
+  Result<std::string> whoami(const std::string& team_id, const std::string& user_id, const std::string& app);
+
   // Revokes at the app where possible, then deletes. `actor` is audited.
   Status disconnect(const std::string& connection_id, const std::string& actor, const std::string& reason);
   // The one-time code shown on the success page, sent back by the same Slack user.
@@ -110,7 +114,8 @@ class ConnectionService {
   Result<Identity> read_identity(const App& app, const TokenSet& tokens, const std::string& expected_nonce);
   Result<store::ConnectionRecord> seal_record(store::ConnectionRecord record, const Bundle& bundle);
   Result<Bundle> open_record(const store::ConnectionRecord& record);
-  Result<AccessGrant> refresh_locked(const std::string& connection_id, const std::string& rejected_token, bool force);
+  Result<AccessGrant> refresh_locked(const std::string& connection_id, const std::string& rejected_token, int64_t seen_version);
+  bool expiring(const store::ConnectionRecord& record) const;
   Result<AccessGrant> grant_of(const store::ConnectionRecord& record);
   void notify(const std::string& user_id, const std::string& text);
   void finish_connected(const Connected& connected);

@@ -39,7 +39,9 @@ Status verify_keyring(vault::TokenVault& vault, const vault::Keyring& keyring, s
   auto used = connections.key_ids_in_use();
   if (!used) return used.status();
   for (const auto& id : *used) {
-    if (!keyring.find(id)) return FailedPrecondition("stored tokens are encrypted with key '" + id + "', which the keyring does not have; refusing to start");
+    if (!keyring.find(id))
+      return FailedPrecondition("this database was encrypted with key '" + id +
+                                "', which the keyring does not have (wrong or replaced key file?); refusing to start");
   }
   return ensure_canaries(vault, keyring, database, clock);
 }

@@ -163,7 +163,8 @@ Result<std::vector<ConnectionRecord>> Connections::sealed_with_other_key(const s
 Result<std::vector<std::string>> Connections::key_ids_in_use() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto rows = (*lease)->query("SELECT DISTINCT key_id FROM connections UNION SELECT DISTINCT key_id FROM oauth_states");
+  auto rows = (*lease)->query("SELECT DISTINCT key_id FROM connections UNION SELECT DISTINCT key_id FROM oauth_states "
+      "UNION SELECT key_id FROM vault_canary");
   if (!rows) return rows.status();
   std::vector<std::string> ids;
   for (const Row& row : *rows) ids.push_back(row.text(0));

@@ -68,3 +68,27 @@ test('with no configuration it starts on SQLite and says once what is missing', 
     deputy.cleanup();
   }
 });
+
+test('a key file that exists but is wrong stops the server; a missing one is created 0600 with a warning', async () => {
+  const { writeFileSync, statSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const first = new Deputy({ env: { DEPUTY_SLACK_SIGNING_SECRET: 's' } });
+  try {
+    await first.start();
+    assert.match(first.logs, /created a new encryption keyring/);
+    assert.equal(statSync(join(first.dir, 'deputy.keys')).mode & 0o777, 0o600);
+    await first.stop();
+
+    writeFileSync(join(first.dir, 'deputy.keys'), '{"version":1,"active":"k","keys":[{"id":"k","key":"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="}]}');
+    const wrong = new Deputy({ dir: first.dir, env: { DEPUTY_SLACK_SIGNING_SECRET: 's' } });
+    await assert.rejects(wrong.start(), /exited during start/);
+    assert.notEqual((await wrong.exitPromise).code, 0);
+
+    writeFileSync(join(first.dir, 'deputy.keys'), 'garbage');
+    const broken = new Deputy({ dir: first.dir, env: { DEPUTY_SLACK_SIGNING_SECRET: 's' } });
+    await assert.rejects(broken.start(), /keyring is not valid JSON/);
+  } finally {
+    await first.stop();
+    first.cleanup();
+  }
+});

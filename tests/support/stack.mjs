@@ -11,9 +11,10 @@ export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
 /**
  * @param {object} [options]
  * @param {string} [options.extraApps] more YAML under `apps:` (indented by two spaces); ${issuer} is replaced
+ * @param {string} [options.extraConfig] more top-level YAML
  * @param {Record<string,string>} [options.env]
  */
-export async function startStack({ extraApps = '', env = {}, accessTokenTtl = 3600 } = {}) {
+export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600 } = {}) {
   const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   const port = await freePort();
@@ -23,7 +24,8 @@ export async function startStack({ extraApps = '', env = {}, accessTokenTtl = 36
   });
   await auth.start();
   const deputy = new Deputy({
-    configYaml: `apps:
+    configYaml: `${extraConfig}
+apps:
   demo:
     type: oauth2
     display_name: Demo CRM

@@ -1,0 +1,65 @@
+// Tokens on demand against the real authorization server: renewal before expiry (once for
+// many concurrent jobs, with a rotating refresh token) and a revoked grant needing a new login.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { FetchBrowser } from '../support/auth-server.mjs';
+import { sleep } from '../support/deputy.mjs';
+import { startStack, connectLink } from '../support/stack.mjs';
+
+let stack;
+
+before(async () => {
+  // Access tokens live 4 s, so renewal happens inside the test.
+  stack = await startStack({ accessTokenTtl: 4, extraConfig: 'server:\n  workers: 10\n' });
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+beforeEach(() => stack.slack.clear());
+
+async function connect(user, login) {
+  const browser = new FetchBrowser();
+  const back = await browser.login((await connectLink(stack.slack, user)).url, { login });
+  assert.equal((await browser.request(back)).status, 200);
+}
+
+async function check(user) {
+  const sent = await stack.slack.sendDirectMessage({ user, text: 'check demo' });
+  const reply = await stack.slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts, { timeoutMs: 15000 });
+  return reply.body.text;
+}
+
+test('an expired access token is renewed; 20 concurrent jobs make exactly one refresh and none fails', async () => {
+  const { auth } = stack;
+  await connect('U0ALICE', 'alice');
+  assert.match(await check('U0ALICE'), /Demo CRM knows you as alice@example\.com/);
+  const before = auth.countTokenRequests('refresh_token');
+  await sleep(4500);
+  const replies = await Promise.all(Array.from({ length: 20 }, () => check('U0ALICE')));
+  for (const text of replies) assert.match(text, /Demo CRM knows you as alice@example\.com/);
+  assert.equal(auth.countTokenRequests('refresh_token') - before, 1, 'one refresh for all twenty');
+  assert.equal(auth.tokenRequests.filter((r) => r.error).length, 0, 'no refresh was refused (rotation kept consistent)');
+});
+
+test('a grant revoked at the app marks the connection needs re-login and asks to reconnect', async () => {
+  const { auth, slack } = stack;
+  await connect('U0BOB', 'bob');
+  await auth.revokeGrantsOf('bob');
+  await sleep(4500);
+  const text = await check('U0BOB');
+  assert.match(text, /login has expired/);
+  slack.clear();
+  const sent = await slack.sendDirectMessage({ user: 'U0BOB', text: 'connections' });
+  const list = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.body.thread_ts === sent.ts);
+  assert.match(JSON.stringify(list.body.blocks), /needs re-login/);
+});
+
+test('a token endpoint that is down is retried and the connection survives', async () => {
+  const { auth } = stack;
+  await connect('U0CAROL', 'carol');
+  await sleep(4500);
+  auth.failNextToken({ status: 503, times: 2 });
+  assert.match(await check('U0CAROL'), /knows you as carol@example\.com/);
+});
