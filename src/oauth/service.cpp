@@ -460,7 +460,9 @@ Result<AccessGrant> ConnectionService::access(const std::string& team_id, const 
   const store::ConnectionRecord& record = **found;
   if (record.status == "needs_reauth") return Unauthenticated("the " + app_id + " connection needs a new login");
   if (record.status != "active") return NotFound("the " + app_id + " connection is not finished");
-  (void)connections_.touch(record.id);
+  // "Last used" is shown to people by the minute; writing it on every read would turn each
+  // read into a database write.
+  if (clock_.unix_seconds() - record.last_used_at >= 60) (void)connections_.touch(record.id);
   if (!expiring(record)) return grant_of(record);
   return refresh_locked(record.id, "", record.version);
 }
