@@ -4,13 +4,13 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { FetchBrowser } from '../support/auth-server.mjs';
 import { sleep } from '../support/deputy.mjs';
-import { startStack, connectLink } from '../support/stack.mjs';
+import { startStack, connectLink, findLeakedSecrets } from '../support/stack.mjs';
 
 let stack;
 
 before(async () => {
   // Access tokens live 4 s, so renewal happens inside the test.
-  stack = await startStack({ accessTokenTtl: 4, extraConfig: 'server:\n  workers: 10\n' });
+  stack = await startStack({ accessTokenTtl: 4, extraConfig: 'server:\n  workers: 10\n', env: { DEPUTY_LOG_LEVEL: 'trace' } });
 });
 
 after(async () => {
@@ -62,4 +62,23 @@ test('a token endpoint that is down is retried and the connection survives', asy
   await sleep(4500);
   auth.failNextToken({ status: 503, times: 2 });
   assert.match(await check('U0CAROL'), /knows you as carol@example\.com/);
+});
+
+test('after refreshes, nothing secret is readable in the database files or the trace logs', async () => {
+  await sleep(200);
+  const { leaks, counts } = findLeakedSecrets(stack);
+  assert.ok(counts.accessTokens >= 4, JSON.stringify(counts));
+  assert.deepEqual(leaks, []);
+});
+
+test('deputy keys rotate re-encrypts while the server runs, which keeps working', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { DEPUTY_BIN } = await import('../support/deputy.mjs');
+  const { deputy } = stack;
+  const out = execFileSync(DEPUTY_BIN, ['keys', 'rotate', '--config', deputy.config], {
+    cwd: deputy.dir,
+    env: { PATH: process.env.PATH, DEPUTY_APP_DEMO_CLIENT_SECRET: 'x' },
+  }).toString();
+  assert.match(out, /re-encrypted [1-9]\d* connections/);
+  assert.match(await check('U0ALICE'), /knows you as alice@example\.com/);
 });

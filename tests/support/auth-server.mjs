@@ -106,6 +106,8 @@ export class AuthServer {
     this.provider.on('grant.error', (ctx, error) => {
       this.tokenRequests.push({ grantType: ctx.oidc?.params?.grant_type, error: error.error, at: Date.now() });
     });
+    // Opaque access tokens are reported as saved, structured (JWT) ones as issued.
+    this.provider.on('access_token.saved', (token) => this.issued.accessTokens.push(token.jti));
     this.provider.on('access_token.issued', (token) => this.issued.accessTokens.push(token.jti));
     this.provider.on('refresh_token.saved', (token) => this.issued.refreshTokens.push(token.jti));
     this.provider.on('authorization_code.saved', (code) => this.issued.codes.push(code.jti));

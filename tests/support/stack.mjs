@@ -1,5 +1,7 @@
 // The whole cast for end-to-end tests: the Slack fake, a real OIDC authorization server,
 // and Deputy configured with an OAuth2 app against it.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { SlackFake } from './slack-fake.mjs';
 import { AuthServer } from './auth-server.mjs';
 import { Deputy, freePort } from './deputy.mjs';
@@ -57,6 +59,26 @@ ${extraApps.replaceAll('${issuer}', auth.issuer)}`,
       deputy.cleanup();
     },
   };
+}
+
+/**
+ * Looks for every secret the authorization server issued (access and refresh tokens, codes,
+ * PKCE verifiers), the client secret, the bot token and the signing secret, raw, base64,
+ * base64url, hex and URL-encoded, in Deputy's database files (with the WAL) and its logs.
+ */
+export function findLeakedSecrets(stack, extraSecrets = []) {
+  const files = readdirSync(stack.deputy.dir).filter((f) => f.startsWith('deputy.db'));
+  const haystacks = files.map((f) => readFileSync(join(stack.deputy.dir, f)).toString('latin1'));
+  haystacks.push(stack.deputy.logs);
+  const { issued } = stack.auth;
+  const secrets = [...issued.accessTokens, ...issued.refreshTokens, ...issued.codes, ...issued.verifiers, CLIENT_SECRET, BOT_TOKEN, SIGNING_SECRET, ...extraSecrets]
+    .filter((s) => s && s.length >= 8);
+  const leaks = [];
+  for (const secret of secrets) {
+    const forms = [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), Buffer.from(secret).toString('hex'), encodeURIComponent(secret)];
+    if (forms.some((form) => haystacks.some((hay) => hay.includes(form)))) leaks.push(`${secret.slice(0, 4)}…`);
+  }
+  return { leaks, files, counts: { accessTokens: issued.accessTokens.length, refreshTokens: issued.refreshTokens.length, codes: issued.codes.length, verifiers: issued.verifiers.length } };
 }
 
 export function findButton(blocks, predicate) {
