@@ -5,12 +5,13 @@
 #include <algorithm>
 
 #include "common/encoding.h"
+#include "recipes/template.h"
 
 namespace deputy::bot {
 
 Bot::Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
-         std::vector<std::string> admins)
-    : slack_(slack), catalog_(catalog), connections_(connections), admins_(std::move(admins)) {}
+         std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes)
+    : slack_(slack), catalog_(catalog), connections_(connections), admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
 
 bool Bot::is_admin(const std::string& user_id) const {
   return std::find(admins_.begin(), admins_.end(), user_id) != admins_.end();
@@ -29,17 +30,21 @@ std::vector<std::string> Bot::known_words() const {
 }
 
 Status Bot::handle(const store::ClaimedDelivery& delivery) {
+  if (delivery.delivery.kind == "job") {
+    if (!runner_) return FailedPrecondition("no job runner");
+    return runner_->run(delivery.delivery.payload, delivery.attempts);
+  }
   auto request = slack::interpret(delivery.delivery.kind, delivery.delivery.payload);
   if (!request) {
     // Stored deliveries were checked at the door; one that still cannot be read is dropped loudly.
     spdlog::error("delivery {} cannot be interpreted: {}", delivery.id, request.status().message());
     return request.status();
   }
-  if (auto* command = std::get_if<slack::CommandRequest>(&*request)) return handle_command(*command);
-  return handle_action(std::get<slack::ActionRequest>(*request));
+  if (auto* command = std::get_if<slack::CommandRequest>(&*request)) return handle_command(*command, delivery.id, delivery.attempts);
+  return handle_action(std::get<slack::ActionRequest>(*request), delivery.attempts);
 }
 
-Status Bot::handle_command(const slack::CommandRequest& request) {
+Status Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt) {
   std::string text = to_lower(request.text);
   auto words = split_words(text);
   if (words.empty() || words[0] == "help") return reply(request.where, help_message());
@@ -56,14 +61,32 @@ Status Bot::handle_command(const slack::CommandRequest& request) {
     message.blocks.section(message.text);
     return reply(request.where, message);
   }
+  if (runner_ && recipes_) {
+    auto tokens = recipes::tokenize(request.text);
+    std::vector<std::string> lowered;
+    for (const auto& t : tokens) lowered.push_back(to_lower(t));
+    size_t consumed = 0;
+    if (const recipes::Recipe* recipe = recipes::match(*recipes_, lowered, consumed)) {
+      auto params = recipes::parse_arguments(*recipe, std::vector<std::string>(tokens.begin() + static_cast<long>(consumed), tokens.end()));
+      if (!params) {
+        slack::Message message;
+        message.text = params.status().message();
+        message.blocks.section(params.status().message() + "\nUsage: `" + slack::escape_mrkdwn(recipe->usage()) + "`");
+        return reply(request.where, message);
+      }
+      return runner_->start(*recipe, *params, request, delivery_id, attempt);
+    }
+  }
   return reply(request.where, unknown_command_message(request.text));
 }
 
-Status Bot::handle_action(const slack::ActionRequest& request) {
+Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
   if (request.action_id == actions::kShowConnections)
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
   if (request.action_id == actions::kDisconnect) return disconnect_action(request);
   if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
+  if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
+    return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt);
   spdlog::warn("unknown button action '{}' from {}", request.action_id, request.where.user_id);
   slack::Message message;
   message.text = "That button no longer does anything. Type `help` to see what I can do.";
@@ -72,15 +95,7 @@ Status Bot::handle_action(const slack::ActionRequest& request) {
 }
 
 Status Bot::reply(const slack::Conversation& where, const slack::Message& message) {
-  switch (where.via) {
-    case slack::ReplyVia::kResponseUrl: return slack_.respond(where.response_url, message);
-    case slack::ReplyVia::kEphemeral: return slack_.post_ephemeral(where.channel_id, where.user_id, message, where.thread_ts);
-    case slack::ReplyVia::kDirectThread: {
-      auto posted = slack_.post_message(where.channel_id, message, where.thread_ts);
-      return posted ? Status::Ok() : posted.status();
-    }
-  }
-  return Internal("unknown reply route");
+  return slack::deliver(slack_, where, message);
 }
 
 slack::Message Bot::help_message() const {

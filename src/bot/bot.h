@@ -3,7 +3,9 @@
 #pragma once
 
 #include "bot/catalog.h"
+#include "engine/job_runner.h"
 #include "oauth/service.h"
+#include "recipes/recipe.h"
 #include "slack/requests.h"
 #include "slack/web_api.h"
 #include "store/inbox.h"
@@ -19,12 +21,14 @@ inline constexpr const char* kOpenLink = "link.open";
 
 class Bot {
  public:
+  // `runner` and `recipes` may be absent (no recipes are run then).
   Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
-      std::vector<std::string> admins);
+      std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr);
 
+  // `delivery.attempts` counts tries of the same work; transient trouble is retried by the worker.
   Status handle(const store::ClaimedDelivery& delivery);
-  Status handle_command(const slack::CommandRequest& request);
-  Status handle_action(const slack::ActionRequest& request);
+  Status handle_command(const slack::CommandRequest& request, int64_t delivery_id = 0, int attempt = 1);
+  Status handle_action(const slack::ActionRequest& request, int attempt = 1);
 
   // Where an answer for this conversation goes (response_url, ephemeral, DM thread).
   Status reply(const slack::Conversation& where, const slack::Message& message);
@@ -45,6 +49,8 @@ class Bot {
   const CommandCatalog& catalog_;
   oauth::ConnectionService& connections_;
   std::vector<std::string> admins_;
+  engine::JobRunner* runner_;
+  const std::vector<recipes::Recipe>* recipes_;
 };
 
 }  // namespace deputy::bot

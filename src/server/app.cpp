@@ -11,6 +11,7 @@
 
 #include "bot/bot.h"
 #include "engine/ingest.h"
+#include "engine/job_runner.h"
 #include "engine/workers.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -27,6 +28,7 @@
 #include "slack/web_api.h"
 #include "store/database.h"
 #include "store/inbox.h"
+#include "store/jobs.h"
 
 namespace deputy::server {
 namespace {
@@ -105,6 +107,8 @@ struct App::Parts {
   std::unique_ptr<store::OAuthStates> oauth_states;
   std::unique_ptr<oauth::Protocol> protocol;
   std::unique_ptr<oauth::ConnectionService> connection_service;
+  std::unique_ptr<store::Jobs> jobs;
+  std::unique_ptr<engine::JobRunner> runner;
   std::unique_ptr<bot::Bot> bot;
   std::unique_ptr<engine::Workers> workers;
   std::unique_ptr<engine::Ingest> ingest;
@@ -145,22 +149,29 @@ Status App::start() {
   if (!database) return database.status();
   p.database = std::move(database).value();
   p.inbox = std::make_unique<store::Inbox>(*p.database, SystemClock::instance(), kDedupeWindow);
+  p.jobs = std::make_unique<store::Jobs>(*p.database, SystemClock::instance());
   if (p.database->dialect() == store::Dialect::kSqlite) {
     // Only this process uses the file, so anything marked working was cut off by a crash.
     if (Status s = p.inbox->requeue_all_working(); !s.ok()) return s;
+    if (Status s = p.jobs->release_all_running(); !s.ok()) return s;
   }
 
   p.metrics.describe("deputy_slack_api_calls_total", "counter", "Slack Web API calls by method and outcome.");
   p.metrics.describe("deputy_jobs", "gauge", "Queued Slack deliveries and jobs by state.");
-  p.metrics.gauge_callback("deputy_jobs", [inbox = p.inbox.get()] {
+  p.metrics.gauge_callback("deputy_jobs", [inbox = p.inbox.get(), jobs = p.jobs.get()] {
     std::vector<std::pair<metrics::Labels, double>> out;
-    for (const char* state : {"queued", "working", "failed"}) out.push_back({{{"kind", "delivery"}, {"state", state}}, 0});
-    if (auto counts = inbox->count_by_state()) {
-      for (auto& [labels, value] : out) {
-        auto it = counts->find(labels[1].second);
-        if (it != counts->end()) value = static_cast<double>(it->second);
+    auto add = [&](const char* kind, std::initializer_list<const char*> states, const Result<std::map<std::string, int64_t>>& counts) {
+      for (const char* state : states) {
+        double value = 0;
+        if (counts) {
+          auto it = counts->find(state);
+          if (it != counts->end()) value = static_cast<double>(it->second);
+        }
+        out.push_back({{{"kind", kind}, {"state", state}}, value});
       }
-    }
+    };
+    add("delivery", {"queued", "working", "failed"}, inbox->count_by_state());
+    add("job", {"queued", "awaiting_auth", "running", "awaiting_approval", "succeeded", "failed", "cancelled"}, jobs->count_by_state());
     return out;
   });
 
@@ -191,10 +202,14 @@ Status App::start() {
   p.connection_service = std::make_unique<oauth::ConnectionService>(
       std::move(apps).value(), *p.protocol, *p.connections, *p.oauth_states, *p.vault, *p.slack, SystemClock::instance(),
       p.metrics, oauth::ServiceOptions{cfg.effective_public_url()});
-  p.bot = std::make_unique<bot::Bot>(*p.slack, p.catalog, *p.connection_service, cfg.admins);
+  p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *p.connection_service, *p.connections, p.http_client,
+                                                 *p.slack, p.metrics);
+  p.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
+  p.bot = std::make_unique<bot::Bot>(*p.slack, p.catalog, *p.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
   p.ingest = std::make_unique<engine::Ingest>(*p.inbox, [workers = p.workers.get()] { workers->notify(); });
+  p.runner->set_wake([workers = p.workers.get()] { workers->notify(); });
   p.slack_endpoint = std::make_unique<SlackEndpoint>(cfg.slack.signing_secret, *p.ingest, SystemClock::instance(), p.metrics);
 
   http::Router router;

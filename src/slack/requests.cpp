@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "slack/web_api.h"
 
 namespace deputy::slack {
 namespace {
@@ -105,6 +106,39 @@ Result<Request> interpret(const std::string& kind, const std::string& payload) {
   if (kind == "event") return event(json);
   if (kind == "block_actions") return block_actions(json);
   return InvalidArgument("unknown delivery kind '" + kind + "'");
+}
+
+std::string to_json(const Conversation& where) {
+  return nlohmann::json{{"team_id", where.team_id},     {"user_id", where.user_id},           {"channel_id", where.channel_id},
+                        {"thread_ts", where.thread_ts}, {"response_url", where.response_url}, {"via", static_cast<int>(where.via)}}
+      .dump();
+}
+
+Result<Conversation> conversation_from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return InvalidArgument("not a stored conversation");
+  Conversation where;
+  where.team_id = j.value("team_id", "");
+  where.user_id = j.value("user_id", "");
+  where.channel_id = j.value("channel_id", "");
+  where.thread_ts = j.value("thread_ts", "");
+  where.response_url = j.value("response_url", "");
+  int via = j.value("via", 1);
+  if (via < 0 || via > 2) return InvalidArgument("not a stored conversation");
+  where.via = static_cast<ReplyVia>(via);
+  return where;
+}
+
+Status deliver(WebApi& slack, const Conversation& where, const Message& message) {
+  switch (where.via) {
+    case ReplyVia::kResponseUrl: return slack.respond(where.response_url, message);
+    case ReplyVia::kEphemeral: return slack.post_ephemeral(where.channel_id, where.user_id, message, where.thread_ts);
+    case ReplyVia::kDirectThread: {
+      auto posted = slack.post_message(where.channel_id, message, where.thread_ts);
+      return posted ? Status::Ok() : posted.status();
+    }
+  }
+  return Internal("unknown reply route");
 }
 
 }  // namespace deputy::slack

@@ -45,4 +45,13 @@ using Request = std::variant<CommandRequest, ActionRequest>;
 // kind and payload as the ingress stored them.
 Result<Request> interpret(const std::string& kind, const std::string& payload);
 
+// A conversation kept with a job, to answer in the same place later.
+std::string to_json(const Conversation& where);
+Result<Conversation> conversation_from_json(const std::string& text);
+
+class WebApi;
+struct Message;
+// Answers where the conversation asks (response_url, ephemeral, DM thread).
+Status deliver(WebApi& slack, const Conversation& where, const Message& message);
+
 }  // namespace deputy::slack

@@ -94,6 +94,40 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_team_at ON audit_log (team_id, at)
 )SQL"},
+      {3, R"SQL(
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  origin TEXT NOT NULL,
+  team_id TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  recipe TEXT NOT NULL,
+  params TEXT NOT NULL,
+  reply_to TEXT NOT NULL,
+  state TEXT NOT NULL,
+  step INTEGER NOT NULL DEFAULT 0,
+  context TEXT NOT NULL DEFAULT '{}',
+  waiting_user TEXT NOT NULL DEFAULT '',
+  waiting_app TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX jobs_origin ON jobs (origin);
+CREATE INDEX jobs_waiting ON jobs (team_id, waiting_user, waiting_app, state);
+CREATE INDEX jobs_state ON jobs (state);
+CREATE TABLE job_steps (
+  job_id TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  result TEXT NOT NULL DEFAULT '{}',
+  actor TEXT NOT NULL DEFAULT '',
+  acting_as TEXT NOT NULL DEFAULT '',
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, step)
+)
+)SQL"},
   };
   return kMigrations;
 }

@@ -1,0 +1,436 @@
+#include "engine/job_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+#include "recipes/template.h"
+#include "slack/blocks.h"
+
+namespace deputy::engine {
+
+using nlohmann::json;
+namespace js = store::job_state;
+
+struct JobRunner::Run {
+  store::JobRecord job;
+  const recipes::Recipe* recipe = nullptr;
+  slack::Conversation reply_to;
+  json context;  // {"steps": {...}, "acting_user": "U…", "account": "…", "shared": bool}
+  json scope;    // what templates read
+  int attempt = 1;
+};
+
+namespace {
+
+std::string new_job_id() { return "J" + to_hex(SecureRandom::instance().bytes(12)); }
+
+json typed_params(const recipes::Recipe& recipe, const json& params) {
+  json out = json::object();
+  for (const auto& p : recipe.parameters) {
+    auto it = params.find(p.name);
+    if (it == params.end() || !it->is_string()) continue;
+    const std::string& raw = it->get_ref<const std::string&>();
+    if (p.type == recipes::ParameterType::kNumber) {
+      auto number = json::parse(raw, nullptr, false);
+      out[p.name] = number.is_number() ? number : json(raw);
+    } else {
+      out[p.name] = raw;
+    }
+  }
+  return out;
+}
+
+// A short, human message from an app's error body (Salesforce: [{"message":…}], ServiceNow:
+// {"error":{"message":…}}, OAuth-style error_description, or plain text).
+std::string app_error_message(const http::ClientResponse& response) {
+  auto body = json::parse(response.body, nullptr, false);
+  for (const char* pointer : {"/0/message", "/error/message", "/message", "/error_description", "/error"}) {
+    if (body.is_discarded()) break;
+    auto ptr = json::json_pointer(pointer);
+    if (body.contains(ptr) && body.at(ptr).is_string()) return slack::truncate_utf8(body.at(ptr).get<std::string>(), 300);
+  }
+  return "HTTP " + std::to_string(response.status);
+}
+
+slack::Message text_message(const std::string& text) {
+  slack::Message m;
+  m.text = text;
+  m.blocks.section(text);
+  return m;
+}
+
+// Curl's words for failures where the request never left this machine.
+bool never_sent(const Status& s) {
+  const std::string& m = s.message();
+  return m.find("Couldn't connect") != std::string::npos || m.find("Could not resolve") != std::string::npos ||
+         m.find("Couldn't resolve") != std::string::npos || m.find("onnection refused") != std::string::npos;
+}
+
+}  // namespace
+
+JobRunner::JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
+                     store::Connections& audit, http::Client& http, slack::WebApi& slack, metrics::Registry& metrics,
+                     int max_attempts)
+    : recipes_(recipes),
+      jobs_(jobs),
+      connections_(connections),
+      audit_(audit),
+      http_(http),
+      slack_(slack),
+      metrics_(metrics),
+      max_attempts_(max_attempts) {
+  metrics_.describe("deputy_jobs_finished_total", "counter", "Jobs that ended, by outcome.");
+}
+
+const recipes::Recipe* JobRunner::recipe_named(const std::string& command) const {
+  for (const auto& r : recipes_)
+    if (r.command == command) return &r;
+  return nullptr;
+}
+
+std::string JobRunner::app_name(const std::string& app_id) const {
+  auto it = connections_.apps().find(app_id);
+  return it == connections_.apps().end() ? app_id : it->second.display_name;
+}
+
+void JobRunner::count(const std::string& outcome) { metrics_.increment("deputy_jobs_finished_total", {{"outcome", outcome}}); }
+
+Status JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
+                        const slack::CommandRequest& request, int64_t delivery_id, int attempt) {
+  store::JobRecord job;
+  job.id = new_job_id();
+  job.origin = "delivery:" + std::to_string(delivery_id);
+  job.team_id = request.where.team_id;
+  job.requester = request.where.user_id;
+  job.recipe = recipe.command;
+  job.params = json(params).dump();
+  job.reply_to = slack::to_json(request.where);
+  json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
+  job.context = context.dump();
+  auto stored = jobs_.create(job);
+  if (!stored) return stored.status();
+  spdlog::info("job {} ({}) for {} stored", stored->id, recipe.command, request.where.user_id);
+  return drive(std::move(*stored), attempt);
+}
+
+Status JobRunner::run(const std::string& job_id, int attempt) {
+  auto found = jobs_.get(job_id);
+  if (!found) return found.status();
+  if (!found->has_value()) {
+    spdlog::warn("job {} to run does not exist", job_id.substr(0, 64));
+    return Status::Ok();
+  }
+  return drive(std::move(**found), attempt);
+}
+
+Status JobRunner::drive(store::JobRecord stored, int attempt) {
+  auto claimed = jobs_.claim(stored.id);
+  if (!claimed) return claimed.status();
+  if (!claimed->has_value()) return Status::Ok();  // parked, finished, or another runner has it
+  Run run;
+  run.job = std::move(**claimed);
+  run.attempt = attempt;
+  auto where = slack::conversation_from_json(run.job.reply_to);
+  if (!where) return fail(run, "its reply address is unreadable");
+  run.reply_to = *where;
+  run.context = json::parse(run.job.context, nullptr, false);
+  if (!run.context.is_object()) run.context = json{{"steps", json::object()}, {"acting_user", run.job.requester}};
+  run.recipe = recipe_named(run.job.recipe);
+  if (!run.recipe) return fail(run, "the recipe *" + run.job.recipe + "* is no longer loaded");
+
+  json params = json::parse(run.job.params, nullptr, false);
+  run.scope = {{"params", typed_params(*run.recipe, params.is_object() ? params : json::object())},
+               {"user", {{"id", run.job.requester}}},
+               {"requester", {{"id", run.job.requester}}}};
+  if (recipes::mentions_profile(*run.recipe)) {
+    auto profile = slack_.users_info(run.job.requester);
+    if (!profile) return transient(run, profile.status());
+    run.scope["user"] = {{"id", profile->id}, {"name", profile->name}, {"real_name", profile->real_name}, {"email", profile->email}};
+  }
+
+  for (size_t i = static_cast<size_t>(run.job.step); i < run.recipe->steps.size(); ++i) {
+    run.job.step = static_cast<int>(i);
+    run.scope["steps"] = run.context["steps"];
+    const recipes::Step& step = run.recipe->steps[i];
+    auto next = step.approval ? approval_step(run, step) : http_step(run, step);
+    if (!next) return next.status();
+    if (*next == Next::kStop) return Status::Ok();
+  }
+  run.scope["steps"] = run.context["steps"];
+  return succeed(run);
+}
+
+Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& step) {
+  auto recorded = jobs_.step(run.job.id, run.job.step);
+  if (!recorded) return recorded.status();
+  if (recorded->has_value()) {
+    const std::string& approver = (*recorded)->actor;
+    if ((*recorded)->state == store::step_state::kRejected) {
+      std::string text = "<@" + approver + "> rejected your request *" + slack::escape_mrkdwn(run.recipe->command) + "*.";
+      tell_requester(run, text_message(text));
+      if (Status s = jobs_.finish(run.job.id, js::kCancelled, "rejected by " + approver); !s.ok()) return s;
+      count("rejected");
+      return Next::kStop;
+    }
+    run.context["steps"][step.id] = {{"decision", "approved"}, {"by", approver}};
+    // From here the recipe acts as the approver, when it acts as people at all.
+    if (run.recipe->verify_user_access_at_runtime) run.context["acting_user"] = approver;
+    run.scope["approver"] = {{"id", approver}};
+    if (Status s = jobs_.advance(run.job.id, run.job.step + 1, run.context.dump()); !s.ok()) return s;
+    return Next::kContinue;
+  }
+
+  std::string approver = recipes::render(step.approval->approver, run.scope);
+  if (approver.rfind("<@", 0) == 0) approver = approver.substr(2, approver.find_first_of("|>") - 2);
+  if (approver.empty()) return Result<Next>(fail(run, "the approval step names no approver"));
+  std::string ask = recipes::render(step.approval->text, run.scope);
+  std::string value = run.job.id + ":" + std::to_string(run.job.step);
+
+  slack::Message request;
+  request.text = "Approval requested by <@" + run.job.requester + ">: " + ask;
+  request.blocks.section("*<@" + run.job.requester + "> asks for your approval*\n" + slack::escape_mrkdwn(ask));
+  std::string details;
+  for (const auto& [name, v] : run.scope["params"].items())
+    details += "*" + name + "*: " + slack::escape_mrkdwn(v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
+  if (!details.empty()) request.blocks.section(details);
+  request.blocks.context({"Recipe: " + run.recipe->command + (run.recipe->verify_user_access_at_runtime
+                                                                   ? " · approving acts in " + app_name(run.recipe->app) + " as you"
+                                                                   : "")});
+  request.blocks.actions(
+      {slack::Button{"Approve", job_actions::kApprove, value, "", "primary", std::nullopt},
+       slack::Button{"Reject", job_actions::kReject, value, "", "danger",
+                     slack::Confirm{"Reject this request?", "<@" + run.job.requester + "> will be told you rejected it.", "Reject", "Cancel"}}},
+      "job.decision");
+  auto posted = slack_.post_message(approver, request);
+  if (!posted) return transient(run, posted.status());
+  if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return s;
+  tell_requester(run, text_message("I asked <@" + approver + "> to approve *" + slack::escape_mrkdwn(run.recipe->command) +
+                                   "*. I will tell you what they decide."));
+  return Next::kStop;
+}
+
+Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step) {
+  const recipes::HttpStep& h = *step.http;
+  const recipes::Recipe& recipe = *run.recipe;
+  auto earlier = jobs_.step(run.job.id, run.job.step);
+  if (!earlier) return earlier.status();
+  if (earlier->has_value() && (*earlier)->state == store::step_state::kStarted && !h.idempotent) {
+    // The call may have reached the app before Deputy stopped; repeating it could do the work twice.
+    return Result<Next>(fail(run, "Deputy stopped while step *" + step.id + "* was talking to " + app_name(recipe.app) +
+                                      ", so I cannot tell whether it happened. Check " + app_name(recipe.app) +
+                                      " before you try again; I did not repeat it"));
+  }
+
+  const bool personal = recipe.verify_user_access_at_runtime;
+  const std::string acting_user = run.context.value("acting_user", run.job.requester);
+  auto grant = connections_.access(run.job.team_id, acting_user, recipe.app,
+                                   personal ? store::ConnectionMode::kPersonal : store::ConnectionMode::kShared);
+  if (!grant) {
+    auto code = grant.status().code();
+    if (personal && (code == ErrorCode::kNotFound || code == ErrorCode::kUnauthenticated)) {
+      return Result<Next>(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "needs a new login" : ""));
+    }
+    if (code == ErrorCode::kNotFound)
+      return Result<Next>(fail(run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
+                                        recipe.app + "`"));
+    if (code == ErrorCode::kUnauthenticated)
+      return Result<Next>(fail(run, "the shared " + app_name(recipe.app) + " account needs a new login; an admin reconnects it with `connect shared " +
+                                        recipe.app + "`"));
+    return Result<Next>(transient(run, grant.status()));
+  }
+
+  http::ClientRequest call;
+  call.method = h.method;
+  call.url = grant->api_base_url + recipes::render(h.path, run.scope, url_encode);
+  std::string query;
+  for (const auto& [name, value] : h.query)
+    query += (query.empty() ? "?" : "&") + url_encode(name) + "=" + url_encode(recipes::render(value, run.scope));
+  call.url += query;
+  call.headers = {{"Accept", "application/json"}};
+  if (!h.body_template.empty()) {
+    call.body = recipes::render_json(json::parse(h.body_template), run.scope).dump();
+    call.headers.emplace_back("Content-Type", "application/json");
+  }
+  call.timeout = std::chrono::seconds(30);
+
+  if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return s;
+  auto send = [&](const oauth::AccessGrant& g) {
+    http::ClientRequest authorized = call;
+    authorized.headers.emplace_back("Authorization", "Bearer " + g.access_token);
+    return http_.send(authorized);
+  };
+  auto response = send(*grant);
+  if (response && response->status == 401) {
+    auto renewed = connections_.refresh_after_rejection(*grant);
+    if (!renewed) {
+      (void)jobs_.abandon_step(run.job.id, run.job.step);
+      if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
+        return Result<Next>(park_for_login(run, acting_user, "needs a new login"));
+      if (renewed.status().code() == ErrorCode::kUnavailable) return Result<Next>(transient(run, renewed.status()));
+      return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + renewed.status().message()));
+    }
+    grant = std::move(renewed);
+    response = send(*grant);
+  }
+  if (!response) {
+    if (h.idempotent || never_sent(response.status())) {
+      (void)jobs_.abandon_step(run.job.id, run.job.step);
+      return Result<Next>(transient(run, response.status()));
+    }
+    return Result<Next>(fail(run, "the call to " + app_name(recipe.app) + " in step *" + step.id +
+                                      "* got no answer, so I cannot tell whether it happened. Check " + app_name(recipe.app) +
+                                      " before you try again"));
+  }
+  audit_.audit({run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
+                recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account});
+  if (response->status == 401) {
+    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    if (personal) return Result<Next>(park_for_login(run, acting_user, "was refused"));
+    return Result<Next>(fail(run, app_name(recipe.app) + " refused the shared account"));
+  }
+  if (response->status >= 500 && h.idempotent) {
+    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    return Result<Next>(transient(run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status))));
+  }
+  if (response->status >= 400) {
+    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    return Result<Next>(fail(run, app_name(recipe.app) + " said: " + app_error_message(*response)));
+  }
+
+  json kept = json::object();
+  auto body = json::parse(response->body, nullptr, false);
+  for (const auto& [name, pointer] : h.keep) {
+    auto ptr = json::json_pointer(pointer);
+    if (!body.is_discarded() && body.contains(ptr)) kept[name] = body.at(ptr);
+  }
+  run.context["steps"][step.id] = kept;
+  run.context["account"] = grant->account;
+  run.context["shared"] = !personal;
+  if (Status s = jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump()); !s.ok()) return s;
+  return Next::kContinue;
+}
+
+Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std::string& reason) {
+  const recipes::Recipe& recipe = *run.recipe;
+  std::string name = app_name(recipe.app);
+  if (Status s = jobs_.park(run.job.id, js::kAwaitingAuth, user_id, recipe.app, run.context.dump()); !s.ok()) return s;
+  auto link = connections_.connect_link({run.job.team_id, user_id, recipe.app, store::ConnectionMode::kPersonal, run.job.id});
+  if (!link) return link.status();
+  slack::Message prompt;
+  std::string why = reason.empty() ? "" : " (your " + name + " login " + reason + ")";
+  prompt.text = "To run " + recipe.command + " connect your " + name + " account";
+  std::string body = "To run *" + slack::escape_mrkdwn(recipe.command) + "* connect your " + slack::escape_mrkdwn(name) + " account" + why + ".";
+  if (user_id != run.job.requester) body = "To decide on <@" + run.job.requester + ">'s request *" + slack::escape_mrkdwn(recipe.command) +
+                                           "* as yourself, connect your " + slack::escape_mrkdwn(name) + " account.";
+  prompt.blocks.section(body + " I will finish the job as soon as you are connected.",
+                        slack::Button{"Connect " + name, "link.open.connect", recipe.app, *link, "primary", std::nullopt});
+  prompt.blocks.context({"The link works once, for 10 minutes — don't share it."});
+  if (user_id == run.job.requester) tell_requester(run, prompt);
+  else direct_message(user_id, prompt);
+  count("awaiting_auth");
+  return Status::Ok();
+}
+
+Status JobRunner::transient(Run& run, const Status& why) {
+  if (run.attempt < max_attempts_) {
+    spdlog::warn("job {} step {} hit a transient problem (attempt {}), will retry: {}", run.job.id, run.job.step, run.attempt,
+                 why.message());
+    if (Status s = jobs_.requeue(run.job.id); !s.ok()) return s;
+    return Unavailable(why.message());
+  }
+  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + why.message() + ")");
+}
+
+Status JobRunner::fail(Run& run, const std::string& why) {
+  std::string command = run.recipe ? run.recipe->command : run.job.recipe;
+  spdlog::warn("job {} ({}) failed: {}", run.job.id, command, why);
+  std::string text = run.recipe && !run.recipe->reply_failure.empty()
+                         ? recipes::render(run.recipe->reply_failure, run.scope) + "\n" + why
+                         : ":x: *" + slack::escape_mrkdwn(command) + "* failed: " + why + ".";
+  if (Status s = jobs_.finish(run.job.id, js::kFailed, why); !s.ok()) return s;
+  tell_requester(run, text_message(text));
+  count("failed");
+  return Status::Ok();
+}
+
+Status JobRunner::succeed(Run& run) {
+  const recipes::Recipe& recipe = *run.recipe;
+  std::string text = recipe.reply_success.empty() ? ":white_check_mark: Done: *" + slack::escape_mrkdwn(recipe.command) + "*"
+                                                  : recipes::render(recipe.reply_success, run.scope);
+  slack::Message message;
+  message.text = text;
+  message.blocks.section(text);
+  std::string account = run.context.value("account", "");
+  std::string acting_user = run.context.value("acting_user", run.job.requester);
+  if (!account.empty()) {
+    std::string who = run.context.value("shared", false) ? "the shared account " + account
+                      : acting_user == run.job.requester ? "you (" + account + ")"
+                                                          : "<@" + acting_user + "> (" + account + ")";
+    message.blocks.context({"Acted in " + app_name(recipe.app) + " as " + who});
+  }
+  if (Status s = jobs_.finish(run.job.id, js::kSucceeded, text); !s.ok()) return s;
+  tell_requester(run, message);
+  count("succeeded");
+  return Status::Ok();
+}
+
+void JobRunner::tell_requester(Run& run, const slack::Message& message) {
+  Status s = slack::deliver(slack_, run.reply_to, message);
+  if (s.ok()) return;
+  // A response_url lasts 30 minutes; a job that waited longer answers in a direct message.
+  spdlog::warn("answering job {} where it was asked failed ({}); sending a direct message", run.job.id, s.message());
+  direct_message(run.job.requester, message);
+}
+
+void JobRunner::direct_message(const std::string& user_id, const slack::Message& message) {
+  auto posted = slack_.post_message(user_id, message);
+  if (!posted) spdlog::warn("could not DM {}: {}", user_id, posted.status().message());
+}
+
+Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt) {
+  auto colon = click.value.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("approval button without a job");
+  std::string job_id = click.value.substr(0, colon);
+  int step = std::atoi(click.value.c_str() + colon + 1);
+  auto decision = jobs_.decide(job_id, step, click.where.user_id, approved);
+  if (!decision) return decision.status();
+  switch (*decision) {
+    case store::Decision::kNotTheApprover: {
+      spdlog::warn("{} clicked {} on job {} but is not its approver", click.where.user_id, approved ? "approve" : "reject", job_id);
+      (void)audit_.audit({click.where.team_id, "approval_refused", click.where.user_id, "", "", "", "", "job " + job_id.substr(0, 64)});
+      return slack::deliver(slack_, click.where, text_message("Only the person asked to approve this request can decide it."));
+    }
+    case store::Decision::kNotWaiting:
+      return slack::deliver(slack_, click.where, text_message("This request is no longer waiting for a decision."));
+    case store::Decision::kAlreadyDecided:
+      // A retried click whose first delivery stopped before running the job: drive it now.
+      return run(job_id, attempt);
+    case store::Decision::kRecorded: break;
+  }
+  (void)audit_.audit({click.where.team_id, approved ? "approved" : "rejected", click.where.user_id, click.where.user_id, "", "", "",
+                      "job " + job_id});
+  slack::Message done = text_message(approved ? ":white_check_mark: You approved this request. I am running it now."
+                                              : "You rejected this request. I have told the person who asked.");
+  Status updated = click.where.via == slack::ReplyVia::kResponseUrl && !click.where.response_url.empty()
+                       ? slack_.respond(click.where.response_url, done, true)
+                   : !click.message_ts.empty() ? slack_.update(click.where.channel_id, click.message_ts, done)
+                                               : slack::deliver(slack_, click.where, done);
+  if (!updated.ok()) spdlog::warn("could not update the approval message: {}", updated.message());
+  return run(job_id, attempt);
+}
+
+void JobRunner::on_connected(const oauth::Connected& connected) {
+  auto resumed = jobs_.resume_after_login(connected.team_id, connected.user_id, connected.app);
+  if (!resumed) {
+    spdlog::error("could not resume jobs waiting for {}'s {} login: {}", connected.user_id, connected.app, resumed.status().message());
+    return;
+  }
+  if (!resumed->empty()) {
+    spdlog::info("resuming {} job(s) after {} connected {}", resumed->size(), connected.user_id, connected.app);
+    if (wake_) wake_();
+  }
+}
+
+}  // namespace deputy::engine

@@ -1,0 +1,77 @@
+// Runs recipes as durable jobs: each HTTP step with the right connection (the asker's own,
+// the approver's after an approval, or the shared one), parking for a login or a decision
+// and resuming by itself. Every step's outcome is recorded before the next begins.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "http/client.h"
+#include "metrics/metrics.h"
+#include "oauth/service.h"
+#include "recipes/recipe.h"
+#include "slack/requests.h"
+#include "slack/web_api.h"
+#include "store/connections.h"
+#include "store/jobs.h"
+
+namespace deputy::engine {
+
+namespace job_actions {
+inline constexpr const char* kApprove = "job.approve";
+inline constexpr const char* kReject = "job.reject";
+}  // namespace job_actions
+
+class JobRunner {
+ public:
+  JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
+            store::Connections& audit, http::Client& http, slack::WebApi& slack, metrics::Registry& metrics,
+            int max_attempts = 3);
+
+  // A recipe command: stores the job once per Slack delivery, then runs it. `attempt` counts
+  // deliveries of the same work; transient trouble is an Unavailable status until the last one.
+  Status start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
+               const slack::CommandRequest& request, int64_t delivery_id, int attempt);
+  // Drives a job that was queued again (after a login or a decision, or after a crash).
+  Status run(const std::string& job_id, int attempt);
+  // An Approve or Reject click: only the named approver's counts, once.
+  Status decide(const slack::ActionRequest& click, bool approved, int attempt);
+
+  // After a person connects an app: their parked jobs go back to the queue.
+  void on_connected(const oauth::Connected& connected);
+  // Called when resumed jobs were queued, to wake the workers.
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+
+ private:
+  struct Run;
+  enum class Next { kContinue, kStop };
+
+  const recipes::Recipe* recipe_named(const std::string& command) const;
+  Status drive(store::JobRecord job, int attempt);
+  Result<Next> approval_step(Run& run, const recipes::Step& step);
+  Result<Next> http_step(Run& run, const recipes::Step& step);
+  Status transient(Run& run, const Status& why);
+  Status fail(Run& run, const std::string& why);
+  Status succeed(Run& run);
+  Status park_for_login(Run& run, const std::string& user_id, const std::string& reason);
+  void tell_requester(Run& run, const slack::Message& message);
+  void direct_message(const std::string& user_id, const slack::Message& message);
+  std::string app_name(const std::string& app_id) const;
+  void count(const std::string& outcome);
+
+  const std::vector<recipes::Recipe>& recipes_;
+  store::Jobs& jobs_;
+  oauth::ConnectionService& connections_;
+  store::Connections& audit_;
+  http::Client& http_;
+  slack::WebApi& slack_;
+  metrics::Registry& metrics_;
+  int max_attempts_;
+  std::function<void()> wake_;
+};
+
+}  // namespace deputy::engine

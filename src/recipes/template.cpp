@@ -1,0 +1,251 @@
+#include "recipes/template.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <set>
+
+#include "common/encoding.h"
+
+namespace deputy::recipes {
+namespace {
+
+bool is_date(const std::string& v) {
+  if (v.size() != 10 || v[4] != '-' || v[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(v[i]))) return false;
+  int month = std::atoi(v.substr(5, 2).c_str());
+  int day = std::atoi(v.substr(8, 2).c_str());
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+bool is_number(const std::string& v) {
+  if (v.empty()) return false;
+  char* end = nullptr;
+  std::strtod(v.c_str(), &end);
+  return end && *end == '\0' && v.find_first_of("xXnN") == std::string::npos;
+}
+
+// "<@U123|alice>" or "<@U123>" as Slack sends mentions; a bare id is accepted too.
+std::string user_id_of(const std::string& v) {
+  std::string id = v;
+  if (id.rfind("<@", 0) == 0 && id.back() == '>') {
+    id = id.substr(2, id.size() - 3);
+    if (auto bar = id.find('|'); bar != std::string::npos) id.resize(bar);
+  }
+  bool plausible = id.size() >= 3 && (id[0] == 'U' || id[0] == 'W') &&
+                   std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isupper(c) || std::isdigit(c); });
+  return plausible ? id : "";
+}
+
+Result<std::string> check_value(const Parameter& p, const std::string& raw) {
+  switch (p.type) {
+    case ParameterType::kString: return raw;
+    case ParameterType::kNumber:
+      if (!is_number(raw)) return InvalidArgument("*" + p.name + "* must be a number (got “" + raw + "”)");
+      return raw;
+    case ParameterType::kDate:
+      if (!is_date(raw)) return InvalidArgument("*" + p.name + "* must be a date like 2026-12-31 (got “" + raw + "”)");
+      return raw;
+    case ParameterType::kChoice: {
+      for (const auto& choice : p.choices)
+        if (to_lower(choice) == to_lower(raw)) return choice;
+      std::string list;
+      for (const auto& c : p.choices) list += (list.empty() ? "" : ", ") + c;
+      return InvalidArgument("*" + p.name + "* must be one of " + list + " (got “" + raw + "”)");
+    }
+    case ParameterType::kUser: {
+      std::string id = user_id_of(raw);
+      if (id.empty()) return InvalidArgument("*" + p.name + "* must name a person with @ (got “" + raw + "”)");
+      return id;
+    }
+  }
+  return raw;
+}
+
+const nlohmann::json* lookup(const nlohmann::json& scope, const std::string& path) {
+  const nlohmann::json* at = &scope;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!at->is_object()) return nullptr;
+    auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return at;
+}
+
+std::string as_text(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(' ');
+  size_t e = s.find_last_not_of(' ');
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+std::vector<std::string> tokenize(const std::string& text) {
+  std::vector<std::string> out;
+  std::string current;
+  bool in_token = false;
+  std::string closing;  // the quote that ends the quoted part, when inside one
+  static const std::string kOpenCurly = "\xE2\x80\x9C", kCloseCurly = "\xE2\x80\x9D";
+  for (size_t i = 0; i < text.size();) {
+    if (!closing.empty()) {
+      if (text.compare(i, closing.size(), closing) == 0) {
+        i += closing.size();
+        closing.clear();
+        continue;
+      }
+      current += text[i++];
+      continue;
+    }
+    char ch = text[i];
+    if (ch == '"') {
+      closing = "\"";
+      in_token = true;
+      ++i;
+      continue;
+    }
+    if (text.compare(i, kOpenCurly.size(), kOpenCurly) == 0) {
+      closing = kCloseCurly;
+      in_token = true;
+      i += kOpenCurly.size();
+      continue;
+    }
+    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+      if (in_token) out.push_back(std::move(current));
+      current.clear();
+      in_token = false;
+      ++i;
+      continue;
+    }
+    current += ch;
+    in_token = true;
+    ++i;
+  }
+  if (in_token) out.push_back(std::move(current));
+  return out;
+}
+
+Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<std::string>& tokens) {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> positional;
+  for (const std::string& token : tokens) {
+    auto eq = token.find('=');
+    if (eq != std::string::npos && eq > 0) {
+      std::string name = to_lower(token.substr(0, eq));
+      auto p = std::find_if(recipe.parameters.begin(), recipe.parameters.end(), [&](const Parameter& x) { return x.name == name; });
+      if (p != recipe.parameters.end()) {
+        if (values.count(name)) return InvalidArgument("*" + name + "* is given twice");
+        auto checked = check_value(*p, token.substr(eq + 1));
+        if (!checked) return checked.status();
+        values[name] = *checked;
+        continue;
+      }
+    }
+    positional.push_back(token);
+  }
+  size_t next = 0;
+  for (const Parameter& p : recipe.parameters) {
+    if (!p.positional || values.count(p.name)) continue;
+    if (next >= positional.size()) break;
+    auto checked = check_value(p, positional[next++]);
+    if (!checked) return checked.status();
+    values[p.name] = *checked;
+  }
+  if (next < positional.size()) {
+    // Extra words most often belong to the last text parameter ("create opportunity Acme renewal 5000").
+    return InvalidArgument("I did not expect “" + positional[next] + "” (put text with spaces in \"quotes\")");
+  }
+  for (const Parameter& p : recipe.parameters) {
+    if (values.count(p.name)) continue;
+    if (p.default_value) values[p.name] = *p.default_value;
+    else if (p.required) return InvalidArgument("*" + p.name + "* is missing");
+  }
+  return values;
+}
+
+const Recipe* match(const std::vector<Recipe>& recipes, const std::vector<std::string>& lowercase_tokens, size_t& consumed) {
+  const Recipe* best = nullptr;
+  size_t best_words = 0;
+  for (const Recipe& r : recipes) {
+    auto words = split_words(r.command);
+    if (words.size() > lowercase_tokens.size() || words.size() <= best_words) continue;
+    if (std::equal(words.begin(), words.end(), lowercase_tokens.begin())) {
+      best = &r;
+      best_words = words.size();
+    }
+  }
+  consumed = best_words;
+  return best;
+}
+
+std::string render(const std::string& text, const nlohmann::json& scope, std::string (*escape)(std::string_view)) {
+  std::string out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t open = text.find("{{", at);
+    if (open == std::string::npos) break;
+    size_t close = text.find("}}", open + 2);
+    if (close == std::string::npos) break;
+    out.append(text, at, open - at);
+    const nlohmann::json* value = lookup(scope, trim(text.substr(open + 2, close - open - 2)));
+    std::string inserted = value ? as_text(*value) : "";
+    out += escape ? escape(inserted) : inserted;
+    at = close + 2;
+  }
+  out.append(text, at, std::string::npos);
+  return out;
+}
+
+nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope) {
+  if (body.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, value] : body.items()) out[key] = render_json(value, scope);
+    return out;
+  }
+  if (body.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& value : body) out.push_back(render_json(value, scope));
+    return out;
+  }
+  if (!body.is_string()) return body;
+  const std::string& text = body.get_ref<const std::string&>();
+  if (text.size() > 4 && text.rfind("{{", 0) == 0 && text.find("}}") == text.size() - 2 && text.find("{{", 2) == std::string::npos) {
+    if (const nlohmann::json* value = lookup(scope, trim(text.substr(2, text.size() - 4)))) {
+      // Number parameters sit in the scope as numbers; an app's numeric field wants a JSON number.
+      if (value->is_number() || value->is_boolean()) return *value;
+    }
+  }
+  return render(text, scope);
+}
+
+bool mentions_profile(const Recipe& recipe) {
+  auto reads = [](const std::string& text) {
+    return text.find("user.email") != std::string::npos || text.find("user.name") != std::string::npos ||
+           text.find("user.real_name") != std::string::npos;
+  };
+  if (reads(recipe.reply_success) || reads(recipe.reply_failure)) return true;
+  for (const Step& s : recipe.steps) {
+    if (s.http && (reads(s.http->path) || reads(s.http->body_template))) return true;
+    if (s.http)
+      for (const auto& [k, v] : s.http->query)
+        if (reads(v)) return true;
+    if (s.approval && reads(s.approval->text)) return true;
+  }
+  return false;
+}
+
+}  // namespace deputy::recipes

@@ -1,0 +1,37 @@
+// What a typed command means for a recipe (its parameters), and filling recipe templates
+// ({{params.name}}, {{user.email}}, {{steps.create.id}}) from what a job knows.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/result.h"
+#include "recipes/recipe.h"
+
+namespace deputy::recipes {
+
+// Splits on spaces, keeping "double" or “curly” quoted text together (quotes removed).
+std::vector<std::string> tokenize(const std::string& text);
+
+// The words after the command, as parameter values. A bad or missing value is an
+// InvalidArgument whose message a person can act on (the usage is added by the caller).
+Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<std::string>& tokens);
+
+// The recipe whose command words start `tokens` (longest match); nullptr when none.
+const Recipe* match(const std::vector<Recipe>& recipes, const std::vector<std::string>& lowercase_tokens, size_t& consumed);
+
+// Replaces each {{a.b.c}} with the value at that path in `scope` (numbers and booleans as
+// text, missing values as empty). `escape` is applied to each inserted value.
+std::string render(const std::string& text, const nlohmann::json& scope, std::string (*escape)(std::string_view) = nullptr);
+
+// A JSON body template: strings are rendered; a string that is one placeholder and names a
+// number or boolean becomes that number or boolean.
+nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope);
+
+// Whether `text` reads a field of the asker's Slack profile beyond their id.
+bool mentions_profile(const Recipe& recipe);
+
+}  // namespace deputy::recipes

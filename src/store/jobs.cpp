@@ -1,0 +1,270 @@
+#include "store/jobs.h"
+
+namespace deputy::store {
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, origin, team_id, requester, recipe, params, reply_to, state, step, context, waiting_user, waiting_app, outcome, "
+    "created_at, updated_at";
+
+JobRecord job_from_row(const Row& row) {
+  JobRecord j;
+  j.id = row.text(0);
+  j.origin = row.text(1);
+  j.team_id = row.text(2);
+  j.requester = row.text(3);
+  j.recipe = row.text(4);
+  j.params = row.text(5);
+  j.reply_to = row.text(6);
+  j.state = row.text(7);
+  j.step = static_cast<int>(row.integer(8));
+  j.context = row.text(9);
+  j.waiting_user = row.text(10);
+  j.waiting_app = row.text(11);
+  j.outcome = row.text(12);
+  j.created_at = row.integer(13);
+  j.updated_at = row.integer(14);
+  return j;
+}
+
+Result<std::optional<JobRecord>> select_job(Connection& c, const std::string& where, const Params& params) {
+  auto rows = c.query(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE " + where, params);
+  if (!rows) return rows.status();
+  if (rows->empty()) return std::optional<JobRecord>{};
+  return std::optional<JobRecord>{job_from_row(rows->front())};
+}
+
+Status changed_one(const Result<int64_t>& r, const std::string& what) {
+  if (!r) return r.status();
+  if (*r != 1) return FailedPrecondition(what);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Jobs::Jobs(Database& database, const Clock& clock, std::chrono::seconds lease)
+    : database_(database), clock_(clock), lease_(lease) {}
+
+Result<JobRecord> Jobs::create(const JobRecord& job) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  std::optional<JobRecord> stored;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto inserted = tx.execute(
+        "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.state, job.context, now, now});
+    if (!inserted) return inserted.status();
+    auto found = select_job(tx, "origin = ?", {job.origin});
+    if (!found) return found.status();
+    stored = std::move(*found);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  if (!stored) return Internal("the job just stored cannot be read back");
+  return std::move(*stored);
+}
+
+Result<std::optional<JobRecord>> Jobs::get(const std::string& id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  return select_job(**lease, "id = ?", {id});
+}
+
+Result<std::optional<JobRecord>> Jobs::claim(const std::string& id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  std::optional<JobRecord> claimed;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto rows = tx.query(std::string("UPDATE jobs SET state = 'running', lease_until = ?, updated_at = ? "
+                                     "WHERE id = ? AND (state = 'queued' OR (state = 'running' AND lease_until < ?)) RETURNING ") +
+                             kJobColumns,
+                         {now + lease_.count(), now, id, now});
+    if (!rows) return rows.status();
+    if (!rows->empty()) claimed = job_from_row(rows->front());
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return claimed;
+}
+
+Result<std::optional<StepRecord>> Jobs::step(const std::string& job_id, int step) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto rows = (*lease)->query("SELECT step, state, result, actor, acting_as FROM job_steps WHERE job_id = ? AND step = ?",
+                              {job_id, int64_t{step}});
+  if (!rows) return rows.status();
+  if (rows->empty()) return std::optional<StepRecord>{};
+  const Row& r = rows->front();
+  return std::optional<StepRecord>{StepRecord{static_cast<int>(r.integer(0)), r.text(1), r.text(2), r.text(3), r.text(4)}};
+}
+
+Status Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  return with_write_transaction(
+      **lease,
+      [&](Connection& tx) -> Status {
+        // A repeated idempotent step overwrites its earlier start.
+        auto r = tx.execute(
+            "INSERT INTO job_steps (job_id, step, state, actor, acting_as, started_at) VALUES (?, ?, 'started', ?, ?, ?) "
+            "ON CONFLICT (job_id, step) DO UPDATE SET state = 'started', actor = excluded.actor, acting_as = excluded.acting_as, "
+            "started_at = excluded.started_at WHERE job_steps.state = 'started'",
+            {job_id, int64_t{step}, actor, acting_as, now});
+        return changed_one(r, "step " + std::to_string(step) + " of job " + job_id + " has already finished");
+      },
+      Durability::kDurable);
+}
+
+Status Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  return with_write_transaction(
+      **lease,
+      [&](Connection& tx) -> Status {
+        auto r = tx.execute("UPDATE job_steps SET state = 'done', result = ?, finished_at = ? WHERE job_id = ? AND step = ?",
+                            {result, now, job_id, int64_t{step}});
+        if (Status s = changed_one(r, "step was not begun"); !s.ok()) return s;
+        return changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
+                                      {int64_t{step + 1}, context, now, job_id}),
+                           "no such job");
+      },
+      Durability::kDurable);
+}
+
+Status Jobs::abandon_step(const std::string& job_id, int step) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("DELETE FROM job_steps WHERE job_id = ? AND step = ? AND state = 'started'", {job_id, int64_t{step}});
+  return r ? Status::Ok() : r.status();
+}
+
+Status Jobs::advance(const std::string& job_id, int next_step, const std::string& context) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  return changed_one((*lease)->execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
+                                       {int64_t{next_step}, context, clock_.unix_seconds(), job_id}),
+                     "no such job");
+}
+
+Status Jobs::park(const std::string& job_id, const std::string& state, const std::string& waiting_user,
+                  const std::string& waiting_app, const std::string& context) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  return changed_one((*lease)->execute("UPDATE jobs SET state = ?, waiting_user = ?, waiting_app = ?, context = ?, updated_at = ?, "
+                                       "lease_until = 0 WHERE id = ?",
+                                       {state, waiting_user, waiting_app, context, clock_.unix_seconds(), job_id}),
+                     "no such job");
+}
+
+Status Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  return changed_one((*lease)->execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
+                                       "lease_until = 0 WHERE id = ?",
+                                       {state, outcome, clock_.unix_seconds(), job_id}),
+                     "no such job");
+}
+
+Status Jobs::requeue(const std::string& job_id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running'",
+                             {clock_.unix_seconds(), job_id});
+  return r ? Status::Ok() : r.status();
+}
+
+Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& team_id, const std::string& user_id,
+                                                          const std::string& app) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  std::vector<std::string> resumed;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    resumed.clear();
+    auto rows = tx.query(
+        "UPDATE jobs SET state = 'queued', waiting_user = '', waiting_app = '', updated_at = ? "
+        "WHERE team_id = ? AND waiting_user = ? AND waiting_app = ? AND state = 'awaiting_auth' RETURNING id",
+        {now, team_id, user_id, app});
+    if (!rows) return rows.status();
+    for (const Row& row : *rows) {
+      resumed.push_back(row.text(0));
+      auto queued = tx.execute(
+          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, 'job', ?, 'queued', 0, ?, ?)",
+          {team_id, row.text(0), now, now});
+      if (!queued) return queued.status();
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return resumed;
+}
+
+Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::string& user_id, bool approved) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  Decision decision = Decision::kNotWaiting;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto job = select_job(tx, "id = ?", {job_id});
+    if (!job) return job.status();
+    if (!job->has_value()) return Status::Ok();
+    const JobRecord& j = **job;
+    auto earlier = tx.query("SELECT state FROM job_steps WHERE job_id = ? AND step = ?", {job_id, int64_t{step}});
+    if (!earlier) return earlier.status();
+    if (!earlier->empty()) {
+      decision = Decision::kAlreadyDecided;
+      return Status::Ok();
+    }
+    if (j.state != job_state::kAwaitingApproval || j.step != step) return Status::Ok();
+    if (j.waiting_user != user_id) {
+      decision = Decision::kNotTheApprover;
+      return Status::Ok();
+    }
+    auto recorded = tx.execute(
+        "INSERT INTO job_steps (job_id, step, state, actor, acting_as, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        {job_id, int64_t{step}, std::string(approved ? step_state::kApproved : step_state::kRejected), user_id, user_id, now, now});
+    if (!recorded) return recorded.status();
+    auto queued = tx.execute(
+        "UPDATE jobs SET state = 'queued', waiting_user = '', waiting_app = '', updated_at = ? WHERE id = ?", {now, job_id});
+    if (!queued) return queued.status();
+    decision = Decision::kRecorded;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return decision;
+}
+
+Status Jobs::release_all_running() {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute("UPDATE jobs SET lease_until = 0 WHERE state = 'running'");
+  return r ? Status::Ok() : r.status();
+}
+
+Result<std::map<std::string, int64_t>> Jobs::count_by_state() {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto rows = (*lease)->query("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  if (!rows) return rows.status();
+  std::map<std::string, int64_t> out;
+  for (const Row& row : *rows) out[row.text(0)] = row.integer(1);
+  return out;
+}
+
+Result<std::vector<JobRecord>> Jobs::recent(const std::string& team_id, size_t limit) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto rows = (*lease)->query(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE team_id = ? ORDER BY created_at DESC, id LIMIT ?",
+                              {team_id, static_cast<int64_t>(limit)});
+  if (!rows) return rows.status();
+  std::vector<JobRecord> out;
+  for (const Row& row : *rows) out.push_back(job_from_row(row));
+  return out;
+}
+
+}  // namespace deputy::store

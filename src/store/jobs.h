@@ -1,0 +1,109 @@
+// Durable jobs: one run of a recipe, with each step's outcome recorded so a job cut off by a
+// crash finishes or fails visibly after restart and never repeats a step it may have done.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "store/database.h"
+
+namespace deputy::store {
+
+namespace job_state {
+inline constexpr const char* kQueued = "queued";
+inline constexpr const char* kAwaitingAuth = "awaiting_auth";
+inline constexpr const char* kRunning = "running";
+inline constexpr const char* kAwaitingApproval = "awaiting_approval";
+inline constexpr const char* kSucceeded = "succeeded";
+inline constexpr const char* kFailed = "failed";
+inline constexpr const char* kCancelled = "cancelled";
+}  // namespace job_state
+
+struct JobRecord {
+  std::string id;
+  std::string origin;  // what created it (the Slack delivery); a job is created once per origin
+  std::string team_id;
+  std::string requester;
+  std::string recipe;    // the recipe's command words
+  std::string params;    // JSON object of parsed parameters
+  std::string reply_to;  // JSON: where the requester's answers go
+  std::string state = job_state::kQueued;
+  int step = 0;                  // the next step to run
+  std::string context = "{}";    // JSON: what earlier steps kept, who acts
+  std::string waiting_user;      // awaiting_auth: who must log in; awaiting_approval: the approver
+  std::string waiting_app;
+  std::string outcome;           // the final message, for people and the audit
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+namespace step_state {
+inline constexpr const char* kStarted = "started";  // the call may have reached the app
+inline constexpr const char* kDone = "done";
+inline constexpr const char* kApproved = "approved";
+inline constexpr const char* kRejected = "rejected";
+}  // namespace step_state
+
+struct StepRecord {
+  int step = 0;
+  std::string state;
+  std::string result = "{}";
+  std::string actor;
+  std::string acting_as;
+};
+
+enum class Decision { kRecorded, kNotTheApprover, kAlreadyDecided, kNotWaiting };
+
+class Jobs {
+ public:
+  Jobs(Database& database, const Clock& clock, std::chrono::seconds lease = std::chrono::seconds(300));
+
+  // Stores a new job unless one exists for the same origin; returns the stored one.
+  Result<JobRecord> create(const JobRecord& job);
+  Result<std::optional<JobRecord>> get(const std::string& id);
+  // Takes the job for running: a queued one, or a running one whose runner's lease ran out.
+  Result<std::optional<JobRecord>> claim(const std::string& id);
+
+  Result<std::optional<StepRecord>> step(const std::string& job_id, int step);
+  // Records that a step is about to call the app. Durable, so a crash after the call
+  // cannot forget that it may have happened.
+  Status begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as);
+  // The step's result and the job's new context, in one transaction; the job moves to step + 1.
+  Status finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context);
+
+  // The app refused the call (it did not happen): the step may run again.
+  Status abandon_step(const std::string& job_id, int step);
+  // Moves past a step that needs no app call (a decided approval).
+  Status advance(const std::string& job_id, int next_step, const std::string& context);
+
+  Status park(const std::string& job_id, const std::string& state, const std::string& waiting_user,
+              const std::string& waiting_app, const std::string& context);
+  Status finish(const std::string& job_id, const std::string& state, const std::string& outcome);
+  // A transient failure: back to queued, to be driven again by a retried delivery.
+  Status requeue(const std::string& job_id);
+
+  // Jobs parked for this person's login to `app` go back to the queue, each with an inbox
+  // delivery that drives it, in the same transaction. Returns their ids.
+  Result<std::vector<std::string>> resume_after_login(const std::string& team_id, const std::string& user_id,
+                                                      const std::string& app);
+  // Records an approver's decision on the step the job waits at; only the approver, once.
+  // A recorded decision puts the job back in the queue.
+  Result<Decision> decide(const std::string& job_id, int step, const std::string& user_id, bool approved);
+
+  // After a crash of the only process (SQLite), running jobs are free to be claimed again.
+  Status release_all_running();
+  Result<std::map<std::string, int64_t>> count_by_state();
+  Result<std::vector<JobRecord>> recent(const std::string& team_id, size_t limit);
+
+ private:
+  Database& database_;
+  const Clock& clock_;
+  std::chrono::seconds lease_;
+};
+
+}  // namespace deputy::store

@@ -1,0 +1,114 @@
+#include "store/jobs.h"
+
+#include <gtest/gtest.h>
+
+#include "store/inbox.h"
+#include "testing/databases.h"
+
+namespace deputy::store {
+namespace {
+
+struct JobsTest : ::testing::TestWithParam<std::string> {
+  testing::TestDatabase db{GetParam()};
+  FixedClock clock{1700000000};
+  std::unique_ptr<Jobs> jobs;
+
+  void SetUp() override {
+    DEPUTY_REQUIRE_DATABASE(db);
+    jobs = std::make_unique<Jobs>(*db.database, clock, std::chrono::seconds(300));
+  }
+
+  JobRecord make(const std::string& id, const std::string& origin) {
+    JobRecord j;
+    j.id = id;
+    j.origin = origin;
+    j.team_id = "T1";
+    j.requester = "U1";
+    j.recipe = "create opportunity";
+    j.params = R"({"name":"Acme"})";
+    j.reply_to = "{}";
+    auto stored = jobs->create(j);
+    EXPECT_TRUE(stored) << stored.status().message();
+    return stored ? *stored : j;
+  }
+};
+
+TEST_P(JobsTest, ADeliveryMakesOneJobHoweverOftenItIsHandled) {
+  JobRecord first = make("J1", "delivery:7");
+  JobRecord again = make("J2", "delivery:7");
+  EXPECT_EQ(first.id, "J1");
+  EXPECT_EQ(again.id, "J1");
+  EXPECT_EQ(jobs->count_by_state()->at("queued"), 1);
+}
+
+TEST_P(JobsTest, OnlyOneRunnerHoldsAJobUntilItsLeaseRunsOut) {
+  make("J1", "d1");
+  ASSERT_TRUE(jobs->claim("J1")->has_value());
+  EXPECT_FALSE(jobs->claim("J1")->has_value());
+  clock.advance(std::chrono::seconds(301));
+  EXPECT_TRUE(jobs->claim("J1")->has_value());
+  ASSERT_TRUE(jobs->release_all_running().ok());
+  EXPECT_TRUE(jobs->claim("J1")->has_value());
+  ASSERT_TRUE(jobs->finish("J1", job_state::kSucceeded, "done").ok());
+  EXPECT_FALSE(jobs->claim("J1")->has_value());
+}
+
+TEST_P(JobsTest, StepOutcomesAreRecordedOnceAndAdvanceTheJob) {
+  make("J1", "d1");
+  ASSERT_TRUE(jobs->claim("J1")->has_value());
+  EXPECT_FALSE(jobs->step("J1", 0)->has_value());
+  ASSERT_TRUE(jobs->begin_step("J1", 0, "U1", "alice@example.com").ok());
+  EXPECT_EQ((*jobs->step("J1", 0))->state, step_state::kStarted);
+  // An idempotent step may begin again; a finished one may not.
+  ASSERT_TRUE(jobs->begin_step("J1", 0, "U1", "alice@example.com").ok());
+  ASSERT_TRUE(jobs->finish_step("J1", 0, R"({"id":"006"})", R"({"steps":{"create":{"id":"006"}}})").ok());
+  EXPECT_FALSE(jobs->begin_step("J1", 0, "U1", "x").ok());
+  auto job = jobs->get("J1");
+  EXPECT_EQ((*job)->step, 1);
+  EXPECT_EQ((*job)->context, R"({"steps":{"create":{"id":"006"}}})");
+  EXPECT_EQ((*jobs->step("J1", 0))->result, R"({"id":"006"})");
+
+  ASSERT_TRUE(jobs->begin_step("J1", 1, "U1", "x").ok());
+  ASSERT_TRUE(jobs->abandon_step("J1", 1).ok());
+  EXPECT_FALSE(jobs->step("J1", 1)->has_value());
+}
+
+TEST_P(JobsTest, ALoginResumesTheJobsWaitingForItWithADeliveryEach) {
+  make("J1", "d1");
+  make("J2", "d2");
+  make("J3", "d3");
+  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "box", "{}").ok());
+  ASSERT_TRUE(jobs->park("J3", job_state::kAwaitingAuth, "U2", "salesforce", "{}").ok());
+  auto resumed = jobs->resume_after_login("T1", "U1", "salesforce");
+  ASSERT_TRUE(resumed) << resumed.status().message();
+  EXPECT_EQ(*resumed, std::vector<std::string>{"J1"});
+  EXPECT_EQ((*jobs->get("J1"))->state, job_state::kQueued);
+  EXPECT_EQ((*jobs->get("J2"))->state, job_state::kAwaitingAuth);
+  Inbox inbox(*db.database, clock, std::chrono::seconds(3600));
+  auto claimed = inbox.claim(std::chrono::seconds(60));
+  ASSERT_TRUE(claimed && claimed->has_value());
+  EXPECT_EQ((*claimed)->delivery.kind, "job");
+  EXPECT_EQ((*claimed)->delivery.payload, "J1");
+  EXPECT_TRUE(jobs->resume_after_login("T1", "U1", "salesforce")->empty());
+}
+
+TEST_P(JobsTest, OnlyTheApproverDecidesAndOnlyOnce) {
+  make("J1", "d1");
+  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
+  EXPECT_EQ(*jobs->decide("J1", 0, "U0EVE", true), Decision::kNotTheApprover);
+  EXPECT_EQ(*jobs->decide("J1", 3, "U0BOB", true), Decision::kNotWaiting);
+  EXPECT_EQ(*jobs->decide("nope", 0, "U0BOB", true), Decision::kNotWaiting);
+  EXPECT_EQ(*jobs->decide("J1", 0, "U0BOB", true), Decision::kRecorded);
+  EXPECT_EQ(*jobs->decide("J1", 0, "U0BOB", false), Decision::kAlreadyDecided);
+  EXPECT_EQ(*jobs->decide("J1", 0, "U0EVE", false), Decision::kAlreadyDecided);
+  auto step = jobs->step("J1", 0);
+  EXPECT_EQ((*step)->state, step_state::kApproved);
+  EXPECT_EQ((*step)->actor, "U0BOB");
+  EXPECT_EQ((*jobs->get("J1"))->state, job_state::kQueued);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobsTest, ::testing::Values("sqlite", "postgres"), [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace deputy::store
