@@ -144,6 +144,7 @@ Status JobRunner::drive(store::JobRecord stored, int attempt) {
   run.scope = {{"params", typed_params(*run.recipe, params.is_object() ? params : json::object())},
                {"user", {{"id", run.job.requester}}},
                {"requester", {{"id", run.job.requester}}}};
+  if (run.context.contains("approver")) run.scope["approver"] = {{"id", run.context["approver"]}};
   if (recipes::mentions_profile(*run.recipe)) {
     auto profile = slack_.users_info(run.job.requester);
     if (!profile) return transient(run, profile.status());
@@ -177,6 +178,7 @@ Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& 
     run.context["steps"][step.id] = {{"decision", "approved"}, {"by", approver}};
     // From here the recipe acts as the approver, when it acts as people at all.
     if (run.recipe->verify_user_access_at_runtime) run.context["acting_user"] = approver;
+    run.context["approver"] = approver;
     run.scope["approver"] = {{"id", approver}};
     if (Status s = jobs_.advance(run.job.id, run.job.step + 1, run.context.dump()); !s.ok()) return s;
     return Next::kContinue;
@@ -241,6 +243,10 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
     return Result<Next>(transient(run, grant.status()));
   }
 
+  if (auto empty = recipes::empty_placeholders(h.path, run.scope); !empty.empty()) {
+    // An empty id in a path would address a whole collection instead of one record.
+    return Result<Next>(fail(run, "step *" + step.id + "* needs " + empty.front() + ", which is empty (did an earlier step find nothing?)"));
+  }
   http::ClientRequest call;
   call.method = h.method;
   call.url = grant->api_base_url + recipes::render(h.path, run.scope, url_encode);
@@ -404,9 +410,13 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
     }
     case store::Decision::kNotWaiting:
       return slack::deliver(slack_, click.where, text_message("This request is no longer waiting for a decision."));
-    case store::Decision::kAlreadyDecided:
+    case store::Decision::kAlreadyDecided: {
+      auto job = jobs_.get(job_id);
+      if (!job) return job.status();
       // A retried click whose first delivery stopped before running the job: drive it now.
-      return run(job_id, attempt);
+      if (job->has_value() && ((*job)->state == js::kQueued || (*job)->state == js::kRunning)) return run(job_id, attempt);
+      return slack::deliver(slack_, click.where, text_message("This request has already been decided; nothing changed."));
+    }
     case store::Decision::kRecorded: break;
   }
   (void)audit_.audit({click.where.team_id, approved ? "approved" : "rejected", click.where.user_id, click.where.user_id, "", "", "",

@@ -210,6 +210,18 @@ std::string render(const std::string& text, const nlohmann::json& scope, std::st
   return out;
 }
 
+std::vector<std::string> empty_placeholders(const std::string& text, const nlohmann::json& scope) {
+  std::vector<std::string> empty;
+  for (size_t open = text.find("{{"); open != std::string::npos; open = text.find("{{", open + 2)) {
+    size_t close = text.find("}}", open + 2);
+    if (close == std::string::npos) break;
+    std::string path = trim(text.substr(open + 2, close - open - 2));
+    const nlohmann::json* value = lookup(scope, path);
+    if (!value || as_text(*value).empty()) empty.push_back(path);
+  }
+  return empty;
+}
+
 nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope) {
   if (body.is_object()) {
     nlohmann::json out = nlohmann::json::object();

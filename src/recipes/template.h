@@ -27,6 +27,9 @@ const Recipe* match(const std::vector<Recipe>& recipes, const std::vector<std::s
 // text, missing values as empty). `escape` is applied to each inserted value.
 std::string render(const std::string& text, const nlohmann::json& scope, std::string (*escape)(std::string_view) = nullptr);
 
+// The placeholders in `text` that have no value (or an empty one) in `scope`.
+std::vector<std::string> empty_placeholders(const std::string& text, const nlohmann::json& scope);
+
 // A JSON body template: strings are rendered; a string that is one placeholder and names a
 // number or boolean becomes that number or boolean.
 nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope);

@@ -91,6 +91,8 @@ TEST(Render, FillsPathsAndEscapes) {
             "Created Acme & Co (006xx) for 5000");
   EXPECT_EQ(render("/q/{{params.name}}", scope, [](std::string_view v) { return std::string(v.size(), '*'); }), "/q/*********");
   EXPECT_EQ(render("unclosed {{params.name", scope), "unclosed {{params.name");
+  EXPECT_EQ(empty_placeholders("/a/{{steps.create.id}}/{{steps.find.sys_id}}/{{params.name}}", scope),
+            std::vector<std::string>{"steps.find.sys_id"});
 }
 
 TEST(RenderJson, NumbersStayNumbersAndTextIsEscapedByJson) {

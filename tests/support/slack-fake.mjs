@@ -175,7 +175,7 @@ export class SlackFake {
 
     const answer = this.#method(method, body);
     if (!answer.ok) this.#record({ ...call, failed: true, status: 200, error: answer.error });
-    else this.#record(call);
+    else this.#record({ ...call, response: answer });
     return send(200, answer);
   }
 

@@ -1,10 +1,14 @@
 // The whole cast for end-to-end tests: the Slack fake, a real OIDC authorization server,
 // and Deputy configured with an OAuth2 app against it.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { SlackFake } from './slack-fake.mjs';
 import { AuthServer } from './auth-server.mjs';
+import { FakeApps } from './fake-apps.mjs';
 import { Deputy, freePort } from './deputy.mjs';
+
+export const EXAMPLE_RECIPES = resolve('recipes/examples');
 
 export const SIGNING_SECRET = 'e2e-stack-signing-secret';
 export const BOT_TOKEN = 'xoxb-e2e-stack-fake';
@@ -16,7 +20,7 @@ export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
  * @param {string} [options.extraConfig] more top-level YAML
  * @param {Record<string,string>} [options.env]
  */
-export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600 } = {}) {
+export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {} } = {}) {
   const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   const port = await freePort();
@@ -25,6 +29,28 @@ export async function startStack({ extraApps = '', extraConfig = '', env = {}, a
     accessTokenTtl,
   });
   await auth.start();
+  let apps;
+  const appEnv = {};
+  if (withApps) {
+    // Salesforce, ServiceNow and Box stand-ins, logging in at the local authorization server.
+    apps = await new FakeApps({ introspectionUrl: `${auth.issuer}/token/introspection`, clientId: 'deputy', clientSecret: CLIENT_SECRET }).start();
+    for (const [id, name, base] of [['salesforce', 'Salesforce', apps.salesforceBase], ['servicenow', 'ServiceNow', apps.servicenowBase], ['box', 'Box', apps.boxBase]]) {
+      extraApps += `  ${id}:
+    type: oauth2
+    display_name: ${name}
+    issuer: \${issuer}
+    client_id: deputy
+    scopes: [openid, email, offline_access]
+    api_base_url: ${base}
+`;
+      appEnv[`DEPUTY_APP_${id.toUpperCase()}_CLIENT_SECRET`] = CLIENT_SECRET;
+    }
+    // The shipped examples plus any recipes the test adds, in a folder of their own.
+    const dir = mkdtempSync(join(tmpdir(), 'deputy-recipes-'));
+    for (const f of readdirSync(EXAMPLE_RECIPES)) copyFileSync(join(EXAMPLE_RECIPES, f), join(dir, f));
+    for (const [name, text] of Object.entries(recipes)) writeFileSync(join(dir, name), text);
+    appEnv.DEPUTY_RECIPES = dir;
+  }
   const deputy = new Deputy({
     configYaml: `${extraConfig}
 apps:
@@ -42,6 +68,7 @@ ${extraApps.replaceAll('${issuer}', auth.issuer)}`,
       DEPUTY_SLACK_API_URL: slack.apiUrl,
       DEPUTY_PUBLIC_URL: `http://127.0.0.1:${port}`,
       DEPUTY_APP_DEMO_CLIENT_SECRET: CLIENT_SECRET,
+      ...appEnv,
       ...env,
     },
   });
@@ -51,9 +78,11 @@ ${extraApps.replaceAll('${issuer}', auth.issuer)}`,
   return {
     slack,
     auth,
+    apps,
     deputy,
     async stop() {
       await deputy.stop();
+      await apps?.stop();
       await auth.stop();
       await slack.stop();
       deputy.cleanup();
