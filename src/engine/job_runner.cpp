@@ -355,8 +355,9 @@ Status JobRunner::fail(Run& run, const std::string& why) {
   std::string text = run.recipe && !run.recipe->reply_failure.empty()
                          ? recipes::render(run.recipe->reply_failure, run.scope) + "\n" + why
                          : ":x: *" + slack::escape_mrkdwn(command) + "* failed: " + why + ".";
-  if (Status s = jobs_.finish(run.job.id, js::kFailed, why); !s.ok()) return s;
+  // Told first, then recorded: a crash in between repeats the message rather than losing it.
   tell_requester(run, text_message(text));
+  if (Status s = jobs_.finish(run.job.id, js::kFailed, why); !s.ok()) return s;
   count("failed");
   return Status::Ok();
 }
@@ -376,8 +377,8 @@ Status JobRunner::succeed(Run& run) {
                                                           : "<@" + acting_user + "> (" + account + ")";
     message.blocks.context({"Acted in " + app_name(recipe.app) + " as " + who});
   }
-  if (Status s = jobs_.finish(run.job.id, js::kSucceeded, text); !s.ok()) return s;
   tell_requester(run, message);
+  if (Status s = jobs_.finish(run.job.id, js::kSucceeded, text); !s.ok()) return s;
   count("succeeded");
   return Status::Ok();
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "testing/temp_dir.h"
@@ -95,6 +96,18 @@ TEST(Recipe, LoadsAFolderAndRefusesDuplicateCommands) {
   ASSERT_FALSE(dup);
   EXPECT_NE(dup.status().message().find("already defined"), std::string::npos);
   EXPECT_TRUE(load_folder(dir.file("missing"))->empty());
+}
+
+TEST(Recipe, TheShippedExamplesLoad) {
+  auto examples = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "recipes" / "examples";
+  auto loaded = load_folder(examples.string());
+  ASSERT_TRUE(loaded) << loaded.status().message();
+  std::vector<std::string> commands;
+  for (const auto& r : *loaded) {
+    commands.push_back(r.command);
+    EXPECT_TRUE(r.verify_user_access_at_runtime) << r.command;
+  }
+  EXPECT_EQ(commands, (std::vector<std::string>{"find file", "create opportunity", "approve request", "create incident"}));
 }
 
 }  // namespace
