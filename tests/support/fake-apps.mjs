@@ -17,7 +17,10 @@ export class FakeApps {
    * @param {string} options.clientId credentials allowed to introspect
    * @param {string} options.clientSecret
    */
-  constructor({ introspectionUrl, clientId, clientSecret, port = 0 }) {
+  constructor({ introspectionUrl, clientId, clientSecret, port = 0, introspectionCacheMs = 0 }) {
+    // Benchmarks may cache introspection answers briefly, as API gateways do; tests do not.
+    this.introspectionCacheMs = introspectionCacheMs;
+    this.introspected = new Map();
     this.introspectionUrl = introspectionUrl;
     this.credentials = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
     this.requestedPort = port;
@@ -75,6 +78,17 @@ export class FakeApps {
   }
 
   async #introspect(token) {
+    if (this.introspectionCacheMs) {
+      const cached = this.introspected.get(token);
+      if (cached && cached.until > Date.now()) return cached.info;
+      const info = await this.#introspectRemote(token);
+      this.introspected.set(token, { info, until: Date.now() + this.introspectionCacheMs });
+      return info;
+    }
+    return this.#introspectRemote(token);
+  }
+
+  async #introspectRemote(token) {
     const r = await fetch(this.introspectionUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${this.credentials}` },

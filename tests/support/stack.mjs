@@ -20,7 +20,7 @@ export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
  * @param {string} [options.extraConfig] more top-level YAML
  * @param {Record<string,string>} [options.env]
  */
-export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {} } = {}) {
+export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {}, introspectionCacheMs = 0 } = {}) {
   const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   const port = await freePort();
@@ -33,7 +33,7 @@ export async function startStack({ extraApps = '', extraConfig = '', env = {}, a
   const appEnv = {};
   if (withApps) {
     // Salesforce, ServiceNow and Box stand-ins, logging in at the local authorization server.
-    apps = await new FakeApps({ introspectionUrl: `${auth.issuer}/token/introspection`, clientId: 'deputy', clientSecret: CLIENT_SECRET }).start();
+    apps = await new FakeApps({ introspectionUrl: `${auth.issuer}/token/introspection`, clientId: 'deputy', clientSecret: CLIENT_SECRET, introspectionCacheMs }).start();
     for (const [id, name, base] of [['salesforce', 'Salesforce', apps.salesforceBase], ['servicenow', 'ServiceNow', apps.servicenowBase], ['box', 'Box', apps.boxBase]]) {
       extraApps += `  ${id}:
     type: oauth2
