@@ -52,6 +52,7 @@ Status Bot::handle_command(const slack::CommandRequest& request, int64_t deliver
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
   }
   if (words[0] == "connect") return connect_command(request, words);
+  if (words[0] == "admin") return admin_command(request);
   if (words[0] == "check" && words.size() == 2) return check_command(request, words[1]);
   if (words[0] == "verify" && words.size() == 2) {
     auto confirmed = connections_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
@@ -81,8 +82,17 @@ Status Bot::handle_command(const slack::CommandRequest& request, int64_t deliver
 }
 
 Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
-  if (request.action_id == actions::kShowConnections)
-    return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
+  if (request.action_id.rfind(actions::kShowConnections, 0) == 0) {
+    const bool paging = request.value.rfind("page:", 0) == 0;
+    size_t page = paging ? std::strtoul(request.value.c_str() + 5, nullptr, 10) : 0;
+    slack::Message list = connections_message(request.where.team_id, request.where.user_id, page);
+    // Paging replaces the list it came from; the button under help opens a new one.
+    if (paging) {
+      if (request.where.via == slack::ReplyVia::kResponseUrl) return slack_.respond(request.where.response_url, list, true);
+      if (!request.message_ts.empty() && !request.in_ephemeral_message) return slack_.update(request.where.channel_id, request.message_ts, list);
+    }
+    return reply(request.where, list);
+  }
   if (request.action_id == actions::kDisconnect) return disconnect_action(request);
   if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
   if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
@@ -138,7 +148,7 @@ std::string when(int64_t unix_seconds) {
 
 }  // namespace
 
-slack::Message Bot::connections_message(const std::string& team_id, const std::string& user_id) {
+slack::Message Bot::connections_message(const std::string& team_id, const std::string& user_id, size_t page) {
   slack::Message message;
   message.text = "Your personal accounts";
   message.blocks.header("Personal accounts");
@@ -153,12 +163,11 @@ slack::Message Bot::connections_message(const std::string& team_id, const std::s
         "You have no personal accounts connected. When a command needs to act as you, I will send you a *Connect* button "
         "— only you will see it.");
   }
-  for (const auto& c : *mine) {
-    connected_apps.push_back(c.app);
-    if (message.blocks.size() >= slack::kMaxBlocksPerMessage - 4) {
-      message.blocks.context({"…and more accounts than fit in one message."});
-      break;
-    }
+  for (const auto& c : *mine) connected_apps.push_back(c.app);
+  const size_t pages = (mine->size() + kConnectionsPerPage - 1) / kConnectionsPerPage;
+  if (pages > 0 && page >= pages) page = pages - 1;
+  for (size_t i = page * kConnectionsPerPage; i < mine->size() && i < (page + 1) * kConnectionsPerPage; ++i) {
+    const auto& c = (*mine)[i];
     std::string status = c.status == "active" ? "active" : c.status == "needs_reauth" ? "needs re-login" : "waiting for your code";
     slack::Button disconnect{"Disconnect", actions::kDisconnect, c.id, "", "danger",
                              slack::Confirm{"Disconnect " + app_name(c.app) + "?",
@@ -168,6 +177,13 @@ slack::Message Bot::connections_message(const std::string& team_id, const std::s
     message.blocks.section("*" + slack::escape_mrkdwn(app_name(c.app)) + "* — " + slack::escape_mrkdwn(c.account) + "\nConnected " +
                                when(c.created_at) + " · last used " + when(c.last_used_at) + " · " + status,
                            disconnect);
+  }
+  if (pages > 1) {
+    std::vector<slack::Button> nav;
+    if (page > 0) nav.push_back({"Previous", std::string(actions::kShowConnections) + ".previous", "page:" + std::to_string(page - 1), "", "", std::nullopt});
+    if (page + 1 < pages) nav.push_back({"Next", std::string(actions::kShowConnections) + ".next", "page:" + std::to_string(page + 1), "", "", std::nullopt});
+    message.blocks.context({"Page " + std::to_string(page + 1) + " of " + std::to_string(pages) + " · " + std::to_string(mine->size()) + " accounts"});
+    message.blocks.actions(nav, "deputy.connections.pages");
   }
   std::vector<slack::Button> connect_buttons;
   std::vector<std::string> wanted;

@@ -34,7 +34,9 @@ class Bot {
   Status reply(const slack::Conversation& where, const slack::Message& message);
 
   slack::Message help_message() const;
-  slack::Message connections_message(const std::string& team_id, const std::string& user_id);
+  // One page of the person's connections (kConnectionsPerPage rows), with Next/Previous.
+  slack::Message connections_message(const std::string& team_id, const std::string& user_id, size_t page = 0);
+  static constexpr size_t kConnectionsPerPage = 20;
   slack::Message unknown_command_message(const std::string& typed) const;
 
  private:
@@ -42,6 +44,8 @@ class Bot {
   Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);
   Status disconnect_action(const slack::ActionRequest& request);
   Status check_command(const slack::CommandRequest& request, const std::string& app);
+  // admin connections [@person|app] · admin offboard @person · admin audit [@person] [count]
+  Status admin_command(const slack::CommandRequest& request);
   bool is_admin(const std::string& user_id) const;
   std::string app_name(const std::string& app_id) const;
 

@@ -10,7 +10,9 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "admin/report.h"
 #include "server/app.h"
+#include "server/core.h"
 #include "server/keys.h"
 #include "store/database.h"
 
@@ -86,6 +88,61 @@ int rotate_keys(const std::string& config_path) {
   return 0;
 }
 
+struct AdminOptions {
+  std::string team;
+  std::string user;
+  std::string app;
+  size_t limit = 50;
+};
+
+// `deputy admin …` works on the same database and keyring as the servers, while they run.
+int admin(const std::string& config_path, const std::string& verb, const AdminOptions& options) {
+  auto config = deputy::config::load(config_path, deputy::config::process_environment());
+  if (!config) {
+    std::cerr << "deputy: " << config.status().message() << "\n";
+    return 2;
+  }
+  deputy::log::init(config->log_level == "info" ? "warn" : config->log_level);
+  auto core = deputy::server::open_core(*config, 2, /*create_keyring=*/false);
+  if (!core) {
+    std::cerr << "deputy: " << core.status().message() << "\n";
+    return 1;
+  }
+  auto& service = *(*core)->connection_service;
+  auto app_name = [&](const std::string& id) {
+    auto it = service.apps().find(id);
+    return it == service.apps().end() ? id : it->second.display_name;
+  };
+  using deputy::admin::Style;
+  if (verb == "connections") {
+    auto found = service.list_connections({options.team, options.user, options.app});
+    if (!found) {
+      std::cerr << "deputy: " << found.status().message() << "\n";
+      return 1;
+    }
+    for (const auto& c : *found) std::cout << deputy::admin::describe_connection(c, app_name(c.app), Style::kPlain) << "\n";
+    std::cout << found->size() << " connection(s)\n";
+    return 0;
+  }
+  if (verb == "offboard") {
+    auto removed = service.offboard(options.team, options.user, "cli:" + std::string(std::getenv("USER") ? std::getenv("USER") : "admin"));
+    if (!removed) {
+      std::cerr << "deputy: offboarding failed: " << removed.status().message() << "\n";
+      return 1;
+    }
+    for (const auto& c : *removed) std::cout << "revoked " << deputy::admin::describe_connection(c, app_name(c.app), Style::kPlain) << "\n";
+    std::cout << "revoked " << removed->size() << " connection(s) of " << options.user << "\n";
+    return 0;
+  }
+  auto records = service.read_audit(options.team, options.user, options.limit);
+  if (!records) {
+    std::cerr << "deputy: " << records.status().message() << "\n";
+    return 1;
+  }
+  for (const auto& r : *records) std::cout << deputy::admin::describe_audit(r, Style::kPlain) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +156,21 @@ int main(int argc, char** argv) {
   keys_cmd->require_subcommand(1);
   auto* rotate_cmd = keys_cmd->add_subcommand("rotate", "Add a new key and re-encrypt every stored token under it (safe while servers run)");
   rotate_cmd->add_option("--config,-c", config_path, "YAML config file");
+  auto* admin_cmd = cli.add_subcommand("admin", "Connections and the audit log, for admins (never shows tokens)");
+  admin_cmd->require_subcommand(1);
+  AdminOptions admin_options;
+  auto* list_cmd = admin_cmd->add_subcommand("connections", "List connections, by person and/or app");
+  auto* offboard_cmd = admin_cmd->add_subcommand("offboard", "Revoke and delete every personal connection of one person");
+  auto* audit_cmd = admin_cmd->add_subcommand("audit", "Read the audit log, newest first");
+  for (auto* sub : {list_cmd, offboard_cmd, audit_cmd}) {
+    sub->add_option("--config,-c", config_path, "YAML config file");
+    sub->add_option("--team", admin_options.team, "Slack workspace id (default: all)");
+  }
+  list_cmd->add_option("--user", admin_options.user, "Slack user id");
+  list_cmd->add_option("--app", admin_options.app, "App id, e.g. salesforce");
+  offboard_cmd->add_option("--user", admin_options.user, "Slack user id")->required();
+  audit_cmd->add_option("--user", admin_options.user, "Only events this Slack user asked for or acted in");
+  audit_cmd->add_option("--limit", admin_options.limit, "How many events (default 50)");
   CLI11_PARSE(cli, argc, argv);
   if (version_cmd->parsed()) {
     std::cout << "deputy 0.1.0\n";
@@ -106,5 +178,8 @@ int main(int argc, char** argv) {
   }
   if (serve_cmd->parsed()) return serve(config_path);
   if (rotate_cmd->parsed()) return rotate_keys(config_path);
+  if (list_cmd->parsed()) return admin(config_path, "connections", admin_options);
+  if (offboard_cmd->parsed()) return admin(config_path, "offboard", admin_options);
+  if (audit_cmd->parsed()) return admin(config_path, "audit", admin_options);
   return 0;
 }

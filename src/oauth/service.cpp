@@ -610,6 +610,21 @@ Status ConnectionService::disconnect(const std::string& connection_id, const std
   return Status::Ok();
 }
 
+Result<std::vector<store::ConnectionRecord>> ConnectionService::offboard(const std::string& team_id, const std::string& user_id,
+                                                                         const std::string& actor) {
+  if (user_id.empty()) return InvalidArgument("offboarding needs a person");
+  auto held = connections_.list({team_id, user_id, ""});
+  if (!held) return held.status();
+  std::vector<store::ConnectionRecord> removed;
+  for (const auto& record : *held) {
+    if (record.mode != store::ConnectionMode::kPersonal) continue;
+    if (Status s = disconnect(record.id, actor, "revoked_by_admin"); !s.ok()) return s;
+    removed.push_back(record);
+  }
+  spdlog::info("{} offboarded {}: {} connection(s) revoked", actor, user_id, removed.size());
+  return removed;
+}
+
 void ConnectionService::audit_refused_disconnect(const std::string& team_id, const std::string& user_id,
                                                  const std::string& connection_id) {
   count("disconnect_refused", "");

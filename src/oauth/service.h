@@ -84,6 +84,10 @@ class ConnectionService {
 
   // Revokes at the app where possible, then deletes. `actor` is audited.
   Status disconnect(const std::string& connection_id, const std::string& actor, const std::string& reason);
+  // Offboarding: revokes and deletes every personal connection the person holds in the
+  // workspace (every workspace when team_id is empty). Returns the connections removed.
+  Result<std::vector<store::ConnectionRecord>> offboard(const std::string& team_id, const std::string& user_id,
+                                                         const std::string& actor);
   // The one-time code shown on the success page, sent back by the same Slack user.
   Result<Connected> confirm_code(const std::string& team_id, const std::string& user_id, const std::string& code);
 
@@ -91,6 +95,15 @@ class ConnectionService {
     return connections_.of_user(team_id, user_id);
   }
   Result<std::optional<store::ConnectionRecord>> connection(const std::string& id) { return connections_.by_id(id); }
+  Result<std::vector<store::ConnectionRecord>> list_connections(const store::ConnectionFilter& filter) {
+    return connections_.list(filter);
+  }
+  Result<std::vector<store::AuditRecord>> read_audit(const std::string& team_id, const std::string& person, size_t limit) {
+    return connections_.read_audit(team_id, person, limit);
+  }
+  Status audit_admin_refused(const std::string& team_id, const std::string& user_id, const std::string& command) {
+    return connections_.audit({team_id, "admin_refused", user_id, "", "", "", "", "admin " + command.substr(0, 64)});
+  }
   void audit_refused_disconnect(const std::string& team_id, const std::string& user_id, const std::string& connection_id);
 
   Result<const App*> app(const std::string& id);

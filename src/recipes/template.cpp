@@ -28,8 +28,9 @@ bool is_number(const std::string& v) {
   return end && *end == '\0' && v.find_first_of("xXnN") == std::string::npos;
 }
 
-// "<@U123|alice>" or "<@U123>" as Slack sends mentions; a bare id is accepted too.
-std::string user_id_of(const std::string& v) {
+}  // namespace
+
+std::string mentioned_user_id(const std::string& v) {
   std::string id = v;
   if (id.rfind("<@", 0) == 0 && id.back() == '>') {
     id = id.substr(2, id.size() - 3);
@@ -39,6 +40,8 @@ std::string user_id_of(const std::string& v) {
                    std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isupper(c) || std::isdigit(c); });
   return plausible ? id : "";
 }
+
+namespace {
 
 Result<std::string> check_value(const Parameter& p, const std::string& raw) {
   switch (p.type) {
@@ -57,7 +60,7 @@ Result<std::string> check_value(const Parameter& p, const std::string& raw) {
       return InvalidArgument("*" + p.name + "* must be one of " + list + " (got “" + raw + "”)");
     }
     case ParameterType::kUser: {
-      std::string id = user_id_of(raw);
+      std::string id = mentioned_user_id(raw);
       if (id.empty()) return InvalidArgument("*" + p.name + "* must name a person with @ (got “" + raw + "”)");
       return id;
     }

@@ -16,6 +16,9 @@ namespace deputy::recipes {
 // Splits on spaces, keeping "double" or “curly” quoted text together (quotes removed).
 std::vector<std::string> tokenize(const std::string& text);
 
+// "<@U123|alice>" or "<@U123>" as Slack sends mentions, or a bare id; empty when neither.
+std::string mentioned_user_id(const std::string& text);
+
 // The words after the command, as parameter values. A bad or missing value is an
 // InvalidArgument whose message a person can act on (the usage is added by the caller).
 Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<std::string>& tokens);

@@ -99,6 +99,49 @@ Result<std::vector<ConnectionRecord>> Connections::all(const std::string& team_i
   return select(database_, "WHERE team_id = ? ORDER BY user_id, app", {team_id});
 }
 
+Result<std::vector<ConnectionRecord>> Connections::list(const ConnectionFilter& filter) {
+  std::string where = "WHERE 1 = 1";
+  Params params;
+  if (!filter.team_id.empty()) {
+    where += " AND team_id = ?";
+    params.emplace_back(filter.team_id);
+  }
+  if (!filter.user_id.empty()) {
+    where += " AND user_id = ?";
+    params.emplace_back(filter.user_id);
+  }
+  if (!filter.app.empty()) {
+    where += " AND app = ?";
+    params.emplace_back(filter.app);
+  }
+  return select(database_, where + " ORDER BY team_id, user_id, app", params);
+}
+
+Result<std::vector<AuditRecord>> Connections::read_audit(const std::string& team_id, const std::string& person, size_t limit) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  std::string sql =
+      "SELECT id, at, team_id, event, actor, acting_as, app, connection_id, recipe, detail FROM audit_log WHERE 1 = 1";
+  Params params;
+  if (!team_id.empty()) {
+    sql += " AND team_id = ?";
+    params.emplace_back(team_id);
+  }
+  if (!person.empty()) {
+    sql += " AND (actor = ? OR acting_as = ?)";
+    params.emplace_back(person);
+    params.emplace_back(person);
+  }
+  sql += " ORDER BY id DESC LIMIT ?";
+  params.emplace_back(static_cast<int64_t>(limit));
+  auto rows = (*lease)->query(sql, params);
+  if (!rows) return rows.status();
+  std::vector<AuditRecord> out;
+  for (const Row& r : *rows)
+    out.push_back({r.integer(0), r.integer(1), {r.text(2), r.text(3), r.text(4), r.text(5), r.text(6), r.text(7), r.text(8), r.text(9)}});
+  return out;
+}
+
 Result<bool> Connections::replace_tokens(const ConnectionRecord& r, int64_t expected_version, const std::optional<AuditEvent>& audit) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

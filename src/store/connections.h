@@ -48,6 +48,18 @@ struct AuditEvent {
   std::string detail;
 };
 
+struct AuditRecord {
+  int64_t id = 0;
+  int64_t at = 0;
+  AuditEvent event;
+};
+
+struct ConnectionFilter {
+  std::string team_id;  // empty: every workspace
+  std::string user_id;  // empty: everyone (shared connections have no user)
+  std::string app;      // empty: every app
+};
+
 class Connections {
  public:
   Connections(Database& database, const Clock& clock);
@@ -60,6 +72,7 @@ class Connections {
   Result<std::optional<ConnectionRecord>> by_id(const std::string& id);
   Result<std::vector<ConnectionRecord>> of_user(const std::string& team_id, const std::string& user_id);
   Result<std::vector<ConnectionRecord>> all(const std::string& team_id);
+  Result<std::vector<ConnectionRecord>> list(const ConnectionFilter& filter);
   // Stores a refreshed token bundle if nobody changed the record since `expected_version`.
   // Returns false when the record moved on (another refresh won).
   Result<bool> replace_tokens(const ConnectionRecord& updated, int64_t expected_version, const std::optional<AuditEvent>& audit);
@@ -75,6 +88,8 @@ class Connections {
   Status with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work);
 
   Status audit(const AuditEvent& event);
+  // Newest first. `person` matches who asked or whose connection acted; empty: everyone.
+  Result<std::vector<AuditRecord>> read_audit(const std::string& team_id, const std::string& person, size_t limit);
   Database& database() { return database_; }
 
  private:

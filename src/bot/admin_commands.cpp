@@ -1,0 +1,103 @@
+// Admin commands in chat; the same operations as `deputy admin …` on the command line.
+#include <spdlog/spdlog.h>
+
+#include "admin/report.h"
+#include "bot/bot.h"
+#include "common/encoding.h"
+#include "recipes/template.h"
+
+namespace deputy::bot {
+namespace {
+
+constexpr size_t kDefaultAuditLines = 20;
+constexpr size_t kMaxAuditLines = 200;
+
+// Lines packed into as few sections as Slack's limits allow; what does not fit is counted.
+void add_lines(slack::Message& message, const std::vector<std::string>& lines) {
+  std::string section;
+  size_t shown = 0;
+  for (const auto& line : lines) {
+    if (section.size() + line.size() + 1 > slack::kMaxSectionText - 100) {
+      if (message.blocks.size() >= slack::kMaxBlocksPerMessage - 2) break;
+      message.blocks.section(section);
+      section.clear();
+    }
+    section += (section.empty() ? "" : "\n") + line;
+    ++shown;
+  }
+  if (!section.empty() && message.blocks.size() < slack::kMaxBlocksPerMessage - 1) message.blocks.section(section);
+  else if (!section.empty()) shown -= static_cast<size_t>(std::count(section.begin(), section.end(), '\n') + 1);
+  if (shown < lines.size())
+    message.blocks.context({std::to_string(lines.size() - shown) + " more not shown; narrow it down, or use `deputy admin` on the server."});
+}
+
+slack::Message say(const std::string& text) {
+  slack::Message m;
+  m.text = text;
+  m.blocks.section(text);
+  return m;
+}
+
+}  // namespace
+
+Status Bot::admin_command(const slack::CommandRequest& request) {
+  const auto& where = request.where;
+  auto tokens = recipes::tokenize(request.text);
+  if (!is_admin(where.user_id)) {
+    spdlog::warn("{} tried an admin command but is not an admin", where.user_id);
+    (void)connections_.audit_admin_refused(where.team_id, where.user_id, tokens.size() > 1 ? tokens[1] : "");
+    return reply(where, say("Only Deputy admins can use admin commands."));
+  }
+  std::string verb = tokens.size() > 1 ? to_lower(tokens[1]) : "";
+  std::string argument = tokens.size() > 2 ? tokens[2] : "";
+  std::string person = recipes::mentioned_user_id(argument);
+
+  if (verb == "connections") {
+    store::ConnectionFilter filter{where.team_id, person, person.empty() ? to_lower(argument) : ""};
+    auto found = connections_.list_connections(filter);
+    if (!found) return found.status();
+    slack::Message message;
+    message.text = "Connections";
+    std::string scope = !person.empty() ? " of <@" + person + ">" : !argument.empty() ? " to " + slack::escape_mrkdwn(app_name(to_lower(argument))) : "";
+    message.blocks.header("Connections");
+    message.blocks.context({std::to_string(found->size()) + " connection(s)" + scope + ". Tokens are never shown."});
+    std::vector<std::string> lines;
+    for (const auto& c : *found) lines.push_back(admin::describe_connection(c, app_name(c.app), admin::Style::kSlack));
+    if (lines.empty()) lines.push_back("None.");
+    add_lines(message, lines);
+    return reply(where, message);
+  }
+  if (verb == "offboard") {
+    if (person.empty()) return reply(where, say("Whom? For example `admin offboard @alice`."));
+    auto removed = connections_.offboard(where.team_id, person, where.user_id);
+    if (!removed) return removed.status();
+    std::vector<std::string> apps;
+    for (const auto& c : *removed) apps.push_back(app_name(c.app) + " (" + slack::escape_mrkdwn(c.account) + ")");
+    std::string list;
+    for (const auto& a : apps) list += (list.empty() ? "" : ", ") + a;
+    return reply(where, say(removed->empty() ? "<@" + person + "> has no personal connections; nothing to revoke."
+                                             : "Revoked and deleted " + std::to_string(removed->size()) + " connection(s) of <@" +
+                                                   person + ">: " + list + "."));
+  }
+  if (verb == "audit") {
+    size_t count = kDefaultAuditLines;
+    for (size_t i = 2; i < tokens.size(); ++i) {
+      if (!tokens[i].empty() && std::all_of(tokens[i].begin(), tokens[i].end(), ::isdigit))
+        count = std::min(kMaxAuditLines, std::max<size_t>(1, std::stoul(tokens[i])));
+    }
+    auto records = connections_.read_audit(where.team_id, person, count);
+    if (!records) return records.status();
+    slack::Message message;
+    message.text = "Audit log";
+    message.blocks.header("Audit log");
+    message.blocks.context({"Newest first" + (person.empty() ? std::string() : ", involving <@" + person + ">") + "."});
+    std::vector<std::string> lines;
+    for (const auto& r : *records) lines.push_back(admin::describe_audit(r, admin::Style::kSlack));
+    if (lines.empty()) lines.push_back("Nothing recorded yet.");
+    add_lines(message, lines);
+    return reply(where, message);
+  }
+  return reply(where, say("Admin commands: `admin connections [@person|app]`, `admin offboard @person`, `admin audit [@person] [count]`."));
+}
+
+}  // namespace deputy::bot

@@ -1,0 +1,55 @@
+#include "server/core.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "oauth/apps.h"
+#include "server/keys.h"
+
+namespace deputy::server {
+
+Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring) {
+  auto core = std::make_unique<Core>();
+  auto apps = oauth::build_catalogue(cfg.apps);
+  if (!apps) return apps.status();
+  auto database = store::open(cfg.database, pool_size);
+  if (!database) return database.status();
+  core->database = std::move(database).value();
+
+  // The keyring: from DEPUTY_KEYRING, or the key file (created on the server's first start).
+  // Anything wrong with an existing one stops the start: better down than handing out garbage.
+  std::optional<vault::Keyring> keyring;
+  if (!cfg.keyring_json.empty()) {
+    auto parsed = vault::Keyring::parse(cfg.keyring_json, "DEPUTY_KEYRING");
+    if (!parsed) return parsed.status();
+    keyring = std::move(parsed).value();
+    core->vault = std::make_unique<vault::TokenVault>(*keyring, "");
+  } else if (create_keyring) {
+    auto loaded = vault::load_or_create(cfg.keys_file, SystemClock::instance().unix_seconds());
+    if (!loaded) return loaded.status();
+    if (loaded->created)
+      spdlog::warn("created a new encryption keyring at {} (mode 0600). Back it up: without it the stored logins cannot be read.",
+                   cfg.keys_file);
+    keyring = loaded->keyring;
+    core->vault = std::make_unique<vault::TokenVault>(*keyring, cfg.keys_file);
+  } else {
+    auto loaded = vault::Keyring::load(cfg.keys_file);
+    if (!loaded) return loaded.status();
+    keyring = std::move(loaded).value();
+    core->vault = std::make_unique<vault::TokenVault>(*keyring, cfg.keys_file);
+  }
+  if (Status s = verify_keyring(*core->vault, *keyring, *core->database, SystemClock::instance()); !s.ok()) return s;
+
+  core->slack = std::make_unique<slack::WebApi>(core->http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token},
+                                                &core->metrics);
+  core->connections = std::make_unique<store::Connections>(*core->database, SystemClock::instance());
+  core->oauth_states = std::make_unique<store::OAuthStates>(*core->database, SystemClock::instance());
+  core->protocol = std::make_unique<oauth::Protocol>(core->http_client);
+  core->connection_service = std::make_unique<oauth::ConnectionService>(
+      std::move(apps).value(), *core->protocol, *core->connections, *core->oauth_states, *core->vault, *core->slack,
+      SystemClock::instance(), core->metrics, oauth::ServiceOptions{cfg.effective_public_url()});
+  return core;
+}
+
+}  // namespace deputy::server

@@ -1,0 +1,36 @@
+// What both the server and the admin command line need: the database, the vault (checked
+// fail-closed), the app catalogue and the connection service built on them.
+#pragma once
+
+#include <memory>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "http/client.h"
+#include "metrics/metrics.h"
+#include "oauth/protocol.h"
+#include "oauth/service.h"
+#include "slack/web_api.h"
+#include "store/connections.h"
+#include "store/database.h"
+#include "store/oauth_states.h"
+#include "vault/token_vault.h"
+
+namespace deputy::server {
+
+struct Core {
+  metrics::Registry metrics;
+  http::CurlClient http_client;
+  std::unique_ptr<store::Database> database;
+  std::unique_ptr<vault::TokenVault> vault;
+  std::unique_ptr<slack::WebApi> slack;
+  std::unique_ptr<store::Connections> connections;
+  std::unique_ptr<store::OAuthStates> oauth_states;
+  std::unique_ptr<oauth::Protocol> protocol;
+  std::unique_ptr<oauth::ConnectionService> connection_service;
+};
+
+// `create_keyring`: the server creates a missing key file on first start; tools never do.
+Result<std::unique_ptr<Core>> open_core(const config::Config& config, size_t pool_size, bool create_keyring);
+
+}  // namespace deputy::server
