@@ -28,7 +28,9 @@ async function readForm(req) {
 }
 
 export class AuthServer {
-  constructor({ clients = [], accounts = {}, accessTokenTtl = 3600, port = 0 } = {}) {
+  constructor({ clients = [], accounts = {}, accessTokenTtl = 3600, port = 0, alwaysPromptLogin = false } = {}) {
+    // One browser may stand for several people (the playground): ask who logs in every time.
+    this.alwaysPromptLogin = alwaysPromptLogin;
     this.clientSpecs = clients;
     this.accounts = { ...DEFAULT_ACCOUNTS, ...accounts };
     this.accessTokenTtl = accessTokenTtl;
@@ -170,7 +172,8 @@ export class AuthServer {
       const details = await this.provider.interactionDetails(req, res);
       if (!action) {
         res.setHeader('content-type', 'text/html; charset=utf-8');
-        if (details.prompt.name === 'login') {
+        const mustSignIn = details.prompt.name === 'login' || (this.alwaysPromptLogin && !details.lastSubmission?.login);
+        if (mustSignIn) {
           return res.end(page('Sign in to the demo authorization server', `
 <form method="post" action="/interaction/${uid}/login">
 <label>Login <input name="login" autocomplete="username" autofocus></label>

@@ -26,7 +26,8 @@ export class Deputy {
    * @param {string} [options.config] path of a YAML config file
    * @param {string} [options.configYaml] config text, written to deputy.yaml in the working directory
    */
-  constructor({ env = {}, dir, config, configYaml } = {}) {
+  constructor({ env = {}, dir, config, configYaml, onOutput } = {}) {
+    this.onOutput = onOutput;
     this.ownDir = !dir;
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'deputy-e2e-'));
     this.extraEnv = env;
@@ -58,8 +59,8 @@ export class Deputy {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.child.stdout.on('data', (d) => (this.logs += d));
-    this.child.stderr.on('data', (d) => (this.logs += d));
+    this.child.stdout.on('data', (d) => { this.logs += d; this.onOutput?.(d); });
+    this.child.stderr.on('data', (d) => { this.logs += d; this.onOutput?.(d); });
     this.exitPromise = new Promise((res) =>
       this.child.on('exit', (code, signal) => {
         this.exited = true;

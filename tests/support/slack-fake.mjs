@@ -117,9 +117,16 @@ export class SlackFake {
     this.faults.set(method, { status, retryAfter, remaining: times, okFalse });
   }
 
+  /** Calls `listener(call)` for every call Deputy makes from now on; returns an unsubscribe. */
+  subscribe(listener) {
+    this.listeners = [...(this.listeners ?? []), listener];
+    return () => { this.listeners = this.listeners.filter((l) => l !== listener); };
+  }
+
   #record(call) {
     call.at = Date.now();
     this.calls.push(call);
+    for (const listener of this.listeners ?? []) listener(call);
     for (const waiter of [...this.waiters]) {
       if (waiter.predicate(call)) {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
