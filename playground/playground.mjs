@@ -14,7 +14,7 @@ import { Deputy } from '../tests/support/deputy.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const SIGNING_SECRET = 'playground-signing-secret';
-const BOT_TOKEN = 'xoxb-playground-bot-token';
+const BOT_TOKEN = 'xoxb-fake-playground';
 const CLIENT_SECRET = 'playground-client-secret';
 
 export const PEOPLE = [

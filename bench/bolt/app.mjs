@@ -6,7 +6,7 @@ import bolt from '@slack/bolt';
 const app = new bolt.App({
   signingSecret: process.env.SLACK_SIGNING_SECRET,
   // Who the bot is, given up front: Bolt would otherwise call auth.test on Slack first.
-  authorize: async () => ({ botToken: 'xoxb-bench-not-used', botId: 'B0BENCH', botUserId: 'U0BENCHBOT' }),
+  authorize: async () => ({ botToken: 'xoxb-fake-bench', botId: 'B0BENCH', botUserId: 'U0BENCHBOT' }),
   logLevel: process.env.BOLT_LOG_LEVEL ?? bolt.LogLevel.ERROR,
 });
 app.command('/deputy', async ({ ack }) => {
