@@ -4,8 +4,8 @@
 
 namespace deputy::engine {
 
-Ingest::Ingest(store::Inbox& inbox, std::function<void()> on_admitted, size_t max_batch)
-    : inbox_(inbox), on_admitted_(std::move(on_admitted)), max_batch_(max_batch), writer_([this] { loop(); }) {}
+Ingest::Ingest(store::Inbox& inbox, Handoff handoff, size_t max_batch)
+    : inbox_(inbox), handoff_(std::move(handoff)), max_batch_(max_batch), writer_([this] { loop(); }) {}
 
 Ingest::~Ingest() { stop(); }
 
@@ -21,6 +21,18 @@ void Ingest::submit(store::Delivery delivery, Done done) {
   wake_.notify_one();
 }
 
+void Ingest::complete(int64_t id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_) {
+      completed_.push_back(id);
+      wake_.notify_one();
+      return;
+    }
+  }
+  if (Status s = inbox_.complete(id); !s.ok()) spdlog::warn("could not delete finished delivery {}: {}", id, s.message());
+}
+
 void Ingest::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -34,30 +46,50 @@ void Ingest::stop() {
 void Ingest::loop() {
   while (true) {
     std::vector<std::pair<store::Delivery, Done>> batch;
+    store::InboxBatch write;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty(); });
+      if (queue_.empty() && completed_.empty() && stopping_) {
+        stopped_ = true;
+        return;
+      }
       while (!queue_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      write.completed.swap(completed_);
     }
-    std::vector<store::Delivery> deliveries;
-    deliveries.reserve(batch.size());
-    for (auto& item : batch) deliveries.push_back(std::move(item.first));
-    auto admitted = inbox_.admit(deliveries);
-    bool any_new = false;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!admitted) {
-        batch[i].second(admitted.status());
+    write.deliveries.reserve(batch.size());
+    for (auto& item : batch) write.deliveries.push_back(std::move(item.first));
+    write.claim_first = batch.empty() ? 0 : handoff_.room();
+    auto written = inbox_.write(write);
+    if (!written) {
+      spdlog::error("could not store {} Slack deliveries: {}", batch.size(), written.status().message());
+      for (auto& item : batch) item.second(written.status());
+      std::unique_lock lock(mutex_);
+      if (stopping_) {
+        // Left in the inbox as working: a restart runs them again rather than losing them.
+        if (!write.completed.empty()) spdlog::error("{} finished deliveries stay marked as working", write.completed.size());
         continue;
       }
-      any_new = any_new || (*admitted)[i] == store::Admission::kAccepted;
-      batch[i].second((*admitted)[i]);
+      // The finished deliveries are still finished: their deletes go with the next write.
+      completed_.insert(completed_.end(), write.completed.begin(), write.completed.end());
+      wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
+      continue;
     }
-    if (!admitted) spdlog::error("could not store {} Slack deliveries: {}", batch.size(), admitted.status().message());
-    if (any_new && on_admitted_) on_admitted_();
+    size_t accepted = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (written->admissions[i] == store::Admission::kAccepted) ++accepted;
+      batch[i].second(written->admissions[i]);
+    }
+    std::vector<store::ClaimedDelivery> claimed;
+    claimed.reserve(written->claimed.size());
+    for (const auto& [index, id] : written->claimed) {
+      claimed.push_back(store::ClaimedDelivery{id, 1, std::move(write.deliveries[index])});
+    }
+    handoff_.hand_over(std::move(claimed));
+    if (accepted > written->claimed.size()) handoff_.notify();
   }
 }
 

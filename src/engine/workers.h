@@ -1,11 +1,16 @@
-// Job workers: claim queued deliveries from the database and run them off the ack path.
+// Job workers: run deliveries off the ack path. Deliveries the ingest writer stored already
+// claimed by this process are handed over in memory; everything else (backlog beyond the
+// in-memory queue, resumed jobs, retries, other processes' abandoned work) is claimed from
+// the database.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,27 +22,43 @@ class Workers {
  public:
   // Transient failures (Unavailable) are retried up to max_attempts; others fail at once.
   using Handle = std::function<Status(const store::ClaimedDelivery&)>;
+  // Where a finished delivery's id goes; by default it is deleted from the inbox at once.
+  using Complete = std::function<void(int64_t id)>;
 
   Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_attempts = 3);
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
 
+  void set_complete(Complete complete);
   void start();
+  // New work may be waiting in the database.
   void notify();
-  // Lets each worker finish what it holds, then joins them.
+  // How many claimed deliveries may be handed over now. None while the database holds a
+  // backlog, so that older queued work runs first.
+  size_t room();
+  void hand_over(std::vector<store::ClaimedDelivery> claimed);
+  // Lets each worker finish what it holds, gives deliveries not yet started back to the
+  // queue, then joins the workers.
   void stop();
 
  private:
   void loop();
+  void run(const store::ClaimedDelivery& item);
+  std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);
 
   store::Inbox& inbox_;
   Handle handle_;
+  Complete complete_;
   unsigned count_;
   int max_attempts_;
+  size_t capacity_;
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::deque<store::ClaimedDelivery> ready_;
   uint64_t signals_ = 0;
+  bool database_pending_ = true;
+  std::chrono::steady_clock::time_point last_database_check_{};
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
 };

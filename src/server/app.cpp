@@ -173,7 +173,14 @@ Status App::start() {
   p.bot = std::make_unique<bot::Bot>(*c.slack, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
-  p.ingest = std::make_unique<engine::Ingest>(*p.inbox, [workers = p.workers.get()] { workers->notify(); });
+  engine::Ingest::Handoff handoff;
+  handoff.room = [workers = p.workers.get()] { return workers->room(); };
+  handoff.hand_over = [workers = p.workers.get()](std::vector<store::ClaimedDelivery> claimed) {
+    workers->hand_over(std::move(claimed));
+  };
+  handoff.notify = [workers = p.workers.get()] { workers->notify(); };
+  p.ingest = std::make_unique<engine::Ingest>(*p.inbox, std::move(handoff));
+  p.workers->set_complete([ingest = p.ingest.get()](int64_t id) { ingest->complete(id); });
   p.runner->set_wake([workers = p.workers.get()] { workers->notify(); });
   p.slack_endpoint = std::make_unique<SlackEndpoint>(cfg.slack.signing_secret, *p.ingest, SystemClock::instance(), c.metrics);
 

@@ -6,15 +6,25 @@ Inbox::Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe
     : database_(database), clock_(clock), dedupe_window_(dedupe_window) {}
 
 Result<std::vector<Admission>> Inbox::admit(const std::vector<Delivery>& deliveries) {
+  InboxBatch batch;
+  batch.deliveries = deliveries;
+  auto written = write(batch);
+  if (!written) return written.status();
+  return std::move(written->admissions);
+}
+
+Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  std::vector<Admission> admissions;
-  admissions.reserve(deliveries.size());
+  InboxBatchResult result;
+  result.admissions.reserve(batch.deliveries.size());
   const int64_t now = clock_.unix_seconds();
   const int64_t expires = now + dedupe_window_.count();
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    admissions.clear();
-    for (const Delivery& d : deliveries) {
+    result.admissions.clear();
+    result.claimed.clear();
+    for (size_t i = 0; i < batch.deliveries.size(); ++i) {
+      const Delivery& d = batch.deliveries[i];
       if (!d.dedupe_key.empty()) {
         // An expired key of an old delivery must not block a new one with the same key.
         auto claimed = tx.execute(
@@ -24,20 +34,35 @@ Result<std::vector<Admission>> Inbox::admit(const std::vector<Delivery>& deliver
             {d.dedupe_key, expires, now});
         if (!claimed) return claimed.status();
         if (*claimed == 0) {
-          admissions.push_back(Admission::kDuplicate);
+          result.admissions.push_back(Admission::kDuplicate);
           continue;
         }
       }
-      auto inserted = tx.execute(
-          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
-          {d.team_id, d.kind, d.payload, now, now});
-      if (!inserted) return inserted.status();
-      admissions.push_back(Admission::kAccepted);
+      if (result.claimed.size() < batch.claim_first) {
+        // due_at of a working delivery is when its lease runs out (see claim).
+        auto inserted = tx.query(
+            "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) "
+            "VALUES (?, ?, ?, 'working', 1, ?, ?) RETURNING id",
+            {d.team_id, d.kind, d.payload, now, now + batch.lease.count()});
+        if (!inserted) return inserted.status();
+        if (inserted->empty()) return Internal("inbox insert returned no id");
+        result.claimed.emplace_back(i, inserted->front().integer(0));
+      } else {
+        auto inserted = tx.execute(
+            "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
+            {d.team_id, d.kind, d.payload, now, now});
+        if (!inserted) return inserted.status();
+      }
+      result.admissions.push_back(Admission::kAccepted);
+    }
+    for (int64_t id : batch.completed) {
+      auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
+      if (!deleted) return deleted.status();
     }
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  return admissions;
+  return result;
 }
 
 Result<std::optional<ClaimedDelivery>> Inbox::claim(std::chrono::seconds lease_for) {

@@ -29,12 +29,29 @@ struct ClaimedDelivery {
   Delivery delivery;
 };
 
+// One write of the ingest path: new deliveries, of which the first `claim_first` accepted
+// ones are stored already claimed by this process (so its workers can run them from memory
+// without a claim transaction), and finished deliveries to delete.
+struct InboxBatch {
+  std::vector<Delivery> deliveries;
+  size_t claim_first = 0;
+  std::chrono::seconds lease{300};
+  std::vector<int64_t> completed;
+};
+
+struct InboxBatchResult {
+  std::vector<Admission> admissions;                  // in the order of InboxBatch::deliveries
+  std::vector<std::pair<size_t, int64_t>> claimed;    // (index in deliveries, inbox id)
+};
+
 class Inbox {
  public:
   Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window);
 
   // One transaction for the whole batch; results are in the order given.
   Result<std::vector<Admission>> admit(const std::vector<Delivery>& deliveries);
+  // Everything in one transaction.
+  Result<InboxBatchResult> write(const InboxBatch& batch);
   Result<std::optional<ClaimedDelivery>> claim(std::chrono::seconds lease);
   Status complete(int64_t id);
   Status fail(int64_t id, const std::string& error);

@@ -76,6 +76,35 @@ TEST_P(InboxTest, AnExpiredLeaseIsHandedOutAgain) {
   EXPECT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value());
 }
 
+TEST_P(InboxTest, ABatchWriteStoresTheFirstNewDeliveriesClaimedAndDeletesFinishedOnes) {
+  ASSERT_TRUE(inbox->admit({delivery("old")}));
+  auto old = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(old && old->has_value());
+
+  InboxBatch batch;
+  batch.deliveries = {delivery("dup"), delivery("dup"), delivery("a"), delivery("b")};
+  batch.claim_first = 2;
+  batch.lease = std::chrono::seconds(60);
+  batch.completed = {(*old)->id};
+  auto written = inbox->write(batch);
+  ASSERT_TRUE(written) << written.status().message();
+  EXPECT_EQ(written->admissions,
+            (std::vector<Admission>{Admission::kAccepted, Admission::kDuplicate, Admission::kAccepted, Admission::kAccepted}));
+  ASSERT_EQ(written->claimed.size(), 2u) << "duplicates are not claimed";
+  EXPECT_EQ(written->claimed[0].first, 0u);
+  EXPECT_EQ(written->claimed[1].first, 2u);
+  auto states = *inbox->count_by_state();
+  EXPECT_EQ(states["working"], 2) << "the finished one is gone, two are held by this process";
+  EXPECT_EQ(states["queued"], 1);
+
+  auto b = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(b && b->has_value());
+  EXPECT_EQ((*b)->delivery.payload, R"({"k":"b"})") << "claimed ones are not handed out again";
+  EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value());
+  clock.advance(std::chrono::seconds(61));
+  EXPECT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value()) << "a claim made at admission has a lease like any other";
+}
+
 TEST_P(InboxTest, RequeueAfterCrash) {
   ASSERT_TRUE(inbox->admit({delivery("a")}));
   ASSERT_TRUE(inbox->claim(std::chrono::seconds(600))->has_value());

@@ -167,7 +167,7 @@ class SqliteDatabase final : public PooledDatabase {
     sqlite3_busy_timeout(db, 10000);
     auto connection = std::make_unique<SqliteConnection>(db, write_mutex_);
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-                               "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=268435456"}) {
+                               "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
       if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
     }
     return std::unique_ptr<Connection>(std::move(connection));

@@ -1,0 +1,133 @@
+#include "engine/ingest.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "engine/workers.h"
+#include "testing/databases.h"
+
+namespace deputy::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <typename Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return predicate();
+}
+
+struct IngestTest : ::testing::TestWithParam<std::string> {
+  testing::TestDatabase test_db{GetParam()};
+  FixedClock clock{1700000000};
+  std::unique_ptr<store::Inbox> inbox =
+      test_db.ok() ? std::make_unique<store::Inbox>(*test_db.database, clock, std::chrono::seconds(600)) : nullptr;
+
+  std::mutex seen_mutex;
+  std::vector<store::ClaimedDelivery> seen;
+  Workers::Handle record = [this](const store::ClaimedDelivery& d) {
+    std::lock_guard lock(seen_mutex);
+    seen.push_back(d);
+    return Status::Ok();
+  };
+
+  void SetUp() override { DEPUTY_REQUIRE_DATABASE(test_db); }
+
+  static store::Delivery delivery(int n) {
+    return store::Delivery{"T1", "event", "payload-" + std::to_string(n), "event:T1:Ev" + std::to_string(n)};
+  }
+  size_t seen_count() {
+    std::lock_guard lock(seen_mutex);
+    return seen.size();
+  }
+  int64_t in_inbox() {
+    auto states = inbox->count_by_state();
+    if (!states) return -1;
+    int64_t total = 0;
+    for (const auto& [state, count] : *states) total += count;
+    return total;
+  }
+  Result<store::Admission> submit(Ingest& ingest, int n) {
+    std::promise<Result<store::Admission>> acked;
+    ingest.submit(delivery(n), [&](Result<store::Admission> r) { acked.set_value(std::move(r)); });
+    return acked.get_future().get();
+  }
+};
+
+Ingest::Handoff to(Workers& workers) {
+  Ingest::Handoff handoff;
+  handoff.room = [&workers] { return workers.room(); };
+  handoff.hand_over = [&workers](std::vector<store::ClaimedDelivery> c) { workers.hand_over(std::move(c)); };
+  handoff.notify = [&workers] { workers.notify(); };
+  return handoff;
+}
+
+TEST_P(IngestTest, AdmittedDeliveriesRunFromMemoryAndFinishedOnesAreDeleted) {
+  Workers workers(*inbox, record, 2);
+  Ingest ingest(*inbox, to(workers));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return workers.room() > 0; })) << "room once the workers found the database empty";
+
+  for (int n = 0; n < 10; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  EXPECT_EQ(*submit(ingest, 3), store::Admission::kDuplicate);
+  ASSERT_TRUE(eventually([&] { return seen_count() == 10; }));
+  for (const auto& d : seen) {
+    EXPECT_EQ(d.attempts, 1);
+    // A delivery read back from the database has no dedupe key; one handed over in memory does.
+    EXPECT_FALSE(d.delivery.dedupe_key.empty()) << d.delivery.payload << " went through a database claim";
+  }
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; })) << "finished deliveries are deleted with later writes";
+  ingest.stop();
+  workers.stop();
+}
+
+TEST_P(IngestTest, WithoutRoomDeliveriesWaitInTheDatabaseAndWorkersClaimThem) {
+  Workers workers(*inbox, record, 1);
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  for (int n = 0; n < 3; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  EXPECT_EQ(inbox->count_by_state()->at("queued"), 3);
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return seen_count() == 3; }));
+  for (const auto& d : seen) EXPECT_TRUE(d.delivery.dedupe_key.empty()) << "claimed from the database";
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
+  ingest.stop();
+  workers.stop();
+}
+
+TEST_P(IngestTest, StoppingGivesHandedOverDeliveriesNotYetStartedBackToTheQueue) {
+  Workers workers(*inbox, record, 1);  // never started: nothing runs
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{10}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  for (int n = 0; n < 3; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  EXPECT_EQ(inbox->count_by_state()->at("working"), 3) << "held by this process";
+  ingest.stop();
+  workers.stop();
+  EXPECT_EQ(inbox->count_by_state()->at("queued"), 3) << "the next start runs them at once, not after the lease";
+  EXPECT_EQ(seen_count(), 0u);
+}
+
+TEST_P(IngestTest, AFinishedDeliveryReportedAfterTheWriterStoppedIsDeletedDirectly) {
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  ASSERT_EQ(*submit(ingest, 1), store::Admission::kAccepted);
+  auto claimed = inbox->claim(60s);
+  ASSERT_TRUE(claimed && claimed->has_value());
+  ingest.stop();
+  ingest.complete((*claimed)->id);
+  EXPECT_EQ(in_inbox(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, IngestTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace deputy::engine
