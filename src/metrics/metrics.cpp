@@ -5,8 +5,7 @@
 namespace deputy::metrics {
 namespace {
 
-std::string escape_label(const std::string& value) {
-  std::string out;
+void append_escaped(std::string& out, const std::string& value) {
   for (char c : value) {
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') {
@@ -15,7 +14,13 @@ std::string escape_label(const std::string& value) {
     }
     out += c;
   }
-  return out;
+}
+
+// The series key of the calling thread, kept between calls so building it does not allocate.
+std::string& scratch_key(const Labels& labels) {
+  thread_local std::string key;
+  render_labels(labels, key);
+  return key;
 }
 
 void add(std::atomic<double>& target, double by) {
@@ -31,14 +36,24 @@ std::string with_label(const std::string& rendered, const std::string& extra) {
 
 }  // namespace
 
-std::string render_labels(const Labels& labels) {
-  if (labels.empty()) return {};
-  std::string out = "{";
+void render_labels(const Labels& labels, std::string& out) {
+  out.clear();
+  if (labels.empty()) return;
+  out += '{';
   for (size_t i = 0; i < labels.size(); ++i) {
     if (i) out += ',';
-    out += labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
+    out += labels[i].first;
+    out += "=\"";
+    append_escaped(out, labels[i].second);
+    out += '"';
   }
-  return out + "}";
+  out += '}';
+}
+
+std::string render_labels(const Labels& labels) {
+  std::string out;
+  render_labels(labels, out);
+  return out;
 }
 
 const std::vector<double>& Registry::latency_buckets() {
@@ -47,7 +62,11 @@ const std::vector<double>& Registry::latency_buckets() {
   return kBuckets;
 }
 
-Registry::Family& Registry::family(const std::string& name) { return families_[name]; }
+Registry::Family& Registry::family(std::string_view name) {
+  auto it = families_.find(name);
+  if (it == families_.end()) it = families_.emplace(std::string(name), Family{}).first;
+  return it->second;
+}
 
 void Registry::describe(const std::string& name, const std::string& type, const std::string& help) {
   std::unique_lock lock(mutex_);
@@ -56,8 +75,8 @@ void Registry::describe(const std::string& name, const std::string& type, const 
   f.help = help;
 }
 
-void Registry::increment(const std::string& name, const Labels& labels, double by) {
-  std::string key = render_labels(labels);
+void Registry::increment(std::string_view name, const Labels& labels, double by) {
+  const std::string& key = scratch_key(labels);
   {
     std::shared_lock lock(mutex_);
     auto fit = families_.find(name);
@@ -70,13 +89,14 @@ void Registry::increment(const std::string& name, const Labels& labels, double b
     }
   }
   std::unique_lock lock(mutex_);
-  auto& slot = family(name).counters[key];
-  if (!slot) slot = std::make_unique<std::atomic<double>>(0);
-  add(*slot, by);
+  auto& counters = family(name).counters;
+  auto it = counters.find(key);
+  if (it == counters.end()) it = counters.emplace(key, std::make_unique<std::atomic<double>>(0)).first;
+  add(*it->second, by);
 }
 
-void Registry::observe(const std::string& name, const Labels& labels, double value) {
-  std::string key = render_labels(labels);
+void Registry::observe(std::string_view name, const Labels& labels, double value) {
+  const std::string& key = scratch_key(labels);
   Histogram* histogram = nullptr;
   {
     std::shared_lock lock(mutex_);
@@ -88,9 +108,10 @@ void Registry::observe(const std::string& name, const Labels& labels, double val
   }
   if (!histogram) {
     std::unique_lock lock(mutex_);
-    auto& slot = family(name).histograms[key];
-    if (!slot) slot = std::make_unique<Histogram>(latency_buckets().size());
-    histogram = slot.get();
+    auto& histograms = family(name).histograms;
+    auto it = histograms.find(key);
+    if (it == histograms.end()) it = histograms.emplace(key, std::make_unique<Histogram>(latency_buckets().size())).first;
+    histogram = it->second.get();
   }
   const auto& bounds = latency_buckets();
   for (size_t i = 0; i < bounds.size(); ++i) {

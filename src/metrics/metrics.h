@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace deputy::metrics {
@@ -17,8 +18,9 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 class Registry {
  public:
   void describe(const std::string& name, const std::string& type, const std::string& help);
-  void increment(const std::string& name, const Labels& labels, double by = 1);
-  void observe(const std::string& name, const Labels& labels, double value);
+  // On the request path: no allocation once a series exists.
+  void increment(std::string_view name, const Labels& labels, double by = 1);
+  void observe(std::string_view name, const Labels& labels, double value);
   // Gauges whose values are read at scrape time (e.g. jobs by state from the database).
   void gauge_callback(const std::string& name, std::function<std::vector<std::pair<Labels, double>>()> read);
   std::string render() const;
@@ -36,15 +38,17 @@ class Registry {
   struct Family {
     std::string type;
     std::string help;
-    std::map<std::string, std::unique_ptr<std::atomic<double>>> counters;  // key: rendered labels
-    std::map<std::string, std::unique_ptr<Histogram>> histograms;
+    std::map<std::string, std::unique_ptr<std::atomic<double>>, std::less<>> counters;  // key: rendered labels
+    std::map<std::string, std::unique_ptr<Histogram>, std::less<>> histograms;
     std::function<std::vector<std::pair<Labels, double>>()> gauge;
   };
-  Family& family(const std::string& name);
+  Family& family(std::string_view name);
   mutable std::shared_mutex mutex_;
-  std::map<std::string, Family> families_;
+  std::map<std::string, Family, std::less<>> families_;
 };
 
 std::string render_labels(const Labels& labels);
+// The same into `out` (cleared first), reusing its memory.
+void render_labels(const Labels& labels, std::string& out);
 
 }  // namespace deputy::metrics

@@ -89,16 +89,15 @@ Inbound classify_form(std::string_view body) {
     return in;
   }
   if (form_value(*fields, "command")) {
-    nlohmann::json json = nlohmann::json::object();
-    for (const auto& [name, value] : *fields) json[name] = value;
     Inbound in;
     in.kind = Inbound::Kind::kWork;
     in.delivery_kind = "slash_command";
-    in.team_id = str(json, "team_id");
-    if (str(json, "user_id").empty()) return malformed("slash command without user_id");
-    std::string trigger = str(json, "trigger_id");
+    in.team_id = form_value(*fields, "team_id").value_or("");
+    if (form_value(*fields, "user_id").value_or("").empty()) return malformed("slash command without user_id");
+    std::string trigger = form_value(*fields, "trigger_id").value_or("");
     if (!trigger.empty()) in.dedupe_key = "slash:" + in.team_id + ":" + trigger;
-    in.payload = json.dump();
+    // Stored as Slack sent it (the form is already known to parse); the worker reads it.
+    in.payload = std::string(body);
     return in;
   }
   return malformed("form body is neither a slash command nor an interaction payload");

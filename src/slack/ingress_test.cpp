@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "slack/requests.h"
 
 namespace deputy::slack {
 namespace {
@@ -49,15 +50,21 @@ TEST(Ingress, QueuesDirectMessagesButNotBotPostsOrEdits) {
   EXPECT_EQ(classify("application/json", event_envelope(channel)).kind, Inbound::Kind::kIgnored);
 }
 
-TEST(Ingress, QueuesSlashCommandsAsJson) {
+TEST(Ingress, QueuesSlashCommandsAsSlackSentThem) {
   std::string body = "token=x&team_id=T1DC2JH3J&channel_id=G8PSS9T3V&user_id=U2CERLKJA&command=%2Fdeputy&text=help+me"
                      "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=398738663015.47445629121.803a";
   auto in = classify("application/x-www-form-urlencoded", body);
   ASSERT_EQ(in.kind, Inbound::Kind::kWork);
   EXPECT_EQ(in.delivery_kind, "slash_command");
-  auto json = nlohmann::json::parse(in.payload);
-  EXPECT_EQ(json["text"], "help me");
-  EXPECT_EQ(json["response_url"], "https://hooks.slack.com/commands/1");
+  EXPECT_EQ(in.team_id, "T1DC2JH3J");
+  EXPECT_EQ(in.payload, body);
+  auto request = interpret(in.delivery_kind, in.payload);
+  ASSERT_TRUE(request) << request.status().message();
+  const auto& command = std::get<CommandRequest>(*request);
+  EXPECT_EQ(command.text, "help me");
+  EXPECT_EQ(command.where.user_id, "U2CERLKJA");
+  EXPECT_EQ(command.where.channel_id, "G8PSS9T3V");
+  EXPECT_EQ(command.where.response_url, "https://hooks.slack.com/commands/1");
   EXPECT_EQ(in.dedupe_key, "slash:T1DC2JH3J:398738663015.47445629121.803a");
 }
 

@@ -33,14 +33,16 @@ std::string strip_mentions(std::string text, const std::string& bot_user_id) {
   return std::string(trim(text));
 }
 
-Result<Request> slash_command(const nlohmann::json& json) {
+// `field` reads one named field of the command, whichever way it was stored.
+template <typename Field>
+Result<Request> slash_command(Field field) {
   CommandRequest request;
   request.origin = Origin::kSlashCommand;
-  request.text = std::string(trim(str(json, "text")));
-  request.where.team_id = str(json, "team_id");
-  request.where.user_id = str(json, "user_id");
-  request.where.channel_id = str(json, "channel_id");
-  request.where.response_url = str(json, "response_url");
+  request.text = std::string(trim(field("text")));
+  request.where.team_id = field("team_id");
+  request.where.user_id = field("user_id");
+  request.where.channel_id = field("channel_id");
+  request.where.response_url = field("response_url");
   request.where.via = ReplyVia::kResponseUrl;
   if (request.where.response_url.empty()) request.where.via = ReplyVia::kEphemeral;
   return Request(request);
@@ -100,9 +102,15 @@ Result<Request> block_actions(const nlohmann::json& json) {
 }  // namespace
 
 Result<Request> interpret(const std::string& kind, const std::string& payload) {
+  if (kind == "slash_command" && (payload.empty() || payload.front() != '{')) {
+    // Slash commands are stored as Slack's form body; earlier versions stored JSON (below).
+    auto fields = parse_form(payload);
+    if (!fields) return InvalidArgument("stored slash command is not a form");
+    return slash_command([&](const char* name) { return form_value(*fields, name).value_or(""); });
+  }
   auto json = nlohmann::json::parse(payload, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return InvalidArgument("stored payload is not JSON");
-  if (kind == "slash_command") return slash_command(json);
+  if (kind == "slash_command") return slash_command([&](const char* name) { return str(json, name); });
   if (kind == "event") return event(json);
   if (kind == "block_actions") return block_actions(json);
   return InvalidArgument("unknown delivery kind '" + kind + "'");

@@ -7,6 +7,16 @@ namespace deputy::slack {
 namespace {
 
 TEST(Requests, SlashCommandsAnswerThroughResponseUrl) {
+  auto r = interpret("slash_command", "team_id=T1&user_id=U1&channel_id=C1&text=++help+&response_url=https%3A%2F%2Fhooks.slack.com%2Fx");
+  ASSERT_TRUE(r);
+  auto& form = std::get<CommandRequest>(*r);
+  EXPECT_EQ(form.text, "help");
+  EXPECT_EQ(form.where.team_id, "T1");
+  EXPECT_EQ(form.where.response_url, "https://hooks.slack.com/x");
+  EXPECT_FALSE(interpret("slash_command", "text=%ZZ")) << "a broken stored form is refused, not guessed at";
+}
+
+TEST(Requests, SlashCommandsStoredAsJsonByEarlierVersionsStillRun) {
   auto r = interpret("slash_command", R"({"team_id":"T1","user_id":"U1","channel_id":"C1","text":"  help ","response_url":"https://hooks.slack.com/x"})");
   ASSERT_TRUE(r);
   auto& c = std::get<CommandRequest>(*r);
