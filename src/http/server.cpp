@@ -4,7 +4,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -65,16 +64,27 @@ const Handler* Router::find(std::string_view method, std::string_view path, bool
   return nullptr;
 }
 
+// One io_context per I/O thread, each run by exactly one thread: a connection lives on one
+// of them for its whole life, so its handlers never run concurrently and need no strand,
+// and the threads do not share one scheduler queue and its lock.
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(ServerOptions o, Router r, metrics::Registry* m)
-      : options(o), router(std::move(r)), metrics(m), acceptor(net::make_strand(ioc)) {}
+      : options(o), router(std::move(r)), metrics(m), acceptor(ioc) {}
 
   ServerOptions options;
   Router router;
   metrics::Registry* metrics;
-  net::io_context ioc;
+  net::io_context ioc{1};  // runs the acceptor and a share of the connections
+  std::vector<std::unique_ptr<net::io_context>> more_contexts;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::atomic<size_t> next_context{0};
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
+
+  net::io_context& context_for_next_connection() {
+    size_t n = next_context.fetch_add(1, std::memory_order_relaxed) % (more_contexts.size() + 1);
+    return n == 0 ? ioc : *more_contexts[n - 1];
+  }
 
   class Session;
   std::mutex sessions_mutex;
@@ -239,7 +249,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+  acceptor.async_accept(context_for_next_connection(), beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
 }
 
 void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
@@ -286,9 +296,14 @@ Status Server::listen(const std::string& host, uint16_t port) {
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void Server::run(unsigned threads) {
+  for (unsigned i = 1; i < threads; ++i) {
+    impl_->more_contexts.push_back(std::make_unique<net::io_context>(1));
+    // Without connections yet, a context would return from run() at once.
+    impl_->keep_running.push_back(net::make_work_guard(*impl_->more_contexts.back()));
+  }
   impl_->do_accept();
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& context : impl_->more_contexts) pool.emplace_back([&context] { context->run(); });
   impl_->ioc.run();
   for (auto& t : pool) t.join();
 }
@@ -299,6 +314,8 @@ void Server::stop() {
   net::post(impl->acceptor.get_executor(), [impl] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    // The other contexts may now end once their connections have.
+    for (auto& guard : impl->keep_running) guard.reset();
   });
   std::vector<std::shared_ptr<Impl::Session>> live;
   {
