@@ -2,10 +2,7 @@
 
 #include <sqlite3.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 namespace deputy::store {
@@ -150,82 +147,11 @@ class SqliteConnection final : public Connection {
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
-// Copies the WAL back into the database file on its own thread and connection, so the
-// commit that crosses the threshold (usually the ingest writer's, with requests waiting on
-// it) does not also pay for the copy and its fsync. PASSIVE: never blocks writers or readers.
-class Checkpointer {
- public:
-  static constexpr int kThresholdPages = 1000;  // SQLite's own autocheckpoint default
-  // The WAL can only start over once a checkpoint has caught up with it; under a steady
-  // stream of commits the thread may never catch up, so past this size the committing
-  // connection checkpoints itself, as SQLite would by default.
-  static constexpr int kInlinePages = 8 * kThresholdPages;
-
-  Status start(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-      return Unavailable(std::string("cannot open SQLite database for checkpoints: ") + sqlite3_errmsg(db_));
-    }
-    sqlite3_busy_timeout(db_, 1000);
-    // A connection only knows the file is in WAL mode once it has looked; until then a
-    // checkpoint is a no-op.
-    if (sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return Unavailable(std::string("cannot prepare SQLite checkpoints: ") + sqlite3_errmsg(db_));
-    }
-    thread_ = std::thread([this] { loop(); });
-    return Status::Ok();
-  }
-  ~Checkpointer() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-    sqlite3_close_v2(db_);
-  }
-
-  // Installed on every pooled connection in place of SQLite's automatic checkpoint.
-  static int on_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
-    if (wal_pages >= kInlinePages) {
-      (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    } else if (wal_pages >= kThresholdPages) {
-      static_cast<Checkpointer*>(self)->request();
-    }
-    return SQLITE_OK;
-  }
-
- private:
-  void request() {
-    if (wanted_.exchange(true)) return;
-    wake_.notify_one();
-  }
-  void loop() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      wake_.wait(lock, [&] { return stopping_ || wanted_.load(); });
-      if (stopping_) return;
-      lock.unlock();
-      wanted_ = false;
-      (void)sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      lock.lock();
-    }
-  }
-
-  sqlite3* db_ = nullptr;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::atomic<bool> wanted_{false};
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
 class SqliteDatabase final : public PooledDatabase {
  public:
   Status init(const std::string& path, size_t pool_size) {
     path_ = path;
-    // The first connection creates the file and switches it to WAL before the checkpointer opens it.
-    if (Status s = fill(pool_size); !s.ok()) return s;
-    return checkpointer_.start(path);
+    return fill(pool_size);
   }
   Dialect dialect() const override { return Dialect::kSqlite; }
 
@@ -244,14 +170,12 @@ class SqliteDatabase final : public PooledDatabase {
                                "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
       if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
     }
-    sqlite3_wal_hook(db, &Checkpointer::on_commit, &checkpointer_);
     return std::unique_ptr<Connection>(std::move(connection));
   }
 
  private:
   std::string path_;
   std::mutex write_mutex_;
-  Checkpointer checkpointer_;
 };
 
 }  // namespace
