@@ -69,8 +69,11 @@ void Ingest::loop() {
       for (auto& item : batch) item.second(written.status());
       std::unique_lock lock(mutex_);
       if (stopping_) {
-        // Left in the inbox as working: a restart runs them again rather than losing them.
-        if (!write.completed.empty()) spdlog::error("{} finished deliveries stay marked as working", write.completed.size());
+        // No more batches to ride on: delete them one by one, or a restart would run them again.
+        lock.unlock();
+        for (int64_t id : write.completed) {
+          if (Status s = inbox_.complete(id); !s.ok()) spdlog::error("finished delivery {} stays marked as working: {}", id, s.message());
+        }
         continue;
       }
       // The finished deliveries are still finished: their deletes go with the next write.

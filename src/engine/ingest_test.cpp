@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 #include "engine/workers.h"
 #include "testing/databases.h"
@@ -103,6 +104,56 @@ TEST_P(IngestTest, WithoutRoomDeliveriesWaitInTheDatabaseAndWorkersClaimThem) {
   workers.stop();
 }
 
+TEST_P(IngestTest, NoRoomUntilAWorkerHasSeenTheDatabaseEmpty) {
+  Workers workers(*inbox, record, 1);
+  EXPECT_EQ(workers.room(), 0u) << "older queued work may be waiting in the database";
+}
+
+TEST_P(IngestTest, HandedOverDeliveriesThatWaitedTooLongGoThroughTheDatabaseInstead) {
+  std::promise<void> release_first;
+  std::shared_future<void> first_may_finish = release_first.get_future().share();
+  Workers workers(
+      *inbox,
+      [&](const store::ClaimedDelivery& d) {
+        record(d);
+        if (d.delivery.payload == "payload-0") first_may_finish.wait();
+        return Status::Ok();
+      },
+      1);
+  workers.set_max_wait_in_memory(50ms);
+  Ingest ingest(*inbox, to(workers));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return workers.room() > 0; }));
+  ASSERT_EQ(*submit(ingest, 0), store::Admission::kAccepted);
+  ASSERT_TRUE(eventually([&] { return seen_count() == 1; })) << "the only worker is busy with the first";
+  ASSERT_EQ(*submit(ingest, 1), store::Admission::kAccepted);
+  ASSERT_EQ(*submit(ingest, 2), store::Admission::kAccepted);
+  std::this_thread::sleep_for(150ms);
+  release_first.set_value();
+  ASSERT_TRUE(eventually([&] { return seen_count() == 3; }));
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
+  std::lock_guard lock(seen_mutex);
+  ASSERT_EQ(seen.size(), 3u) << "each ran once";
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(seen[i].delivery.dedupe_key.empty()) << seen[i].delivery.payload << " ran from memory after waiting";
+    EXPECT_EQ(seen[i].attempts, 1) << "giving it back returned the attempt it never made";
+  }
+}
+
+TEST_P(IngestTest, DeliveriesHandedOverAfterTheWorkersStoppedGoBackToTheQueue) {
+  Workers workers(*inbox, record, 1);
+  workers.start();
+  workers.stop();
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{10}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  for (int n = 0; n < 2; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  ingest.stop();
+  EXPECT_EQ(inbox->count_by_state()->at("queued"), 2);
+  EXPECT_EQ(seen_count(), 0u);
+}
+
 TEST_P(IngestTest, StoppingGivesHandedOverDeliveriesNotYetStartedBackToTheQueue) {
   Workers workers(*inbox, record, 1);  // never started: nothing runs
   Ingest::Handoff handoff = to(workers);
@@ -114,6 +165,9 @@ TEST_P(IngestTest, StoppingGivesHandedOverDeliveriesNotYetStartedBackToTheQueue)
   workers.stop();
   EXPECT_EQ(inbox->count_by_state()->at("queued"), 3) << "the next start runs them at once, not after the lease";
   EXPECT_EQ(seen_count(), 0u);
+  auto again = inbox->claim(60s);
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ((*again)->attempts, 1) << "an attempt that never started is not counted";
 }
 
 TEST_P(IngestTest, AFinishedDeliveryReportedAfterTheWriterStoppedIsDeletedDirectly) {

@@ -17,8 +17,8 @@ Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_att
       complete_([&inbox](int64_t id) { (void)inbox.complete(id); }),
       count_(count),
       max_attempts_(max_attempts),
-      // Small enough that a handed-over delivery starts well within its lease.
-      capacity_(64 * std::max(1u, count)) {}
+      capacity_(64 * std::max(1u, count)),
+      max_wait_in_memory_(std::chrono::duration_cast<std::chrono::milliseconds>(kLease) / 2) {}
 
 Workers::~Workers() { stop(); }
 
@@ -45,14 +45,32 @@ size_t Workers::room() {
 
 void Workers::hand_over(std::vector<store::ClaimedDelivery> claimed) {
   if (claimed.empty()) return;
+  std::vector<int64_t> refused;
   {
     std::lock_guard lock(mutex_);
-    for (auto& item : claimed) ready_.push_back(std::move(item));
+    auto now = std::chrono::steady_clock::now();
+    for (auto& item : claimed) {
+      if (stopping_) {
+        refused.push_back(item.id);
+      } else {
+        ready_.push_back(Handed{std::move(item), now});
+      }
+    }
   }
+  if (!refused.empty()) return give_back(refused);
   if (claimed.size() == 1) {
     wake_.notify_one();
   } else {
     wake_.notify_all();
+  }
+}
+
+void Workers::give_back(const std::vector<int64_t>& ids) {
+  for (int64_t id : ids) {
+    // Back to the queue for a worker (or another start) to claim, instead of waiting out the lease.
+    if (Status s = inbox_.release_unstarted(id); !s.ok()) {
+      spdlog::warn("could not give delivery {} back to the queue: {}", id, s.message());
+    }
   }
 }
 
@@ -66,17 +84,24 @@ void Workers::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
-  std::deque<store::ClaimedDelivery> unstarted;
+  std::vector<int64_t> unstarted;
   {
     std::lock_guard lock(mutex_);
-    unstarted.swap(ready_);
+    for (const auto& handed : ready_) unstarted.push_back(handed.delivery.id);
+    ready_.clear();
   }
-  for (const auto& item : unstarted) {
-    // Back to the queue for the next start (or another process), instead of waiting out the lease.
-    if (Status s = inbox_.release(item.id, std::chrono::seconds(0)); !s.ok()) {
-      spdlog::warn("could not give delivery {} back to the queue: {}", item.id, s.message());
-    }
+  give_back(unstarted);
+}
+
+std::optional<store::ClaimedDelivery> Workers::take_handed_locked(std::vector<int64_t>& stale) {
+  auto now = std::chrono::steady_clock::now();
+  while (!ready_.empty()) {
+    Handed handed = std::move(ready_.front());
+    ready_.pop_front();
+    if (now - handed.at <= max_wait_in_memory_) return std::move(handed.delivery);
+    stale.push_back(handed.delivery.id);
   }
+  return std::nullopt;
 }
 
 std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen) {
@@ -90,8 +115,12 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
     spdlog::error("worker could not claim work: {}", claimed.status().message());
     return std::nullopt;
   }
-  if (claimed->has_value()) return std::move(**claimed);
   std::lock_guard lock(mutex_);
+  if (claimed->has_value()) {
+    // There may be more behind it: let the others look too, and keep new work behind it.
+    database_pending_ = true;
+    return std::move(**claimed);
+  }
   // Nothing queued, unless new work was signalled while we looked.
   if (signals_ == seen) database_pending_ = false;
   return std::nullopt;
@@ -101,6 +130,7 @@ void Workers::loop() {
   uint64_t seen = 0;
   while (!stopping_) {
     std::optional<store::ClaimedDelivery> item;
+    std::vector<int64_t> stale;
     bool ask_database = false;
     {
       std::lock_guard lock(mutex_);
@@ -111,22 +141,31 @@ void Workers::loop() {
       ask_database = poll_due || (ready_.empty() && database_pending_);
       // Not pending: every signal so far was answered by some worker's look at the database.
       if (!database_pending_) seen = signals_;
-      if (!ask_database && !ready_.empty()) {
-        item = std::move(ready_.front());
-        ready_.pop_front();
-      }
+      if (!ask_database) item = take_handed_locked(stale);
+    }
+    if (!stale.empty()) {
+      give_back(stale);
+      notify();
     }
     if (ask_database) {
       item = next_from_database(seen);
       if (!item) {
         std::lock_guard lock(mutex_);
-        if (!ready_.empty()) {
-          item = std::move(ready_.front());
-          ready_.pop_front();
-        }
+        item = take_handed_locked(stale);
+      }
+      if (!stale.empty()) {
+        give_back(stale);
+        notify();
       }
     }
     if (item) {
+      bool more;
+      {
+        std::lock_guard lock(mutex_);
+        more = !ready_.empty();
+      }
+      // This worker may have been the one woken for a handed-over delivery it did not take.
+      if (more) wake_.notify_one();
       run(*item);
       continue;
     }

@@ -26,6 +26,9 @@ class Workers {
   using Complete = std::function<void(int64_t id)>;
 
   Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_attempts = 3);
+  // Handed-over deliveries that waited longer than this go back to the database queue
+  // instead of running from memory, so none runs after its lease could have expired.
+  void set_max_wait_in_memory(std::chrono::milliseconds wait) { max_wait_in_memory_ = wait; }
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
@@ -46,6 +49,13 @@ class Workers {
   void loop();
   void run(const store::ClaimedDelivery& item);
   std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);
+  struct Handed {
+    store::ClaimedDelivery delivery;
+    std::chrono::steady_clock::time_point at;
+  };
+  // Takes the oldest handed-over delivery still fresh enough; stale ones are moved to `stale`.
+  std::optional<store::ClaimedDelivery> take_handed_locked(std::vector<int64_t>& stale);
+  void give_back(const std::vector<int64_t>& ids);
 
   store::Inbox& inbox_;
   Handle handle_;
@@ -55,7 +65,8 @@ class Workers {
   size_t capacity_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<store::ClaimedDelivery> ready_;
+  std::chrono::milliseconds max_wait_in_memory_;
+  std::deque<Handed> ready_;
   uint64_t signals_ = 0;
   bool database_pending_ = true;
   std::chrono::steady_clock::time_point last_database_check_{};

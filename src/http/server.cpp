@@ -296,6 +296,9 @@ Status Server::listen(const std::string& host, uint16_t port) {
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void Server::run(unsigned threads) {
+  // Every context, the acceptor's too, runs until stop() has closed the acceptor: a context
+  // that ran out of work would never run the closing task posted to it.
+  impl_->keep_running.push_back(net::make_work_guard(impl_->ioc));
   for (unsigned i = 1; i < threads; ++i) {
     impl_->more_contexts.push_back(std::make_unique<net::io_context>(1));
     // Without connections yet, a context would return from run() at once.
@@ -314,7 +317,7 @@ void Server::stop() {
   net::post(impl->acceptor.get_executor(), [impl] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
-    // The other contexts may now end once their connections have.
+    // The contexts may now end once their connections have.
     for (auto& guard : impl->keep_running) guard.reset();
   });
   std::vector<std::shared_ptr<Impl::Session>> live;

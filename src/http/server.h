@@ -43,7 +43,7 @@ struct Response {
   static Response redirect(std::string location);
 };
 
-// Called exactly once, from any thread; the session writes on its own strand.
+// Called exactly once, from any thread; the answer is written on the session's own I/O thread.
 using Reply = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Reply)>;
 

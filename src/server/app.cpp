@@ -174,7 +174,11 @@ Status App::start() {
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
   engine::Ingest::Handoff handoff;
-  handoff.room = [workers = p.workers.get()] { return workers->room(); };
+  // Only a single process (SQLite) runs admitted work from memory. With PostgreSQL several
+  // processes share the queue, and work one of them holds in memory would be hidden from
+  // the others for a whole lease if it crashed.
+  const bool shared_queue = c.database->dialect() == store::Dialect::kPostgres;
+  handoff.room = [workers = p.workers.get(), shared_queue] { return shared_queue ? size_t{0} : workers->room(); };
   handoff.hand_over = [workers = p.workers.get()](std::vector<store::ClaimedDelivery> claimed) {
     workers->hand_over(std::move(claimed));
   };

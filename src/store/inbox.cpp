@@ -120,6 +120,15 @@ Status Inbox::release(int64_t id, std::chrono::seconds delay) {
   return r ? Status::Ok() : r.status();
 }
 
+Status Inbox::release_unstarted(int64_t id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto r = (*lease)->execute(
+      "UPDATE inbox SET state = 'queued', due_at = ?, attempts = attempts - 1 WHERE id = ? AND state = 'working' AND attempts > 0",
+      {clock_.unix_seconds(), id});
+  return r ? Status::Ok() : r.status();
+}
+
 Status Inbox::fail(int64_t id, const std::string& error) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

@@ -73,6 +73,18 @@ async function loginThrough(buttonText, account) {
 }
 
 test('the whole story: run as Alice, connect, finish; Bob likewise; connections and disconnect; an approval as the approver', async () => {
+  try {
+    await wholeStory();
+  } catch (error) {
+    // What the page showed when a step failed, so a failure in CI can be read without a rerun.
+    await page.screenshot({ path: join(SHOTS, 'failed.png') }).catch(() => {});
+    const shown = await page.textContent('#messages').catch(() => '(page gone)');
+    error.message += `\nas ${await page.inputValue('#who').catch(() => '?')}, the page showed:\n${shown}`;
+    throw error;
+  }
+});
+
+async function wholeStory() {
   // Alice runs a recipe and is asked to connect her own Salesforce account.
   await room('channel');
   await say('/deputy create opportunity "Acme renewal" 5000 2026-12-31');
@@ -137,4 +149,4 @@ test('the whole story: run as Alice, connect, finish; Bob likewise; connections 
   await say('@Deputy help');
   await page.waitForSelector('text=find file');
   await snap('help');
-});
+}
