@@ -126,39 +126,39 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
   return std::nullopt;
 }
 
+std::optional<store::ClaimedDelivery> Workers::next(uint64_t& seen) {
+  std::optional<store::ClaimedDelivery> item;
+  std::vector<int64_t> stale;
+  bool ask_database = false;
+  {
+    std::lock_guard lock(mutex_);
+    // Handed-over deliveries are older than anything that overflowed to the database
+    // after them, so memory comes first. The database is asked when it was signalled to
+    // hold work and memory is empty, and once per poll interval in any case.
+    const bool poll_due = std::chrono::steady_clock::now() - last_database_check_ >= kPollInterval;
+    ask_database = poll_due || (ready_.empty() && database_pending_);
+    // Not pending: every signal so far was answered by some worker's look at the database.
+    if (!database_pending_) seen = signals_;
+    if (!ask_database) item = take_handed_locked(stale);
+  }
+  if (ask_database) {
+    item = next_from_database(seen);
+    if (!item) {
+      std::lock_guard lock(mutex_);
+      item = take_handed_locked(stale);
+    }
+  }
+  if (!stale.empty()) {
+    give_back(stale);
+    notify();
+  }
+  return item;
+}
+
 void Workers::loop() {
   uint64_t seen = 0;
   while (!stopping_) {
-    std::optional<store::ClaimedDelivery> item;
-    std::vector<int64_t> stale;
-    bool ask_database = false;
-    {
-      std::lock_guard lock(mutex_);
-      // Handed-over deliveries are older than anything that overflowed to the database
-      // after them, so memory comes first. The database is asked when it was signalled to
-      // hold work and memory is empty, and once per poll interval in any case.
-      const bool poll_due = std::chrono::steady_clock::now() - last_database_check_ >= kPollInterval;
-      ask_database = poll_due || (ready_.empty() && database_pending_);
-      // Not pending: every signal so far was answered by some worker's look at the database.
-      if (!database_pending_) seen = signals_;
-      if (!ask_database) item = take_handed_locked(stale);
-    }
-    if (!stale.empty()) {
-      give_back(stale);
-      notify();
-    }
-    if (ask_database) {
-      item = next_from_database(seen);
-      if (!item) {
-        std::lock_guard lock(mutex_);
-        item = take_handed_locked(stale);
-      }
-      if (!stale.empty()) {
-        give_back(stale);
-        notify();
-      }
-    }
-    if (item) {
+    if (auto item = next(seen)) {
       bool more;
       {
         std::lock_guard lock(mutex_);

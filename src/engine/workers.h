@@ -48,6 +48,8 @@ class Workers {
  private:
   void loop();
   void run(const store::ClaimedDelivery& item);
+  // The next delivery to run, from memory or the database; `seen` tracks answered signals.
+  std::optional<store::ClaimedDelivery> next(uint64_t& seen);
   std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);
   struct Handed {
     store::ClaimedDelivery delivery;

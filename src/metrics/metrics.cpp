@@ -64,7 +64,7 @@ const std::vector<double>& Registry::latency_buckets() {
 
 Registry::Family& Registry::family(std::string_view name) {
   auto it = families_.find(name);
-  if (it == families_.end()) it = families_.emplace(std::string(name), Family{}).first;
+  if (it == families_.end()) it = families_.try_emplace(std::string(name)).first;
   return it->second;
 }
 
@@ -89,10 +89,9 @@ void Registry::increment(std::string_view name, const Labels& labels, double by)
     }
   }
   std::unique_lock lock(mutex_);
-  auto& counters = family(name).counters;
-  auto it = counters.find(key);
-  if (it == counters.end()) it = counters.emplace(key, std::make_unique<std::atomic<double>>(0)).first;
-  add(*it->second, by);
+  auto& slot = family(name).counters.try_emplace(key).first->second;
+  if (!slot) slot = std::make_unique<std::atomic<double>>(0);
+  add(*slot, by);
 }
 
 void Registry::observe(std::string_view name, const Labels& labels, double value) {
@@ -108,10 +107,9 @@ void Registry::observe(std::string_view name, const Labels& labels, double value
   }
   if (!histogram) {
     std::unique_lock lock(mutex_);
-    auto& histograms = family(name).histograms;
-    auto it = histograms.find(key);
-    if (it == histograms.end()) it = histograms.emplace(key, std::make_unique<Histogram>(latency_buckets().size())).first;
-    histogram = it->second.get();
+    auto& slot = family(name).histograms.try_emplace(key).first->second;
+    if (!slot) slot = std::make_unique<Histogram>(latency_buckets().size());
+    histogram = slot.get();
   }
   const auto& bounds = latency_buckets();
   for (size_t i = 0; i < bounds.size(); ++i) {
