@@ -95,6 +95,7 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     auto& s = config.server;
     for (Status st : {read_scalar(source, server, "io_threads", "server.io_threads", s.io_threads),
                       read_scalar(source, server, "workers", "server.workers", s.workers),
+                      read_scalar(source, server, "worker_nice", "server.worker_nice", s.worker_nice),
                       read_scalar(source, server, "max_body_bytes", "server.max_body_bytes", s.max_body_bytes),
                       read_scalar(source, server, "header_limit_bytes", "server.header_limit_bytes", s.header_limit_bytes),
                       read_scalar(source, server, "read_timeout_seconds", "server.read_timeout_seconds", s.read_timeout_seconds),
@@ -102,6 +103,9 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
       if (!st.ok()) return st;
     }
     if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
+    if (s.worker_nice < 0 || s.worker_nice > 19) {
+      return field_error(source, server["worker_nice"], "server.worker_nice", "must be from 0 (same as the ack path) to 19");
+    }
   }
   if (YAML::Node apps = root["apps"]; apps.IsDefined() && !apps.IsNull()) {
     if (!apps.IsMap()) return field_error(source, apps, "apps", "expected a mapping of app ids to settings");

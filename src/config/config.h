@@ -46,6 +46,7 @@ struct AppSettings {
 struct ServerSettings {
   unsigned io_threads = 0;  // 0: one per core
   unsigned workers = 4;     // job worker threads
+  int worker_nice = 10;     // CPU priority of the workers below the ack path (0: same)
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;
   unsigned read_timeout_seconds = 30;

@@ -30,6 +30,19 @@ TEST(Config, EnvironmentOverridesTheFile) {
   EXPECT_TRUE(c->missing_for_production().empty());
 }
 
+TEST(Config, WorkersRunBelowTheAckPathUnlessSetOtherwise) {
+  auto defaults = load_from_string("listen: 127.0.0.1:3000\n", {}, "deputy.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->server.worker_nice, 10);
+  auto same = load_from_string("server:\n  worker_nice: 0\n", {}, "deputy.yaml");
+  ASSERT_TRUE(same) << same.status().message();
+  EXPECT_EQ(same->server.worker_nice, 0);
+  auto negative = load_from_string("server:\n  worker_nice: -5\n", {}, "deputy.yaml");
+  ASSERT_FALSE(negative) << "raising priority needs privileges Deputy should not have";
+  EXPECT_NE(negative.status().message().find("server.worker_nice"), std::string::npos) << negative.status().message();
+  EXPECT_FALSE(load_from_string("server:\n  worker_nice: 20\n", {}, "deputy.yaml"));
+}
+
 TEST(Config, ErrorsNameFileLineAndField) {
   auto c = load_from_string("listen: 127.0.0.1:3000\nserver:\n  workers: many\n", {}, "deputy.yaml");
   ASSERT_FALSE(c);

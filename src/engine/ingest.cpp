@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/threads.h"
+
 namespace deputy::engine {
 
 Ingest::Ingest(store::Inbox& inbox, Handoff handoff, size_t max_batch)
@@ -44,6 +46,7 @@ void Ingest::stop() {
 }
 
 void Ingest::loop() {
+  name_this_thread("deputy-ingest");
   while (true) {
     std::vector<std::pair<store::Delivery, Done>> batch;
     store::InboxBatch write;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "engine/workers.h"
@@ -102,6 +103,60 @@ TEST_P(IngestTest, WithoutRoomDeliveriesWaitInTheDatabaseAndWorkersClaimThem) {
   EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
   ingest.stop();
   workers.stop();
+}
+
+TEST_P(IngestTest, ABacklogIsClaimedInBatchesAndEachDeliveryRunsOnce) {
+  Workers workers(*inbox, record, 2);
+  workers.set_claim_batch(8);
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  for (int n = 0; n < 20; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return seen_count() == 20; }));
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
+  ingest.stop();
+  workers.stop();
+  std::lock_guard lock(seen_mutex);
+  std::set<std::string> payloads;
+  for (const auto& d : seen) {
+    payloads.insert(d.delivery.payload);
+    EXPECT_EQ(d.attempts, 1);
+  }
+  EXPECT_EQ(payloads.size(), 20u) << "none ran twice";
+}
+
+TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueue) {
+  std::promise<void> release_first;
+  std::shared_future<void> first_may_finish = release_first.get_future().share();
+  Workers workers(
+      *inbox,
+      [&](const store::ClaimedDelivery& d) {
+        record(d);
+        first_may_finish.wait();
+        return Status::Ok();
+      },
+      1);
+  workers.set_claim_batch(5);
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  for (int n = 0; n < 5; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return seen_count() == 1; }));
+  EXPECT_EQ(inbox->count_by_state()->at("working"), 5) << "one look at the database claimed all five";
+  std::thread stopper([&] { workers.stop(); });
+  std::this_thread::sleep_for(50ms);
+  release_first.set_value();
+  stopper.join();
+  ingest.stop();
+  EXPECT_EQ(seen_count(), 1u);
+  EXPECT_EQ(inbox->count_by_state()->at("queued"), 4) << "the four not started are queued again";
+  auto again = inbox->claim(60s);
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ((*again)->attempts, 1);
 }
 
 TEST_P(IngestTest, NoRoomUntilAWorkerHasSeenTheDatabaseEmpty) {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/threads.h"
+
 namespace deputy::engine {
 
 namespace {
@@ -110,20 +112,23 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
     seen = signals_;
     last_database_check_ = std::chrono::steady_clock::now();
   }
-  auto claimed = inbox_.claim(kLease);
+  auto claimed = inbox_.claim_up_to(kLease, claim_batch_);
   if (!claimed) {
     spdlog::error("worker could not claim work: {}", claimed.status().message());
     return std::nullopt;
   }
   std::lock_guard lock(mutex_);
-  if (claimed->has_value()) {
-    // There may be more behind it: let the others look too, and keep new work behind it.
-    database_pending_ = true;
-    return std::move(**claimed);
+  if (claimed->empty()) {
+    // Nothing queued, unless new work was signalled while we looked.
+    if (signals_ == seen) database_pending_ = false;
+    return std::nullopt;
   }
-  // Nothing queued, unless new work was signalled while we looked.
-  if (signals_ == seen) database_pending_ = false;
-  return std::nullopt;
+  // There may be more behind them: let the others look too, and keep new work behind it.
+  database_pending_ = true;
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 1; i < claimed->size(); ++i) ready_.push_back(Handed{std::move((*claimed)[i]), now});
+  if (claimed->size() > 1) wake_.notify_all();
+  return std::move(claimed->front());
 }
 
 std::optional<store::ClaimedDelivery> Workers::next(uint64_t& seen) {
@@ -156,6 +161,10 @@ std::optional<store::ClaimedDelivery> Workers::next(uint64_t& seen) {
 }
 
 void Workers::loop() {
+  name_this_thread("deputy-worker");
+  if (nice_ > 0) {
+    if (Status s = set_this_thread_nice(nice_); !s.ok()) spdlog::warn("worker keeps normal CPU priority: {}", s.message());
+  }
   uint64_t seen = 0;
   while (!stopping_) {
     if (auto item = next(seen)) {

@@ -4,6 +4,7 @@
 // the database.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +30,14 @@ class Workers {
   // Handed-over deliveries that waited longer than this go back to the database queue
   // instead of running from memory, so none runs after its lease could have expired.
   void set_max_wait_in_memory(std::chrono::milliseconds wait) { max_wait_in_memory_ = wait; }
+  // How many deliveries one look at the database claims; the ones the looking worker does
+  // not run wait in memory for the others. One where several processes share the queue, so
+  // a process that dies holds back no more than what it was running.
+  void set_claim_batch(size_t batch) { claim_batch_ = std::max<size_t>(1, batch); }
+  // Nice value of the worker threads (set before start). Above 0, the threads that ack
+  // Slack within its three seconds get the CPU first when both want it; work already
+  // admitted waits durably in the queue and runs with what is left.
+  void set_nice(int nice) { nice_ = nice; }
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
@@ -65,6 +74,8 @@ class Workers {
   unsigned count_;
   int max_attempts_;
   size_t capacity_;
+  size_t claim_batch_ = 1;
+  int nice_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::chrono::milliseconds max_wait_in_memory_;

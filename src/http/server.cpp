@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/encoding.h"
+#include "common/threads.h"
 #include "metrics/metrics.h"
 
 namespace deputy::http {
@@ -306,7 +307,12 @@ void Server::run(unsigned threads) {
   }
   impl_->do_accept();
   std::vector<std::thread> pool;
-  for (auto& context : impl_->more_contexts) pool.emplace_back([&context] { context->run(); });
+  for (auto& context : impl_->more_contexts) {
+    pool.emplace_back([&context] {
+      name_this_thread("deputy-http");
+      context->run();
+    });
+  }
   impl_->ioc.run();
   for (auto& t : pool) t.join();
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "bot/bot.h"
+#include "common/threads.h"
 #include "engine/ingest.h"
 #include "engine/job_runner.h"
 #include "engine/workers.h"
@@ -47,7 +48,12 @@ class RecipeCatalog final : public bot::CommandCatalog {
 class BlockingPool {
  public:
   explicit BlockingPool(unsigned threads) {
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+    for (unsigned i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        name_this_thread("deputy-blocking");
+        loop();
+      });
+    }
   }
   ~BlockingPool() { stop(); }
   void post(std::function<void()> task) {
@@ -178,6 +184,9 @@ Status App::start() {
   // processes share the queue, and work one of them holds in memory would be hidden from
   // the others for a whole lease if it crashed.
   const bool shared_queue = c.database->dialect() == store::Dialect::kPostgres;
+  // For the same reason only a single process claims a backlog in batches.
+  p.workers->set_claim_batch(shared_queue ? 1 : 16);
+  p.workers->set_nice(cfg.server.worker_nice);
   handoff.room = [workers = p.workers.get(), shared_queue] { return shared_queue ? size_t{0} : workers->room(); };
   handoff.hand_over = [workers = p.workers.get()](std::vector<store::ClaimedDelivery> claimed) {
     workers->hand_over(std::move(claimed));
@@ -231,6 +240,7 @@ void App::run() {
   p.workers->start();
   p.workers->notify();
   p.housekeeping = std::thread([&p] {
+    name_this_thread("deputy-house");
     std::unique_lock lock(p.housekeeping_mutex);
     while (!p.stopping) {
       lock.unlock();

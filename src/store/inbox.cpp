@@ -66,39 +66,50 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
 }
 
 Result<std::optional<ClaimedDelivery>> Inbox::claim(std::chrono::seconds lease_for) {
+  auto claimed = claim_up_to(lease_for, 1);
+  if (!claimed) return claimed.status();
+  if (claimed->empty()) return std::optional<ClaimedDelivery>{};
+  return std::optional<ClaimedDelivery>{std::move(claimed->front())};
+}
+
+Result<std::vector<ClaimedDelivery>> Inbox::claim_up_to(std::chrono::seconds lease_for, size_t limit) {
+  std::vector<ClaimedDelivery> claimed;
+  if (limit == 0) return claimed;
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
   // due_at is when a queued delivery may run, and when a working one's lease runs out.
   // Two lookups on the (state, due_at, id) index instead of one OR: the first due queued
-  // delivery, else one whose worker's process died. Each reads one index entry.
+  // deliveries, else those whose worker's process died.
   const bool postgres = database_.dialect() == Dialect::kPostgres;
   const char* next_queued = postgres
-                                ? "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1 "
+                                ? "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT ? "
                                   "FOR UPDATE SKIP LOCKED"
-                                : "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT 1";
+                                : "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT ?";
   const char* next_abandoned =
-      postgres ? "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT 1 "
+      postgres ? "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT ? "
                  "FOR UPDATE SKIP LOCKED"
-               : "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT 1";
-  std::optional<ClaimedDelivery> claimed;
+               : "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT ?";
+  const int64_t count = static_cast<int64_t>(limit);
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto found = tx.query(next_queued, {now});
+    claimed.clear();
+    auto found = tx.query(next_queued, {now, count});
     if (!found) return found.status();
     if (found->empty()) {
-      found = tx.query(next_abandoned, {now});
+      found = tx.query(next_abandoned, {now, count});
       if (!found) return found.status();
-      if (found->empty()) return Status::Ok();
     }
-    auto rows = tx.query(
-        "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
-        "RETURNING id, attempts, team_id, kind, payload",
-        {now + lease_for.count(), found->front().integer(0)});
-    if (!rows) return rows.status();
-    if (rows->empty()) return Status::Ok();
-    const Row& row = rows->front();
-    claimed = ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
-                              Delivery{row.text(2), row.text(3), row.text(4), {}}};
+    for (const Row& id : *found) {
+      auto rows = tx.query(
+          "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
+          "RETURNING id, attempts, team_id, kind, payload",
+          {now + lease_for.count(), id.integer(0)});
+      if (!rows) return rows.status();
+      if (rows->empty()) continue;
+      const Row& row = rows->front();
+      claimed.push_back(ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
+                                        Delivery{row.text(2), row.text(3), row.text(4), {}}});
+    }
     return Status::Ok();
   });
   if (!s.ok()) return s;

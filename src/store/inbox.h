@@ -53,6 +53,9 @@ class Inbox {
   // Everything in one transaction.
   Result<InboxBatchResult> write(const InboxBatch& batch);
   Result<std::optional<ClaimedDelivery>> claim(std::chrono::seconds lease);
+  // Up to `limit` due deliveries in one transaction, oldest first; abandoned ones (their
+  // worker's lease ran out) only when nothing queued is due.
+  Result<std::vector<ClaimedDelivery>> claim_up_to(std::chrono::seconds lease, size_t limit);
   Status complete(int64_t id);
   Status fail(int64_t id, const std::string& error);
   // Back to the queue, not to be claimed before `delay` has passed.

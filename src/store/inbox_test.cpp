@@ -69,6 +69,36 @@ TEST_P(InboxTest, ClaimCompleteAndRetry) {
   EXPECT_EQ((*again)->attempts, 2);
 }
 
+TEST_P(InboxTest, ClaimUpToTakesSeveralDueDeliveriesOldestFirstAndOnlyOnce) {
+  ASSERT_TRUE(inbox->admit({delivery("a"), delivery("b"), delivery("c"), delivery("d")}));
+  auto b_later = inbox->claim(std::chrono::seconds(60));  // "a", released to run later than the rest
+  ASSERT_TRUE(b_later && b_later->has_value());
+  ASSERT_TRUE(inbox->release((*b_later)->id, std::chrono::seconds(5)).ok());
+
+  auto first = inbox->claim_up_to(std::chrono::seconds(60), 2);
+  ASSERT_TRUE(first) << first.status().message();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].delivery.payload, R"({"k":"b"})");
+  EXPECT_EQ((*first)[1].delivery.payload, R"({"k":"c"})");
+  EXPECT_EQ((*first)[0].attempts, 1);
+  auto rest = inbox->claim_up_to(std::chrono::seconds(60), 10);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 1u) << "claimed ones and the one not yet due are left";
+  EXPECT_EQ((*rest)[0].delivery.payload, R"({"k":"d"})");
+  EXPECT_EQ(*inbox->count_by_state(), (std::map<std::string, int64_t>{{"queued", 1}, {"working", 3}}));
+
+  clock.advance(std::chrono::seconds(61));
+  auto abandoned = inbox->claim_up_to(std::chrono::seconds(60), 10);
+  ASSERT_TRUE(abandoned);
+  ASSERT_EQ(abandoned->size(), 1u) << "queued work that is due comes before abandoned work";
+  EXPECT_EQ((*abandoned)[0].delivery.payload, R"({"k":"a"})");
+  EXPECT_EQ((*abandoned)[0].attempts, 2);
+  auto expired = inbox->claim_up_to(std::chrono::seconds(60), 10);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->size(), 3u) << "then the three whose lease ran out";
+  EXPECT_TRUE(inbox->claim_up_to(std::chrono::seconds(60), 10)->empty());
+}
+
 TEST_P(InboxTest, AnExpiredLeaseIsHandedOutAgain) {
   ASSERT_TRUE(inbox->admit({delivery("a")}));
   ASSERT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value());
