@@ -1,6 +1,11 @@
 #include "engine/ingest.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <future>
@@ -157,6 +162,38 @@ TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueu
   auto again = inbox->claim(60s);
   ASSERT_TRUE(again && again->has_value());
   EXPECT_EQ((*again)->attempts, 1);
+}
+
+TEST_P(IngestTest, WorkersRunNamedAndAtTheirNiceValue) {
+  std::promise<std::pair<int, std::string>> observed;
+  std::atomic<bool> once{false};
+  Workers workers(
+      *inbox,
+      [&](const store::ClaimedDelivery&) {
+        if (!once.exchange(true)) {
+          char name[16] = {};
+          pthread_getname_np(pthread_self(), name, sizeof name);
+          errno = 0;
+          observed.set_value({getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), name});
+        }
+        return Status::Ok();
+      },
+      1);
+  const int own_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  workers.set_nice(7);
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  ASSERT_EQ(*submit(ingest, 1), store::Admission::kAccepted);
+  workers.start();
+  auto future = observed.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto [nice, name] = future.get();
+  EXPECT_EQ(nice, 7) << "the worker thread, not the process, runs at the lower priority";
+  EXPECT_EQ(name, "deputy-worker");
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), own_nice) << "other threads keep theirs";
+  ingest.stop();
+  workers.stop();
 }
 
 TEST_P(IngestTest, NoRoomUntilAWorkerHasSeenTheDatabaseEmpty) {
