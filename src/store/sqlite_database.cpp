@@ -38,7 +38,8 @@ class SqliteConnection final : public Connection {
       if (Status s = exec_plain("PRAGMA synchronous=FULL"); !s.ok()) return s;
     }
     // IMMEDIATE takes the write lock up front, so two writers never deadlock on an upgrade.
-    Status s = exec_plain("BEGIN IMMEDIATE");
+    // Run as a cached statement: sqlite3_exec would parse it again on every transaction.
+    Status s = run("BEGIN IMMEDIATE", {}, nullptr);
     if (!s.ok()) write_lock_ = {};
     return s;
   }
@@ -58,7 +59,7 @@ class SqliteConnection final : public Connection {
 
  private:
   Status finish(const char* sql) {
-    Status s = sqlite3_get_autocommit(db_) ? Status::Ok() : exec_plain(sql);
+    Status s = sqlite3_get_autocommit(db_) ? Status::Ok() : run(sql, {}, nullptr);
     if (durable_) {
       durable_ = false;
       (void)exec_plain("PRAGMA synchronous=NORMAL");
@@ -68,8 +69,8 @@ class SqliteConnection final : public Connection {
   }
 
   Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
     std::string key(sql);
-    if (auto it = statements_.find(key); it != statements_.end()) return it->second;
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
         SQLITE_OK) {
@@ -86,8 +87,15 @@ class SqliteConnection final : public Connection {
     // A single write outside a transaction still needs the process's writer turn.
     std::unique_lock<std::mutex> single_write;
     if (!write_lock_.owns_lock() && !sqlite3_stmt_readonly(stmt)) single_write = std::unique_lock(write_mutex_);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    // Parameters are bound without a copy (SQLITE_STATIC): `params` outlives every step
+    // below, and the bindings are cleared before this returns.
+    struct Unbind {
+      sqlite3_stmt* stmt;
+      ~Unbind() {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+      }
+    } unbind{stmt};
     for (size_t i = 0; i < params.size(); ++i) {
       int index = static_cast<int>(i + 1);
       const Value& v = params[i];
@@ -99,9 +107,9 @@ class SqliteConnection final : public Connection {
       } else if (auto p = std::get_if<double>(&v)) {
         rc = sqlite3_bind_double(stmt, index, *p);
       } else if (auto p = std::get_if<std::string>(&v)) {
-        rc = sqlite3_bind_text(stmt, index, p->data(), static_cast<int>(p->size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(stmt, index, p->data(), static_cast<int>(p->size()), SQLITE_STATIC);
       } else if (auto p = std::get_if<Blob>(&v)) {
-        rc = sqlite3_bind_blob(stmt, index, p->bytes.data(), static_cast<int>(p->bytes.size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_blob(stmt, index, p->bytes.data(), static_cast<int>(p->bytes.size()), SQLITE_STATIC);
       }
       if (rc != SQLITE_OK) return Internal(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
     }
@@ -110,7 +118,6 @@ class SqliteConnection final : public Connection {
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) {
         std::string message = sqlite3_errmsg(db_);
-        sqlite3_reset(stmt);
         if (rc == SQLITE_CONSTRAINT || (rc & 0xFF) == SQLITE_CONSTRAINT) return {ErrorCode::kAlreadyExists, "sqlite: " + message};
         return Unavailable("sqlite: " + message);
       }
@@ -136,7 +143,6 @@ class SqliteConnection final : public Connection {
       }
       rows->emplace_back(std::move(values));
     }
-    sqlite3_reset(stmt);
     return Status::Ok();
   }
 
@@ -144,7 +150,12 @@ class SqliteConnection final : public Connection {
   std::mutex& write_mutex_;
   std::unique_lock<std::mutex> write_lock_;
   bool durable_ = false;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  // Looked up by the caller's string_view, without building a std::string each time.
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
 };
 
 class SqliteDatabase final : public PooledDatabase {
