@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/threads.h"
 
 namespace deputy::engine {
@@ -35,6 +37,20 @@ void Ingest::complete(int64_t id) {
   if (Status s = inbox_.complete(id); !s.ok()) spdlog::warn("could not delete finished delivery {}: {}", id, s.message());
 }
 
+Result<std::vector<store::ClaimedDelivery>> Ingest::claim(size_t limit, std::chrono::seconds lease) {
+  std::future<Result<std::vector<store::ClaimedDelivery>>> answer;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_) {
+      claims_.push_back(ClaimRequest{limit, lease, {}});
+      answer = claims_.back().answer.get_future();
+    }
+  }
+  if (!answer.valid()) return inbox_.claim_up_to(lease, limit);
+  wake_.notify_one();
+  return answer.get();
+}
+
 void Ingest::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -49,11 +65,12 @@ void Ingest::loop() {
   name_this_thread("deputy-ingest");
   while (true) {
     std::vector<std::pair<store::Delivery, Done>> batch;
+    std::vector<ClaimRequest> claims;
     store::InboxBatch write;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty(); });
-      if (queue_.empty() && completed_.empty() && stopping_) {
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty() || !claims_.empty(); });
+      if (queue_.empty() && completed_.empty() && claims_.empty() && stopping_) {
         stopped_ = true;
         return;
       }
@@ -62,6 +79,13 @@ void Ingest::loop() {
         queue_.pop_front();
       }
       write.completed.swap(completed_);
+      claims.swap(claims_);
+    }
+    // One lease for the whole write: the longest asked for (the workers all ask for theirs).
+    if (!claims.empty()) write.lease = claims.front().lease;
+    for (const auto& request : claims) {
+      write.claim_queued += request.limit;
+      write.lease = std::max(write.lease, request.lease);
     }
     write.deliveries.reserve(batch.size());
     for (auto& item : batch) write.deliveries.push_back(std::move(item.first));
@@ -70,6 +94,7 @@ void Ingest::loop() {
     if (!written) {
       spdlog::error("could not store {} Slack deliveries: {}", batch.size(), written.status().message());
       for (auto& item : batch) item.second(written.status());
+      for (auto& request : claims) request.answer.set_value(written.status());
       std::unique_lock lock(mutex_);
       if (stopping_) {
         // No more batches to ride on: delete them one by one, or a restart would run them again.
@@ -83,6 +108,15 @@ void Ingest::loop() {
       completed_.insert(completed_.end(), write.completed.begin(), write.completed.end());
       wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
       continue;
+    }
+    // Oldest first to whoever asked first; each gets at most what it asked for.
+    size_t next_backlog = 0;
+    for (auto& request : claims) {
+      std::vector<store::ClaimedDelivery> share;
+      while (share.size() < request.limit && next_backlog < written->backlog.size()) {
+        share.push_back(std::move(written->backlog[next_backlog++]));
+      }
+      request.answer.set_value(std::move(share));
     }
     size_t accepted = 0;
     for (size_t i = 0; i < batch.size(); ++i) {

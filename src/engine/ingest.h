@@ -2,12 +2,15 @@
 // thread (group commit), so many concurrent requests share one transaction and fsync.
 // The same transaction stores as many new deliveries as the workers can take already
 // claimed by this process, hands them over in memory, and deletes finished deliveries,
-// so a delivery costs the database one shared write instead of three of its own.
+// so a delivery costs the database one shared write instead of three of its own. Workers may
+// also claim queued work through it, so that on SQLite no other thread holds the write lock
+// on the hot path (the workers run at a lower CPU priority and must not make the ack wait).
 #pragma once
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -36,6 +39,9 @@ class Ingest {
   void submit(store::Delivery delivery, Done done);
   // A finished delivery, deleted in the next write; at once once the writer has stopped.
   void complete(int64_t id);
+  // Claims up to `limit` queued deliveries in the next write and waits for it; directly once
+  // the writer has stopped.
+  Result<std::vector<store::ClaimedDelivery>> claim(size_t limit, std::chrono::seconds lease);
   // Writes what is queued, then stops the writer.
   void stop();
 
@@ -49,6 +55,12 @@ class Ingest {
   std::condition_variable wake_;
   std::deque<std::pair<store::Delivery, Done>> queue_;
   std::vector<int64_t> completed_;
+  struct ClaimRequest {
+    size_t limit;
+    std::chrono::seconds lease;
+    std::promise<Result<std::vector<store::ClaimedDelivery>>> answer;
+  };
+  std::vector<ClaimRequest> claims_;
   bool stopping_ = false;
   bool stopped_ = false;
   std::thread writer_;

@@ -132,6 +132,53 @@ TEST_P(IngestTest, ABacklogIsClaimedInBatchesAndEachDeliveryRunsOnce) {
   EXPECT_EQ(payloads.size(), 20u) << "none ran twice";
 }
 
+TEST_P(IngestTest, WorkersCanClaimThroughTheWriter) {
+  Ingest::Handoff no_room;
+  Ingest ingest(*inbox, std::move(no_room));
+  for (int n = 0; n < 5; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  auto first = ingest.claim(3, 60s);
+  ASSERT_TRUE(first) << first.status().message();
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ((*first)[0].delivery.payload, "payload-0") << "oldest first";
+  EXPECT_EQ((*first)[2].delivery.payload, "payload-2");
+
+  // Two asking at once share one write; neither gets more than it asked for.
+  auto a = std::async(std::launch::async, [&] { return ingest.claim(1, 60s); });
+  auto b = std::async(std::launch::async, [&] { return ingest.claim(5, 60s); });
+  auto got_a = a.get(), got_b = b.get();
+  ASSERT_TRUE(got_a && got_b);
+  EXPECT_LE(got_a->size(), 1u);
+  EXPECT_EQ(got_a->size() + got_b->size(), 2u) << "the two left, each to one of them";
+  EXPECT_TRUE(ingest.claim(5, 60s)->empty());
+
+  ingest.stop();
+  ASSERT_EQ(inbox->admit({delivery(9)})->front(), store::Admission::kAccepted);
+  auto after_stop = ingest.claim(5, 60s);
+  ASSERT_TRUE(after_stop);
+  ASSERT_EQ(after_stop->size(), 1u) << "claimed directly once the writer has stopped";
+  EXPECT_EQ((*after_stop)[0].delivery.payload, "payload-9");
+}
+
+TEST_P(IngestTest, ABacklogClaimedThroughTheWriterRunsOnceEach) {
+  Workers workers(*inbox, record, 3);
+  workers.set_claim_batch(4);
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.set_claim([&](size_t limit, std::chrono::seconds lease) { return ingest.claim(limit, lease); });
+  for (int n = 0; n < 30; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return seen_count() == 30; }));
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
+  workers.stop();
+  ingest.stop();
+  std::lock_guard lock(seen_mutex);
+  std::set<std::string> payloads;
+  for (const auto& d : seen) payloads.insert(d.delivery.payload);
+  EXPECT_EQ(payloads.size(), 30u) << "none ran twice";
+}
+
 TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueue) {
   std::promise<void> release_first;
   std::shared_future<void> first_may_finish = release_first.get_future().share();

@@ -17,6 +17,7 @@ Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_att
     : inbox_(inbox),
       handle_(std::move(handle)),
       complete_([&inbox](int64_t id) { (void)inbox.complete(id); }),
+      claim_([&inbox](size_t limit, std::chrono::seconds lease) { return inbox.claim_up_to(lease, limit); }),
       count_(count),
       max_attempts_(max_attempts),
       capacity_(64 * std::max(1u, count)),
@@ -25,6 +26,8 @@ Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_att
 Workers::~Workers() { stop(); }
 
 void Workers::set_complete(Complete complete) { complete_ = std::move(complete); }
+
+void Workers::set_claim(Claim claim) { claim_ = std::move(claim); }
 
 void Workers::start() {
   for (unsigned i = 0; i < count_; ++i) threads_.emplace_back([this] { loop(); });
@@ -112,7 +115,7 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
     seen = signals_;
     last_database_check_ = std::chrono::steady_clock::now();
   }
-  auto claimed = inbox_.claim_up_to(kLease, claim_batch_);
+  auto claimed = claim_(claim_batch_, kLease);
   if (!claimed) {
     spdlog::error("worker could not claim work: {}", claimed.status().message());
     return std::nullopt;

@@ -25,6 +25,8 @@ class Workers {
   using Handle = std::function<Status(const store::ClaimedDelivery&)>;
   // Where a finished delivery's id goes; by default it is deleted from the inbox at once.
   using Complete = std::function<void(int64_t id)>;
+  // How queued deliveries are claimed; by default in a transaction of the worker's own.
+  using Claim = std::function<Result<std::vector<store::ClaimedDelivery>>(size_t limit, std::chrono::seconds lease)>;
 
   Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_attempts = 3);
   // Handed-over deliveries that waited longer than this go back to the database queue
@@ -43,6 +45,7 @@ class Workers {
   Workers& operator=(const Workers&) = delete;
 
   void set_complete(Complete complete);
+  void set_claim(Claim claim);
   void start();
   // New work may be waiting in the database.
   void notify();
@@ -71,6 +74,7 @@ class Workers {
   store::Inbox& inbox_;
   Handle handle_;
   Complete complete_;
+  Claim claim_;
   unsigned count_;
   int max_attempts_;
   size_t capacity_;

@@ -194,6 +194,13 @@ Status App::start() {
   handoff.notify = [workers = p.workers.get()] { workers->notify(); };
   p.ingest = std::make_unique<engine::Ingest>(*p.inbox, std::move(handoff));
   p.workers->set_complete([ingest = p.ingest.get()](int64_t id) { ingest->complete(id); });
+  if (!shared_queue) {
+    // The writer claims for the workers too: they run at a lower priority, and one of them
+    // holding SQLite's only write lock while the scheduler keeps it waiting would stall the acks.
+    p.workers->set_claim([ingest = p.ingest.get()](size_t limit, std::chrono::seconds lease) {
+      return ingest->claim(limit, lease);
+    });
+  }
   p.runner->set_wake([workers = p.workers.get()] { workers->notify(); });
   p.slack_endpoint = std::make_unique<SlackEndpoint>(cfg.slack.signing_secret, *p.ingest, SystemClock::instance(), c.metrics);
 

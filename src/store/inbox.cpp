@@ -21,8 +21,13 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
   const int64_t now = clock_.unix_seconds();
   const int64_t expires = now + dedupe_window_.count();
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    result.backlog.clear();
     result.admissions.clear();
     result.claimed.clear();
+    // Before the new deliveries, so these are the older ones and none of the new is among them.
+    if (batch.claim_queued > 0) {
+      if (Status claimed = claim_in(tx, now, batch.lease, batch.claim_queued, result.backlog); !claimed.ok()) return claimed;
+    }
     for (size_t i = 0; i < batch.deliveries.size(); ++i) {
       const Delivery& d = batch.deliveries[i];
       if (!d.dedupe_key.empty()) {
@@ -78,10 +83,20 @@ Result<std::vector<ClaimedDelivery>> Inbox::claim_up_to(std::chrono::seconds lea
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    claimed.clear();
+    return claim_in(tx, now, lease_for, limit, claimed);
+  });
+  if (!s.ok()) return s;
+  return claimed;
+}
+
+Status Inbox::claim_in(Connection& tx, int64_t now, std::chrono::seconds lease_for, size_t limit,
+                       std::vector<ClaimedDelivery>& claimed) {
   // due_at is when a queued delivery may run, and when a working one's lease runs out.
   // Two lookups on the (state, due_at, id) index instead of one OR: the first due queued
   // deliveries, else those whose worker's process died.
-  const bool postgres = database_.dialect() == Dialect::kPostgres;
+  const bool postgres = tx.dialect() == Dialect::kPostgres;
   const char* next_queued = postgres
                                 ? "SELECT id FROM inbox WHERE state = 'queued' AND due_at <= ? ORDER BY due_at, id LIMIT ? "
                                   "FOR UPDATE SKIP LOCKED"
@@ -91,29 +106,24 @@ Result<std::vector<ClaimedDelivery>> Inbox::claim_up_to(std::chrono::seconds lea
                  "FOR UPDATE SKIP LOCKED"
                : "SELECT id FROM inbox WHERE state = 'working' AND due_at < ? ORDER BY due_at, id LIMIT ?";
   const int64_t count = static_cast<int64_t>(limit);
-  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    claimed.clear();
-    auto found = tx.query(next_queued, {now, count});
+  auto found = tx.query(next_queued, {now, count});
+  if (!found) return found.status();
+  if (found->empty()) {
+    found = tx.query(next_abandoned, {now, count});
     if (!found) return found.status();
-    if (found->empty()) {
-      found = tx.query(next_abandoned, {now, count});
-      if (!found) return found.status();
-    }
-    for (const Row& id : *found) {
-      auto rows = tx.query(
-          "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
-          "RETURNING id, attempts, team_id, kind, payload",
-          {now + lease_for.count(), id.integer(0)});
-      if (!rows) return rows.status();
-      if (rows->empty()) continue;
-      const Row& row = rows->front();
-      claimed.push_back(ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
-                                        Delivery{row.text(2), row.text(3), row.text(4), {}}});
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return claimed;
+  }
+  for (const Row& id : *found) {
+    auto rows = tx.query(
+        "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
+        "RETURNING id, attempts, team_id, kind, payload",
+        {now + lease_for.count(), id.integer(0)});
+    if (!rows) return rows.status();
+    if (rows->empty()) continue;
+    const Row& row = rows->front();
+    claimed.push_back(ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
+                                      Delivery{row.text(2), row.text(3), row.text(4), {}}});
+  }
+  return Status::Ok();
 }
 
 Status Inbox::complete(int64_t id) {

@@ -29,10 +29,12 @@ struct ClaimedDelivery {
   Delivery delivery;
 };
 
-// One write of the ingest path: new deliveries, of which the first `claim_first` accepted
-// ones are stored already claimed by this process (so its workers can run them from memory
-// without a claim transaction), and finished deliveries to delete.
+// One write of the ingest path: up to `claim_queued` deliveries already in the queue claimed
+// for this process's workers (as claim_up_to does), then new deliveries, of which the first
+// `claim_first` accepted ones are stored already claimed by this process (so its workers can
+// run them from memory without a claim transaction), and finished deliveries to delete.
 struct InboxBatch {
+  size_t claim_queued = 0;
   std::vector<Delivery> deliveries;
   size_t claim_first = 0;
   std::chrono::seconds lease{300};
@@ -40,6 +42,7 @@ struct InboxBatch {
 };
 
 struct InboxBatchResult {
+  std::vector<ClaimedDelivery> backlog;               // claimed from the queue, oldest first
   std::vector<Admission> admissions;                  // in the order of InboxBatch::deliveries
   std::vector<std::pair<size_t, int64_t>> claimed;    // (index in deliveries, inbox id)
 };
@@ -69,6 +72,9 @@ class Inbox {
   Result<std::map<std::string, int64_t>> count_by_state();
 
  private:
+  Status claim_in(Connection& tx, int64_t now, std::chrono::seconds lease, size_t limit,
+                  std::vector<ClaimedDelivery>& claimed);
+
   Database& database_;
   const Clock& clock_;
   std::chrono::seconds dedupe_window_;

@@ -137,6 +137,30 @@ TEST_P(InboxTest, ABatchWriteStoresTheFirstNewDeliveriesClaimedAndDeletesFinishe
   EXPECT_TRUE(inbox->claim(std::chrono::seconds(60))->has_value()) << "a claim made at admission has a lease like any other";
 }
 
+TEST_P(InboxTest, ABatchWriteClaimsQueuedDeliveriesBeforeStoringNewOnes) {
+  ASSERT_TRUE(inbox->admit({delivery("old1"), delivery("old2"), delivery("old3")}));
+  InboxBatch batch;
+  batch.claim_queued = 2;
+  batch.deliveries = {delivery("new")};
+  batch.lease = std::chrono::seconds(60);
+  auto written = inbox->write(batch);
+  ASSERT_TRUE(written) << written.status().message();
+  ASSERT_EQ(written->backlog.size(), 2u);
+  EXPECT_EQ(written->backlog[0].delivery.payload, R"({"k":"old1"})");
+  EXPECT_EQ(written->backlog[1].delivery.payload, R"({"k":"old2"})");
+  EXPECT_EQ(written->backlog[0].attempts, 1);
+  EXPECT_EQ(written->admissions, std::vector<Admission>{Admission::kAccepted});
+  EXPECT_EQ(*inbox->count_by_state(), (std::map<std::string, int64_t>{{"queued", 2}, {"working", 2}}));
+
+  InboxBatch more;
+  more.claim_queued = 10;
+  auto rest = inbox->write(more);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->backlog.size(), 2u) << "what was left, the new one last";
+  EXPECT_EQ(rest->backlog[0].delivery.payload, R"({"k":"old3"})");
+  EXPECT_EQ(rest->backlog[1].delivery.payload, R"({"k":"new"})");
+}
+
 TEST_P(InboxTest, RequeueAfterCrash) {
   ASSERT_TRUE(inbox->admit({delivery("a")}));
   ASSERT_TRUE(inbox->claim(std::chrono::seconds(600))->has_value());
