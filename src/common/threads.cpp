@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -15,9 +16,13 @@ void name_this_thread(std::string_view name) {
   (void)pthread_setname_np(pthread_self(), shortened.c_str());
 }
 
-Status set_this_thread_nice(int nice) {
+Status lower_this_thread_priority(int by) {
   // On Linux a nice value belongs to a thread: PRIO_PROCESS with a thread id sets only it.
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) != 0) {
+  const auto self = static_cast<id_t>(gettid());
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, self);
+  if (current == -1 && errno != 0) return Internal(std::string("getpriority: ") + std::strerror(errno));
+  if (setpriority(PRIO_PROCESS, self, std::min(19, current + by)) != 0) {
     return Internal(std::string("setpriority: ") + std::strerror(errno));
   }
   return Status::Ok();

@@ -11,8 +11,9 @@ namespace deputy {
 // show which part of Deputy a thread is.
 void name_this_thread(std::string_view name);
 
-// Sets the calling thread's nice value (0 normal, 19 lowest). Raising it needs no
-// privilege; it only lowers this thread's share of the CPU while other threads want it.
-Status set_this_thread_nice(int nice);
+// Raises the calling thread's nice value by `by` (at most to 19, the lowest priority), from
+// whatever the process was started with. Needs no privilege; it only lowers this thread's
+// share of the CPU while other threads want it.
+Status lower_this_thread_priority(int by);
 
 }  // namespace deputy

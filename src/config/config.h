@@ -46,7 +46,7 @@ struct AppSettings {
 struct ServerSettings {
   unsigned io_threads = 0;  // 0: one per core
   unsigned workers = 4;     // job worker threads
-  int worker_nice = 10;     // CPU priority of the workers below the ack path (0: same)
+  int worker_nice = 10;     // workers' nice value above the rest of Deputy's (0: same priority)
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;
   unsigned read_timeout_seconds = 30;

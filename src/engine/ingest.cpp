@@ -80,6 +80,12 @@ void Ingest::loop() {
       }
       write.completed.swap(completed_);
       claims.swap(claims_);
+      if (stopping_) {
+        // No new work is started while stopping: the queue keeps it for the next start, and
+        // the writer is not kept running until a backlog is drained.
+        for (auto& request : claims) request.answer.set_value(std::vector<store::ClaimedDelivery>{});
+        claims.clear();
+      }
     }
     // One lease for the whole write: the longest asked for (the workers all ask for theirs).
     if (!claims.empty()) write.lease = claims.front().lease;

@@ -236,10 +236,28 @@ TEST_P(IngestTest, WorkersRunNamedAndAtTheirNiceValue) {
   auto future = observed.get_future();
   ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
   auto [nice, name] = future.get();
-  EXPECT_EQ(nice, 7) << "the worker thread, not the process, runs at the lower priority";
+  EXPECT_EQ(nice, std::min(19, own_nice + 7)) << "the worker thread, not the process, runs at the lower priority";
   EXPECT_EQ(name, "deputy-worker");
   EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), own_nice) << "other threads keep theirs";
   ingest.stop();
+  workers.stop();
+}
+
+TEST_P(IngestTest, NothingNewIsHandedOverWhileAWorkerIsBringingBackOlderWork) {
+  std::atomic<int> calls{0};
+  std::promise<void> release_second;
+  std::shared_future<void> second_may_return = release_second.get_future().share();
+  Workers workers(*inbox, record, 1);
+  workers.set_claim([&](size_t, std::chrono::seconds) -> Result<std::vector<store::ClaimedDelivery>> {
+    if (++calls >= 2) second_may_return.wait();
+    return std::vector<store::ClaimedDelivery>{};
+  });
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return workers.room() > 0; })) << "the first look found nothing";
+  ASSERT_TRUE(eventually([&] { return calls.load() >= 2; }, 5000ms)) << "the next poll of the database";
+  EXPECT_EQ(workers.room(), 0u) << "what it brings back is older than anything new";
+  release_second.set_value();
+  EXPECT_TRUE(eventually([&] { return workers.room() > 0; }));
   workers.stop();
 }
 

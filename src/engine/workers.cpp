@@ -44,7 +44,7 @@ void Workers::notify() {
 
 size_t Workers::room() {
   std::lock_guard lock(mutex_);
-  if (database_pending_ || stopping_) return 0;
+  if (database_pending_ || claims_in_flight_ > 0 || stopping_) return 0;
   return capacity_ > ready_.size() ? capacity_ - ready_.size() : 0;
 }
 
@@ -114,16 +114,19 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
     std::lock_guard lock(mutex_);
     seen = signals_;
     last_database_check_ = std::chrono::steady_clock::now();
+    ++claims_in_flight_;
   }
   auto claimed = claim_(claim_batch_, kLease);
+  std::lock_guard lock(mutex_);
+  --claims_in_flight_;
   if (!claimed) {
     spdlog::error("worker could not claim work: {}", claimed.status().message());
     return std::nullopt;
   }
-  std::lock_guard lock(mutex_);
   if (claimed->empty()) {
-    // Nothing queued, unless new work was signalled while we looked.
-    if (signals_ == seen) database_pending_ = false;
+    // Nothing queued, unless new work was signalled while we looked or another worker is
+    // still bringing back what it found.
+    if (signals_ == seen && claims_in_flight_ == 0) database_pending_ = false;
     return std::nullopt;
   }
   // There may be more behind them: let the others look too, and keep new work behind it.
@@ -166,7 +169,7 @@ std::optional<store::ClaimedDelivery> Workers::next(uint64_t& seen) {
 void Workers::loop() {
   name_this_thread("deputy-worker");
   if (nice_ > 0) {
-    if (Status s = set_this_thread_nice(nice_); !s.ok()) spdlog::warn("worker keeps normal CPU priority: {}", s.message());
+    if (Status s = lower_this_thread_priority(nice_); !s.ok()) spdlog::warn("worker keeps the process's CPU priority: {}", s.message());
   }
   uint64_t seen = 0;
   while (!stopping_) {

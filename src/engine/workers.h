@@ -36,9 +36,10 @@ class Workers {
   // not run wait in memory for the others. One where several processes share the queue, so
   // a process that dies holds back no more than what it was running.
   void set_claim_batch(size_t batch) { claim_batch_ = std::max<size_t>(1, batch); }
-  // Nice value of the worker threads (set before start). Above 0, the threads that ack
-  // Slack within its three seconds get the CPU first when both want it; work already
-  // admitted waits durably in the queue and runs with what is left.
+  // How much higher the worker threads' nice value is than the process's (set before
+  // start). Above 0, the threads that ack Slack within its three seconds get the CPU first
+  // when both want it; work already admitted waits durably in the queue and runs with what
+  // is left.
   void set_nice(int nice) { nice_ = nice; }
   ~Workers();
   Workers(const Workers&) = delete;
@@ -86,6 +87,9 @@ class Workers {
   std::deque<Handed> ready_;
   uint64_t signals_ = 0;
   bool database_pending_ = true;
+  // Workers asking the database right now: what they bring back is older than anything new,
+  // so nothing new is handed over meanwhile.
+  unsigned claims_in_flight_ = 0;
   std::chrono::steady_clock::time_point last_database_check_{};
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;

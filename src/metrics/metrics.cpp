@@ -1,5 +1,6 @@
 #include "metrics/metrics.h"
 
+#include <charconv>
 #include <sstream>
 
 namespace deputy::metrics {
@@ -14,6 +15,14 @@ void append_escaped(std::string& out, const std::string& value) {
     }
     out += c;
   }
+}
+
+// Shortest text that reads back as the same double: 1234567 stays 1234567, where a stream's
+// default six significant digits would print 1.23457e+06 and lose counts.
+std::string number(double value) {
+  char text[64];
+  auto [end, error] = std::to_chars(text, text + sizeof text, value);
+  return error == std::errc{} ? std::string(text, end) : std::string("NaN");
 }
 
 // The series key of the calling thread, kept between calls so building it does not allocate.
@@ -141,22 +150,20 @@ std::string Registry::render() const {
   for (const auto& [name, f] : families_) {
     if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
     if (!f.type.empty()) out << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << value->load() << '\n';
+    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << number(value->load()) << '\n';
     for (const auto& [labels, h] : f.histograms) {
       uint64_t cumulative = 0;
       const auto& bounds = latency_buckets();
       for (size_t i = 0; i < bounds.size(); ++i) {
         cumulative += h->buckets[i].load();
-        std::ostringstream le;
-        le << bounds[i];
-        out << name << "_bucket" << with_label(labels, "le=\"" + le.str() + "\"") << ' ' << cumulative << '\n';
+        out << name << "_bucket" << with_label(labels, "le=\"" + number(bounds[i]) + "\"") << ' ' << cumulative << '\n';
       }
       out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' ' << h->count.load() << '\n';
-      out << name << "_sum" << labels << ' ' << h->sum.load() << '\n';
+      out << name << "_sum" << labels << ' ' << number(h->sum.load()) << '\n';
       out << name << "_count" << labels << ' ' << h->count.load() << '\n';
     }
     if (f.gauge) {
-      for (const auto& [labels, value] : f.gauge()) out << name << render_labels(labels) << ' ' << value << '\n';
+      for (const auto& [labels, value] : f.gauge()) out << name << render_labels(labels) << ' ' << number(value) << '\n';
     }
   }
   return out.str();

@@ -24,6 +24,11 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
     result.backlog.clear();
     result.admissions.clear();
     result.claimed.clear();
+    // Finished ones first: one whose lease ran out must not be claimed again as abandoned.
+    for (int64_t id : batch.completed) {
+      auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
+      if (!deleted) return deleted.status();
+    }
     // Before the new deliveries, so these are the older ones and none of the new is among them.
     if (batch.claim_queued > 0) {
       if (Status claimed = claim_in(tx, now, batch.lease, batch.claim_queued, result.backlog); !claimed.ok()) return claimed;
@@ -59,10 +64,6 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
         if (!inserted) return inserted.status();
       }
       result.admissions.push_back(Admission::kAccepted);
-    }
-    for (int64_t id : batch.completed) {
-      auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
-      if (!deleted) return deleted.status();
     }
     return Status::Ok();
   });
@@ -145,8 +146,9 @@ Status Inbox::release_unstarted(int64_t id) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   auto r = (*lease)->execute(
-      "UPDATE inbox SET state = 'queued', due_at = ?, attempts = attempts - 1 WHERE id = ? AND state = 'working' AND attempts > 0",
-      {clock_.unix_seconds(), id});
+      "UPDATE inbox SET state = 'queued', due_at = received_at, attempts = attempts - 1 "
+      "WHERE id = ? AND state = 'working' AND attempts > 0",
+      {id});
   return r ? Status::Ok() : r.status();
 }
 

@@ -63,8 +63,9 @@ class Inbox {
   Status fail(int64_t id, const std::string& error);
   // Back to the queue, not to be claimed before `delay` has passed.
   Status release(int64_t id, std::chrono::seconds delay);
-  // Gives back a delivery this process claimed but never started: queued again at once, and
-  // the attempt it was charged is returned. Only while it is still held as working.
+  // Gives back a delivery this process claimed but never started: queued again at once, in
+  // its place by arrival, and the attempt it was charged is returned. Only while it is
+  // still held as working.
   Status release_unstarted(int64_t id);
   // After a crash of the only process, deliveries it held are handed out again.
   Status requeue_all_working();

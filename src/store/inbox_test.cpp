@@ -161,6 +161,35 @@ TEST_P(InboxTest, ABatchWriteClaimsQueuedDeliveriesBeforeStoringNewOnes) {
   EXPECT_EQ(rest->backlog[1].delivery.payload, R"({"k":"new"})");
 }
 
+TEST_P(InboxTest, ADeliveryFinishedInTheSameWriteIsNotClaimedAgainAsAbandoned) {
+  ASSERT_TRUE(inbox->admit({delivery("a")}));
+  auto a = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(a && a->has_value());
+  clock.advance(std::chrono::seconds(61));  // its lease ran out just as it finished
+  InboxBatch batch;
+  batch.completed = {(*a)->id};
+  batch.claim_queued = 5;
+  auto written = inbox->write(batch);
+  ASSERT_TRUE(written);
+  EXPECT_TRUE(written->backlog.empty());
+  EXPECT_TRUE(inbox->count_by_state()->empty());
+}
+
+TEST_P(InboxTest, AGivenBackDeliveryKeepsItsPlaceByArrival) {
+  ASSERT_TRUE(inbox->admit({delivery("a")}));
+  clock.advance(std::chrono::seconds(10));
+  ASSERT_TRUE(inbox->admit({delivery("b")}));
+  auto a = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(a && a->has_value());
+  ASSERT_EQ((*a)->delivery.payload, R"({"k":"a"})");
+  clock.advance(std::chrono::seconds(10));
+  ASSERT_TRUE(inbox->release_unstarted((*a)->id).ok());
+  auto next = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(next && next->has_value());
+  EXPECT_EQ((*next)->delivery.payload, R"({"k":"a"})") << "it came before b";
+  EXPECT_EQ((*next)->attempts, 1);
+}
+
 TEST_P(InboxTest, RequeueAfterCrash) {
   ASSERT_TRUE(inbox->admit({delivery("a")}));
   ASSERT_TRUE(inbox->claim(std::chrono::seconds(600))->has_value());
