@@ -65,6 +65,9 @@ struct IngestTest : ::testing::TestWithParam<std::string> {
     ingest.submit(delivery(n), [&](Result<store::Admission> r) { acked.set_value(std::move(r)); });
     return acked.get_future().get();
   }
+  // `count` deliveries queued in the database (no room in memory) run once each, with their
+  // first attempt, and the inbox ends empty.
+  void expect_backlog_runs_once_each(Workers& workers, int count, bool claim_through_writer);
 };
 
 Ingest::Handoff to(Workers& workers) {
@@ -73,6 +76,29 @@ Ingest::Handoff to(Workers& workers) {
   handoff.hand_over = [&workers](std::vector<store::ClaimedDelivery> c) { workers.hand_over(std::move(c)); };
   handoff.notify = [&workers] { workers.notify(); };
   return handoff;
+}
+
+void IngestTest::expect_backlog_runs_once_each(Workers& workers, int count, bool claim_through_writer) {
+  Ingest::Handoff handoff = to(workers);
+  handoff.room = [] { return size_t{0}; };
+  Ingest ingest(*inbox, std::move(handoff));
+  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  if (claim_through_writer) {
+    workers.set_claim([&](size_t limit, std::chrono::seconds lease) { return ingest.claim(limit, lease); });
+  }
+  for (int n = 0; n < count; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
+  workers.start();
+  ASSERT_TRUE(eventually([&] { return seen_count() == static_cast<size_t>(count); }));
+  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
+  workers.stop();
+  ingest.stop();
+  std::lock_guard lock(seen_mutex);
+  std::set<std::string> payloads;
+  for (const auto& d : seen) {
+    payloads.insert(d.delivery.payload);
+    EXPECT_EQ(d.attempts, 1);
+  }
+  EXPECT_EQ(payloads.size(), static_cast<size_t>(count)) << "none ran twice";
 }
 
 TEST_P(IngestTest, AdmittedDeliveriesRunFromMemoryAndFinishedOnesAreDeleted) {
@@ -113,23 +139,7 @@ TEST_P(IngestTest, WithoutRoomDeliveriesWaitInTheDatabaseAndWorkersClaimThem) {
 TEST_P(IngestTest, ABacklogIsClaimedInBatchesAndEachDeliveryRunsOnce) {
   Workers workers(*inbox, record, 2);
   workers.set_claim_batch(8);
-  Ingest::Handoff handoff = to(workers);
-  handoff.room = [] { return size_t{0}; };
-  Ingest ingest(*inbox, std::move(handoff));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
-  for (int n = 0; n < 20; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
-  workers.start();
-  ASSERT_TRUE(eventually([&] { return seen_count() == 20; }));
-  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
-  ingest.stop();
-  workers.stop();
-  std::lock_guard lock(seen_mutex);
-  std::set<std::string> payloads;
-  for (const auto& d : seen) {
-    payloads.insert(d.delivery.payload);
-    EXPECT_EQ(d.attempts, 1);
-  }
-  EXPECT_EQ(payloads.size(), 20u) << "none ran twice";
+  expect_backlog_runs_once_each(workers, 20, /*claim_through_writer=*/false);
 }
 
 TEST_P(IngestTest, WorkersCanClaimThroughTheWriter) {
@@ -162,21 +172,7 @@ TEST_P(IngestTest, WorkersCanClaimThroughTheWriter) {
 TEST_P(IngestTest, ABacklogClaimedThroughTheWriterRunsOnceEach) {
   Workers workers(*inbox, record, 3);
   workers.set_claim_batch(4);
-  Ingest::Handoff handoff = to(workers);
-  handoff.room = [] { return size_t{0}; };
-  Ingest ingest(*inbox, std::move(handoff));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
-  workers.set_claim([&](size_t limit, std::chrono::seconds lease) { return ingest.claim(limit, lease); });
-  for (int n = 0; n < 30; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
-  workers.start();
-  ASSERT_TRUE(eventually([&] { return seen_count() == 30; }));
-  EXPECT_TRUE(eventually([&] { return in_inbox() == 0; }));
-  workers.stop();
-  ingest.stop();
-  std::lock_guard lock(seen_mutex);
-  std::set<std::string> payloads;
-  for (const auto& d : seen) payloads.insert(d.delivery.payload);
-  EXPECT_EQ(payloads.size(), 30u) << "none ran twice";
+  expect_backlog_runs_once_each(workers, 30, /*claim_through_writer=*/true);
 }
 
 TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueue) {
