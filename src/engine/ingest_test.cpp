@@ -46,6 +46,15 @@ struct IngestTest : ::testing::TestWithParam<std::string> {
 
   void SetUp() override { DEPUTY_REQUIRE_DATABASE(test_db); }
 
+  // Records each delivery, then holds the worker until `released` (only for `payload`, if given).
+  Workers::Handle record_and_hold(std::shared_future<void> released, std::string payload = {}) {
+    return [this, released, payload](const store::ClaimedDelivery& d) {
+      record(d);
+      if (payload.empty() || d.delivery.payload == payload) released.wait();
+      return Status::Ok();
+    };
+  }
+
   static store::Delivery delivery(int n) {
     return store::Delivery{"T1", "event", "payload-" + std::to_string(n), "event:T1:Ev" + std::to_string(n)};
   }
@@ -177,15 +186,7 @@ TEST_P(IngestTest, ABacklogClaimedThroughTheWriterRunsOnceEach) {
 
 TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueue) {
   std::promise<void> release_first;
-  std::shared_future<void> first_may_finish = release_first.get_future().share();
-  Workers workers(
-      *inbox,
-      [&](const store::ClaimedDelivery& d) {
-        record(d);
-        first_may_finish.wait();
-        return Status::Ok();
-      },
-      1);
+  Workers workers(*inbox, record_and_hold(release_first.get_future().share()), 1);
   workers.set_claim_batch(5);
   Ingest::Handoff handoff = to(workers);
   handoff.room = [] { return size_t{0}; };
@@ -264,15 +265,7 @@ TEST_P(IngestTest, NoRoomUntilAWorkerHasSeenTheDatabaseEmpty) {
 
 TEST_P(IngestTest, HandedOverDeliveriesThatWaitedTooLongGoThroughTheDatabaseInstead) {
   std::promise<void> release_first;
-  std::shared_future<void> first_may_finish = release_first.get_future().share();
-  Workers workers(
-      *inbox,
-      [&](const store::ClaimedDelivery& d) {
-        record(d);
-        if (d.delivery.payload == "payload-0") first_may_finish.wait();
-        return Status::Ok();
-      },
-      1);
+  Workers workers(*inbox, record_and_hold(release_first.get_future().share(), "payload-0"), 1);
   workers.set_max_wait_in_memory(50ms);
   Ingest ingest(*inbox, to(workers));
   workers.set_complete([&](int64_t id) { ingest.complete(id); });
