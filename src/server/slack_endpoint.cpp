@@ -9,7 +9,7 @@
 namespace deputy::server {
 
 SlackEndpoint::SlackEndpoint(std::string signing_secret, engine::Ingest& ingest, const Clock& clock, metrics::Registry& metrics)
-    : signing_secret_(std::move(signing_secret)), ingest_(ingest), clock_(clock), metrics_(metrics) {
+    : verifier_(std::move(signing_secret)), ingest_(ingest), clock_(clock), metrics_(metrics) {
   metrics_.describe("deputy_slack_requests_total", "counter", "Slack requests at /slack/events by kind and outcome.");
 }
 
@@ -18,8 +18,8 @@ void SlackEndpoint::count(const char* kind, const char* outcome) {
 }
 
 void SlackEndpoint::handle(http::Request&& request, http::Reply reply) {
-  auto verdict = slack::verify_signature(signing_secret_, request.header("X-Slack-Request-Timestamp"),
-                                         request.header("X-Slack-Signature"), request.body, clock_.unix_seconds());
+  auto verdict = verifier_.verify(request.header("X-Slack-Request-Timestamp"), request.header("X-Slack-Signature"),
+                                  request.body, clock_.unix_seconds());
   if (verdict != slack::SignatureVerdict::kValid) {
     count("unknown", "refused");
     spdlog::warn("refused Slack request: {}", slack::describe(verdict));

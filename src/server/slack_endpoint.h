@@ -5,6 +5,7 @@
 #include "engine/ingest.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "slack/signature.h"
 
 namespace deputy::server {
 
@@ -16,7 +17,7 @@ class SlackEndpoint {
  private:
   void count(const char* kind, const char* outcome);
 
-  std::string signing_secret_;
+  slack::RequestVerifier verifier_;
   engine::Ingest& ingest_;
   const Clock& clock_;
   metrics::Registry& metrics_;

@@ -1,9 +1,12 @@
 #include "slack/signature.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
+#include <atomic>
 #include <charconv>
+#include <memory>
 
 #include "common/encoding.h"
 
@@ -21,28 +24,93 @@ const char* describe(SignatureVerdict verdict) {
   return "unknown";
 }
 
-std::string compute_signature(std::string_view secret, std::string_view timestamp, std::string_view body) {
-  std::string base;
-  base.reserve(4 + timestamp.size() + body.size());
-  base.append("v0:").append(timestamp).append(":").append(body);
+namespace {
+
+// Ids are never reused, so a thread's keyed HMAC cannot be taken for another verifier's,
+// even one built at the same address after the first was destroyed.
+std::atomic<uint64_t> next_verifier_id{1};
+
+struct MacDeleter {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+
+EVP_MAC* hmac_algorithm() {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+
+// The keyed HMAC of the verifier this thread used last; re-keyed when another one is used.
+struct ThreadMac {
+  uint64_t verifier_id = 0;
+  std::unique_ptr<EVP_MAC_CTX, MacDeleter> ctx;
+};
+
+EVP_MAC_CTX* keyed_for_this_thread(uint64_t verifier_id, std::string_view secret) {
+  thread_local ThreadMac mine;
+  char digest_name[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0), OSSL_PARAM_construct_end()};
+  if (mine.verifier_id == verifier_id && mine.ctx) {
+    // A null key keeps the key already set: HMAC restarts from its saved inner and outer states.
+    if (EVP_MAC_init(mine.ctx.get(), nullptr, 0, nullptr) == 1) return mine.ctx.get();
+  }
+  mine.verifier_id = 0;
+  if (!hmac_algorithm()) return nullptr;
+  mine.ctx.reset(EVP_MAC_CTX_new(hmac_algorithm()));
+  if (!mine.ctx) return nullptr;
+  if (EVP_MAC_init(mine.ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), params) != 1) {
+    mine.ctx.reset();
+    return nullptr;
+  }
+  mine.verifier_id = verifier_id;
+  return mine.ctx.get();
+}
+
+}  // namespace
+
+RequestVerifier::RequestVerifier(std::string secret)
+    : secret_(std::move(secret)), id_(next_verifier_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+RequestVerifier::~RequestVerifier() {
+  // The secret should not outlive its use in freed memory.
+  OPENSSL_cleanse(secret_.data(), secret_.size());
+}
+
+std::string RequestVerifier::sign(std::string_view timestamp, std::string_view body) const {
+  EVP_MAC_CTX* mac = keyed_for_this_thread(id_, secret_);
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(base.data()),
-       base.size(), digest, &length);
+  size_t length = 0;
+  // The three parts in turn rather than one concatenated copy of the body.
+  if (!mac || EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>("v0:"), 3) != 1 ||
+      EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(timestamp.data()), timestamp.size()) != 1 ||
+      EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(":"), 1) != 1 ||
+      EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(body.data()), body.size()) != 1 ||
+      EVP_MAC_final(mac, digest, &length, sizeof digest) != 1) {
+    return {};  // matches no signature: the request is refused rather than let through
+  }
   return "v0=" + to_hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
-SignatureVerdict verify_signature(std::string_view secret, std::string_view timestamp, std::string_view signature,
-                                  std::string_view body, int64_t now_unix_seconds, int64_t window_seconds) {
-  if (secret.empty()) return SignatureVerdict::kNoSecretConfigured;
+SignatureVerdict RequestVerifier::verify(std::string_view timestamp, std::string_view signature, std::string_view body,
+                                         int64_t now_unix_seconds, int64_t window_seconds) const {
+  if (secret_.empty()) return SignatureVerdict::kNoSecretConfigured;
   if (timestamp.empty() || signature.empty()) return SignatureVerdict::kMissingHeaders;
   int64_t sent = 0;
   auto [end, error] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), sent);
   if (error != std::errc() || end != timestamp.data() + timestamp.size()) return SignatureVerdict::kMalformedTimestamp;
   int64_t age = now_unix_seconds - sent;
   if (age > window_seconds || age < -window_seconds) return SignatureVerdict::kStaleTimestamp;
-  if (!constant_time_equal(compute_signature(secret, timestamp, body), signature)) return SignatureVerdict::kMismatch;
+  std::string expected = sign(timestamp, body);
+  if (expected.empty() || !constant_time_equal(expected, signature)) return SignatureVerdict::kMismatch;
   return SignatureVerdict::kValid;
+}
+
+std::string compute_signature(std::string_view secret, std::string_view timestamp, std::string_view body) {
+  return RequestVerifier(std::string(secret)).sign(timestamp, body);
+}
+
+SignatureVerdict verify_signature(std::string_view secret, std::string_view timestamp, std::string_view signature,
+                                  std::string_view body, int64_t now_unix_seconds, int64_t window_seconds) {
+  return RequestVerifier(std::string(secret)).verify(timestamp, signature, body, now_unix_seconds, window_seconds);
 }
 
 }  // namespace deputy::slack

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace deputy::slack {
 namespace {
 
@@ -60,6 +64,36 @@ TEST(SlackSignature, RefusesMissingOrMalformedHeadersAndMissingSecret) {
   EXPECT_EQ(verify_signature(kSecret, kTimestamp, "", kBody, kNow), SignatureVerdict::kMissingHeaders);
   EXPECT_EQ(verify_signature(kSecret, "15314x0618", kSignature, kBody, kNow), SignatureVerdict::kMalformedTimestamp);
   EXPECT_EQ(verify_signature(kSecret, "-1", kSignature, kBody, kNow), SignatureVerdict::kStaleTimestamp);
+}
+
+TEST(SlackSignature, VerifierKeepsItsKeyAcrossRequestsAndAlongsideAnotherSecret) {
+  RequestVerifier slack(kSecret);
+  RequestVerifier other("another-secret");
+  // Alternating makes each thread's keyed HMAC change hands on every call.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(slack.verify(kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kValid) << i;
+    EXPECT_EQ(other.verify(kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kMismatch) << i;
+    EXPECT_EQ(other.verify(kTimestamp, other.sign(kTimestamp, kBody), kBody, kNow), SignatureVerdict::kValid) << i;
+  }
+  // A request that fails must not leave state that spoils the next one.
+  EXPECT_EQ(slack.verify(kTimestamp, kSignature, std::string(kBody) + "x", kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(slack.verify(kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kValid);
+}
+
+TEST(SlackSignature, VerifierGivesTheSameAnswersFromSeveralThreads) {
+  RequestVerifier verifier(kSecret);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        if (verifier.verify(kTimestamp, kSignature, kBody, kNow) != SignatureVerdict::kValid) ++wrong;
+        if (verifier.verify(kTimestamp, kSignature, "tampered", kNow) != SignatureVerdict::kMismatch) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace
