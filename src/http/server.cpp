@@ -15,6 +15,7 @@
 
 #include "common/encoding.h"
 #include "common/threads.h"
+#include "http/wire.h"
 #include "metrics/metrics.h"
 
 namespace deputy::http {
@@ -24,13 +25,23 @@ namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+// Field names are ASCII; std::tolower would consult the locale for every byte.
+bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; };
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string Request::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() && std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return value;
-    }
+    if (equal_ignoring_ascii_case(key, name)) return value;
   }
   return {};
 }
@@ -183,20 +194,16 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void respond(Response response) {
     record(response.status);
-    auto message = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(response.status), version_);
-    message->set(bhttp::field::server, "Deputy");
-    message->set(bhttp::field::content_type, response.content_type);
-    for (const auto& [name, value] : response.headers) message->insert(name, value);
-    message->body() = std::move(response.body);
-    message->keep_alive(keep_alive_ && !server_->stopping);
-    message->prepare_payload();
-    response_ = message;
+    const bool keep_alive = keep_alive_ && !server_->stopping;
+    out_.clear();
+    serialize_response(response, version_, keep_alive, out_);
     stream_.expires_after(server_->options.write_timeout);
-    bhttp::async_write(stream_, *message, beast::bind_front_handler(&Session::on_write, shared_from_this(), message->keep_alive()));
+    net::async_write(stream_, net::buffer(out_), beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
   }
 
   void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
-    response_.reset();
+    // A large page once should not pin its buffer for the connection's life.
+    if (out_.capacity() > 64 * 1024) std::string().swap(out_);
     if (!ec && linger_) return linger();
     if (ec || !keep_alive) return close();
     do_read();
@@ -236,7 +243,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::shared_ptr<void> response_;
+  std::string out_;  // the response being written
   std::shared_ptr<Impl> server_;
   uint64_t id_;
   bool keep_alive_ = false;

@@ -1,0 +1,153 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace deputy::http {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// A real server on a loopback port, talked to with raw bytes so the test sees the wire.
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Router router;
+    router.add("POST", "/echo", [](Request&& request, Reply reply) {
+      Response response = Response::text(200, request.header("x-probe") + "|" + request.body);
+      response.headers.emplace_back("X-Seen-Path", request.path);
+      reply(std::move(response));
+    });
+    // Answers from another thread, as the Slack endpoint does once the database commits.
+    router.add("GET", "/later", [this](Request&&, Reply reply) {
+      std::lock_guard lock(answerers_mutex_);
+      answerers_.emplace_back([reply = std::move(reply)] { reply(Response::json(202, "{}")); });
+    });
+    ServerOptions options;
+    options.max_body_bytes = 64;
+    server_ = std::make_unique<Server>(options, std::move(router), nullptr);
+    ASSERT_TRUE(server_->listen("127.0.0.1", 0).ok());
+    runner_ = std::thread([this] { server_->run(2); });
+  }
+  void TearDown() override {
+    {
+      std::lock_guard lock(answerers_mutex_);
+      for (auto& t : answerers_) t.join();
+    }
+    server_->stop();
+    runner_.join();
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(io_);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()));
+    return socket;
+  }
+
+  // Reads one response: head, then exactly Content-Length bytes of body.
+  static std::string read_response(tcp::socket& socket) {
+    std::string data;
+    char chunk[1024];
+    size_t head_end;
+    while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+      boost::system::error_code ec;
+      size_t n = socket.read_some(net::buffer(chunk), ec);
+      if (ec) return data;
+      data.append(chunk, n);
+    }
+    size_t length_at = data.find("Content-Length: ");
+    size_t length = length_at == std::string::npos ? 0 : std::stoul(data.substr(length_at + 16));
+    while (data.size() < head_end + 4 + length) {
+      boost::system::error_code ec;
+      size_t n = socket.read_some(net::buffer(chunk), ec);
+      if (ec) break;
+      data.append(chunk, n);
+    }
+    return data;
+  }
+
+  static bool closed_by_server(tcp::socket& socket) {
+    char byte;
+    boost::system::error_code ec;
+    socket.read_some(net::buffer(&byte, 1), ec);
+    return ec == net::error::eof || ec == net::error::connection_reset;
+  }
+
+  net::io_context io_;
+  std::unique_ptr<Server> server_;
+  std::thread runner_;
+  std::mutex answerers_mutex_;
+  std::vector<std::thread> answerers_;
+};
+
+TEST_F(HttpServerTest, KeepsHttp11ConnectionsOpenAndMatchesHeaderNamesInAnyCase) {
+  tcp::socket socket = connect();
+  for (int i = 0; i < 2; ++i) {
+    net::write(socket, net::buffer(std::string("POST /echo?x=1 HTTP/1.1\r\nHost: t\r\nX-PROBE: p\r\nContent-Length: 3\r\n\r\nabc")));
+    EXPECT_EQ(read_response(socket),
+              "HTTP/1.1 200 OK\r\nServer: Deputy\r\nContent-Type: text/plain; charset=utf-8\r\nX-Seen-Path: /echo\r\n"
+              "Content-Length: 5\r\n\r\np|abc")
+        << i;
+  }
+}
+
+TEST_F(HttpServerTest, ClosesWhenTheClientAsksOrSpeaksHttp10) {
+  tcp::socket socket = connect();
+  net::write(socket, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz")));
+  std::string response = read_response(socket);
+  EXPECT_NE(response.find("\r\nConnection: close\r\n"), std::string::npos) << response;
+  EXPECT_TRUE(closed_by_server(socket));
+
+  tcp::socket old = connect();
+  net::write(old, net::buffer(std::string("POST /echo HTTP/1.0\r\nContent-Length: 1\r\n\r\nz")));
+  response = read_response(old);
+  EXPECT_EQ(response.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << response;
+  EXPECT_TRUE(closed_by_server(old));
+
+  tcp::socket kept = connect();
+  for (int i = 0; i < 2; ++i) {
+    net::write(kept, net::buffer(std::string("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nz")));
+    response = read_response(kept);
+    EXPECT_NE(response.find("\r\nConnection: keep-alive\r\n"), std::string::npos) << response;
+  }
+}
+
+TEST_F(HttpServerTest, AnswersFromAnotherThreadAreWrittenOnTheConnection) {
+  tcp::socket socket = connect();
+  for (int i = 0; i < 3; ++i) {
+    net::write(socket, net::buffer(std::string("GET /later HTTP/1.1\r\nHost: t\r\n\r\n")));
+    EXPECT_EQ(read_response(socket),
+              "HTTP/1.1 202 Accepted\r\nServer: Deputy\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        << i;
+  }
+}
+
+TEST_F(HttpServerTest, UnknownPathsMethodsOversizedAndMalformedRequests) {
+  tcp::socket socket = connect();
+  net::write(socket, net::buffer(std::string("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")));
+  EXPECT_EQ(read_response(socket).rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  net::write(socket, net::buffer(std::string("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")));
+  EXPECT_EQ(read_response(socket).rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u);
+
+  tcp::socket big = connect();
+  net::write(big, net::buffer("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n" + std::string(65, 'a')));
+  std::string response = read_response(big);
+  EXPECT_EQ(response.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+
+  tcp::socket garbage = connect();
+  net::write(garbage, net::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+  EXPECT_EQ(read_response(garbage).rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
+}
+
+}  // namespace
+}  // namespace deputy::http
