@@ -1,9 +1,15 @@
 #include "store/sqlite_database.h"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
+
+#include "common/threads.h"
 
 namespace deputy::store {
 namespace {
@@ -158,11 +164,105 @@ class SqliteConnection final : public Connection {
   std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
 };
 
+
+// Copies the write-ahead log back into the database file, on a thread of its own. SQLite's
+// automatic checkpoint runs inside whichever commit crosses its threshold and ends with two
+// fsyncs; on the ingest writer those took 70–150 ms now and then, and every Slack ack
+// waiting on that commit waited with them. Here the copying and the fsyncs happen beside
+// the writer (a PASSIVE checkpoint takes no write lock). Under a long unbroken stream of
+// writes a passive checkpoint never catches up with the end of the log, so the log would
+// only grow; past restart_pages the checkpointer takes the writers' turn (the process's
+// write mutex, so it cannot starve behind a writer that never pauses) and starts the log
+// over: a short pause, as most of the log is already copied by then, and a rare one
+// (every 64 MB of log by default, where SQLite's own checkpoint paused every 4 MB).
+class Checkpointer {
+ public:
+  Checkpointer(sqlite3* db, std::mutex& write_mutex, SqliteOptions options)
+      : db_(db), write_mutex_(write_mutex), options_(options), thread_([this] { loop(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    sqlite3_close_v2(db_);
+  }
+
+  // SQLite's commit hook for WAL databases; `pages` is the log's length after the commit.
+  static int on_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* checkpointer = static_cast<Checkpointer*>(self);
+    if (pages >= checkpointer->options_.checkpoint_pages) checkpointer->request();
+    return SQLITE_OK;
+  }
+
+ private:
+  void request() {
+    if (due_.exchange(true, std::memory_order_acq_rel)) return;  // already asked for
+    std::lock_guard lock(mutex_);
+    wake_.notify_one();
+  }
+
+  void loop() {
+    name_this_thread("deputy-wal");
+    while (true) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || due_.load(std::memory_order_acquire); });
+        if (stopping_) return;
+      }
+      due_.store(false, std::memory_order_release);
+      int log_pages = 0;
+      int copied = 0;
+      int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      if (rc == SQLITE_OK && log_pages >= options_.restart_pages) {
+        std::lock_guard writers_wait(write_mutex_);
+        rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
+      }
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) spdlog::warn("sqlite checkpoint: {}", sqlite3_errmsg(db_));
+    }
+  }
+
+  sqlite3* db_;
+  std::mutex& write_mutex_;
+  const SqliteOptions options_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::atomic<bool> due_{false};
+  std::thread thread_;
+};
+
 class SqliteDatabase final : public PooledDatabase {
  public:
-  Status init(const std::string& path, size_t pool_size) {
+  Status init(const std::string& path, size_t pool_size, SqliteOptions options) {
     path_ = path;
+    if (path != ":memory:") {
+      sqlite3* db = nullptr;
+      if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+          SQLITE_OK) {
+        std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+        sqlite3_close_v2(db);
+        return Unavailable("cannot open SQLite database " + path + ": " + message);
+      }
+      // A restart waits this long for readers on older snapshots (e.g. a metrics scrape
+      // counting the inbox) while holding the writers' turn; if they are not done by then it
+      // gives up and the next checkpoint tries again.
+      sqlite3_busy_timeout(db, 20);
+      // Without it this connection would not look for a log to checkpoint.
+      if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        std::string message = sqlite3_errmsg(db);
+        sqlite3_close_v2(db);
+        return Unavailable("cannot use a write-ahead log for " + path + ": " + message);
+      }
+      checkpointer_ = std::make_unique<Checkpointer>(db, write_mutex_, options);
+    }
     return fill(pool_size);
+  }
+  ~SqliteDatabase() override {
+    // The checkpointer goes first; the pool's connections close after it, and the last to
+    // close checkpoints whatever is left.
+    checkpointer_.reset();
   }
   Dialect dialect() const override { return Dialect::kSqlite; }
 
@@ -181,19 +281,22 @@ class SqliteDatabase final : public PooledDatabase {
                                "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
       if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
     }
+    // Replaces SQLite's automatic checkpoint on this connection with the checkpointer's.
+    if (checkpointer_) sqlite3_wal_hook(db, &Checkpointer::on_commit, checkpointer_.get());
     return std::unique_ptr<Connection>(std::move(connection));
   }
 
  private:
   std::string path_;
   std::mutex write_mutex_;
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, size_t pool_size) {
+Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, size_t pool_size, SqliteOptions options) {
   auto database = std::make_unique<SqliteDatabase>();
-  if (Status s = database->init(path, pool_size); !s.ok()) return s;
+  if (Status s = database->init(path, pool_size, options); !s.ok()) return s;
   return std::unique_ptr<Database>(std::move(database));
 }
 
