@@ -190,9 +190,17 @@ class Checkpointer {
   }
 
   // SQLite's commit hook for WAL databases; `pages` is the log's length after the commit.
+  // Asks for a checkpoint each time checkpoint_pages more have been logged, as SQLite's own
+  // does. A log that was not started over stays long, and asking on every commit past the
+  // threshold would run checkpoints back to back, whose fsyncs then slow the commits that
+  // wait for their own (a job's steps).
   static int on_commit(void* self, sqlite3*, const char*, int pages) {
     auto* checkpointer = static_cast<Checkpointer*>(self);
-    if (pages >= checkpointer->options_.checkpoint_pages) checkpointer->request();
+    int previous = checkpointer->log_pages_.exchange(pages, std::memory_order_relaxed);
+    if (pages < previous) {  // the log started over
+      checkpointer->next_at_.store(checkpointer->options_.checkpoint_pages, std::memory_order_relaxed);
+    }
+    if (pages >= checkpointer->next_at_.load(std::memory_order_relaxed)) checkpointer->request();
     return SQLITE_OK;
   }
 
@@ -218,7 +226,9 @@ class Checkpointer {
       if (rc == SQLITE_OK && log_pages >= options_.restart_pages) {
         std::lock_guard writers_wait(write_mutex_);
         rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
+        if (rc == SQLITE_OK) log_pages = 0;  // the next commit starts the log over
       }
+      next_at_.store(log_pages + options_.checkpoint_pages, std::memory_order_relaxed);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) spdlog::warn("sqlite checkpoint: {}", sqlite3_errmsg(db_));
     }
   }
@@ -230,6 +240,8 @@ class Checkpointer {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::atomic<bool> due_{false};
+  std::atomic<int> log_pages_{0};  // the log's length after the latest commit
+  std::atomic<int> next_at_{options_.checkpoint_pages};
   std::thread thread_;
 };
 
