@@ -154,6 +154,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     auto message = parser_->release();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
+    answers_head_ = message.method() == bhttp::verb::head;
 
     Request request;
     request.method = std::string(message.method_string());
@@ -187,6 +188,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     keep_alive_ = false;
     linger_ = true;
+    answers_head_ = false;
     route_ = "unmatched";
     started_ = std::chrono::steady_clock::now();
     respond(Response::text(status, text));
@@ -196,7 +198,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     record(response.status);
     const bool keep_alive = keep_alive_ && !server_->stopping;
     out_.clear();
-    serialize_response(response, version_, keep_alive, out_);
+    serialize_response(response, version_, keep_alive, out_, answers_head_);
     stream_.expires_after(server_->options.write_timeout);
     net::async_write(stream_, net::buffer(out_), beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
   }
@@ -252,6 +254,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool first_request_ = true;
   unsigned version_ = 11;
+  bool answers_head_ = false;
   std::string route_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -11,6 +11,21 @@ void append_field_value(std::string& out, std::string_view value) {
   for (char c : value) out += (c == '\r' || c == '\n') ? ' ' : c;
 }
 
+// Framing and the fields set from Response itself come from here only: a second
+// Content-Length from a handler would let a client or proxy read the answer two ways.
+bool written_here(std::string_view name) {
+  auto is = [&](std::string_view field) {
+    if (name.size() != field.size()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+      char c = name[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+      if (c != field[i]) return false;
+    }
+    return true;
+  };
+  return is("content-length") || is("transfer-encoding") || is("connection") || is("content-type") || is("server");
+}
+
 void append_number(std::string& out, uint64_t n) {
   char digits[24];
   auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
@@ -19,8 +34,10 @@ void append_number(std::string& out, uint64_t n) {
 
 }  // namespace
 
-void serialize_response(const Response& response, unsigned version, bool keep_alive, std::string& out) {
-  const int status = (response.status >= 100 && response.status <= 999) ? response.status : 500;
+void serialize_response(const Response& response, unsigned version, bool keep_alive, std::string& out,
+                        bool answers_head) {
+  // A 1xx is never a final answer, and a client given one would wait for another.
+  const int status = (response.status >= 200 && response.status <= 999) ? response.status : 500;
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_number(out, static_cast<uint64_t>(status));
   out += ' ';
@@ -29,17 +46,21 @@ void serialize_response(const Response& response, unsigned version, bool keep_al
   out.append("\r\nServer: Deputy\r\nContent-Type: ");
   append_field_value(out, response.content_type);
   for (const auto& [name, value] : response.headers) {
+    if (written_here(name)) continue;
     out.append("\r\n");
     append_field_value(out, name);
     out.append(": ");
     append_field_value(out, value);
   }
-  out.append("\r\nContent-Length: ");
-  append_number(out, response.body.size());
+  const bool bodiless_status = status == 204 || status == 304;
+  if (!bodiless_status) {
+    out.append("\r\nContent-Length: ");
+    append_number(out, response.body.size());
+  }
   if (version == 10 && keep_alive) out.append("\r\nConnection: keep-alive");
   if (version != 10 && !keep_alive) out.append("\r\nConnection: close");
   out.append("\r\n\r\n");
-  out.append(response.body);
+  if (!bodiless_status && !answers_head) out.append(response.body);
 }
 
 }  // namespace deputy::http

@@ -5,9 +5,9 @@
 namespace deputy::http {
 namespace {
 
-std::string bytes(const Response& response, unsigned version, bool keep_alive) {
+std::string bytes(const Response& response, unsigned version, bool keep_alive, bool answers_head = false) {
   std::string out;
-  serialize_response(response, version, keep_alive, out);
+  serialize_response(response, version, keep_alive, out, answers_head);
   return out;
 }
 
@@ -37,6 +37,27 @@ TEST(HttpWire, LineBreaksInAHeaderValueCannotStartAnotherHeader) {
   std::string out = bytes(response, 11, true);
   EXPECT_EQ(out.find("\r\nSet-Cookie"), std::string::npos) << out;
   EXPECT_NE(out.find("Location: https://example.com/  Set-Cookie: stolen=1\r\n"), std::string::npos) << out;
+}
+
+TEST(HttpWire, HeadKeepsTheLengthButNotTheBodyAndSomeStatusesHaveNeither) {
+  EXPECT_EQ(bytes(Response::text(405, "method not allowed\n"), 11, true, /*answers_head=*/true),
+            "HTTP/1.1 405 Method Not Allowed\r\nServer: Deputy\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 19\r\n\r\n");
+  for (int status : {204, 304}) {
+    std::string out = bytes(Response::text(status, "ignored"), 11, true);
+    EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+    EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n") << out;
+  }
+  EXPECT_EQ(bytes(Response::text(101, ""), 11, true).rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u);
+}
+
+TEST(HttpWire, FramingHeadersComeOnlyFromTheResponseItself) {
+  Response response = Response::text(200, "abc");
+  response.headers = {{"content-length", "99"}, {"Transfer-Encoding", "chunked"}, {"CONNECTION", "upgrade"},
+                      {"Content-Type", "text/html"}, {"Server", "other"}, {"X-Kept", "1"}};
+  EXPECT_EQ(bytes(response, 11, true),
+            "HTTP/1.1 200 OK\r\nServer: Deputy\r\nContent-Type: text/plain; charset=utf-8\r\nX-Kept: 1\r\n"
+            "Content-Length: 3\r\n\r\nabc");
 }
 
 TEST(HttpWire, AppendsToWhatIsAlreadyThere) {

@@ -1,6 +1,7 @@
 #include "slack/signature.h"
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -54,6 +55,7 @@ EVP_MAC_CTX* keyed_for_this_thread(uint64_t verifier_id, std::string_view secret
     if (EVP_MAC_init(mine.ctx.get(), nullptr, 0, nullptr) == 1) return mine.ctx.get();
   }
   mine.verifier_id = 0;
+  ERR_clear_error();
   if (!hmac_algorithm()) return nullptr;
   mine.ctx.reset(EVP_MAC_CTX_new(hmac_algorithm()));
   if (!mine.ctx) return nullptr;
@@ -71,7 +73,8 @@ RequestVerifier::RequestVerifier(std::string secret)
     : secret_(std::move(secret)), id_(next_verifier_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 RequestVerifier::~RequestVerifier() {
-  // The secret should not outlive its use in freed memory.
+  // Not left in freed memory by this copy (OpenSSL's keyed contexts hold their own until
+  // each thread re-keys or ends).
   OPENSSL_cleanse(secret_.data(), secret_.size());
 }
 
@@ -85,7 +88,8 @@ std::string RequestVerifier::sign(std::string_view timestamp, std::string_view b
       EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(":"), 1) != 1 ||
       EVP_MAC_update(mac, reinterpret_cast<const unsigned char*>(body.data()), body.size()) != 1 ||
       EVP_MAC_final(mac, digest, &length, sizeof digest) != 1) {
-    return {};  // matches no signature: the request is refused rather than let through
+    ERR_clear_error();  // not left for the next OpenSSL caller on this thread to find
+    return {};          // matches no signature: the request is refused rather than let through
   }
   return "v0=" + to_hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }

@@ -14,11 +14,26 @@
 namespace deputy::store {
 namespace {
 
+// The process's one turn to write. A std::mutex lets a thread that unlocks take it straight
+// back, so a writer that never pauses could keep the checkpointer waiting indefinitely; in
+// front of it, the turnstile admits one taker at a time, and whoever waits there is next.
+class WriteTurn {
+ public:
+  std::unique_lock<std::mutex> take() {
+    std::lock_guard in_line(turnstile_);
+    return std::unique_lock(mutex_);
+  }
+
+ private:
+  std::mutex turnstile_;
+  std::mutex mutex_;
+};
+
 class SqliteConnection final : public Connection {
  public:
-  // SQLite allows one writer at a time. Writers of this process queue on `write_mutex`
+  // SQLite allows one writer at a time. Writers of this process queue for `write_turn`
   // instead of SQLite's busy handler, whose sleeps (up to 100 ms) would stall the ack path.
-  SqliteConnection(sqlite3* db, std::mutex& write_mutex) : db_(db), write_mutex_(write_mutex) {}
+  SqliteConnection(sqlite3* db, WriteTurn& write_turn) : db_(db), write_turn_(write_turn) {}
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -38,7 +53,7 @@ class SqliteConnection final : public Connection {
   }
 
   Status begin_write(Durability durability) override {
-    write_lock_ = std::unique_lock(write_mutex_);
+    write_lock_ = write_turn_.take();
     durable_ = durability == Durability::kDurable;
     if (durable_) {
       if (Status s = exec_plain("PRAGMA synchronous=FULL"); !s.ok()) return s;
@@ -92,7 +107,7 @@ class SqliteConnection final : public Connection {
     sqlite3_stmt* stmt = *prepared;
     // A single write outside a transaction still needs the process's writer turn.
     std::unique_lock<std::mutex> single_write;
-    if (!write_lock_.owns_lock() && !sqlite3_stmt_readonly(stmt)) single_write = std::unique_lock(write_mutex_);
+    if (!write_lock_.owns_lock() && !sqlite3_stmt_readonly(stmt)) single_write = write_turn_.take();
     // Parameters are bound without a copy (SQLITE_STATIC): `params` outlives every step
     // below, and the bindings are cleared before this returns.
     struct Unbind {
@@ -153,7 +168,7 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_;
-  std::mutex& write_mutex_;
+  WriteTurn& write_turn_;
   std::unique_lock<std::mutex> write_lock_;
   bool durable_ = false;
   // Looked up by the caller's string_view, without building a std::string each time.
@@ -171,14 +186,13 @@ class SqliteConnection final : public Connection {
 // waiting on that commit waited with them. Here the copying and the fsyncs happen beside
 // the writer (a PASSIVE checkpoint takes no write lock). Under a long unbroken stream of
 // writes a passive checkpoint never catches up with the end of the log, so the log would
-// only grow; past restart_pages the checkpointer takes the writers' turn (the process's
-// write mutex, so it cannot starve behind a writer that never pauses) and starts the log
-// over: a short pause, as most of the log is already copied by then, and a rare one
-// (every 64 MB of log by default, where SQLite's own checkpoint paused every 4 MB).
+// only grow; past restart_pages the checkpointer copies once more, then takes the writers'
+// turn and starts the log over: a pause as long as copying what was logged meanwhile and
+// two fsyncs, once per 64 MB of log by default (SQLite's own checkpoint paused every 4 MB).
 class Checkpointer {
  public:
-  Checkpointer(sqlite3* db, std::mutex& write_mutex, SqliteOptions options)
-      : db_(db), write_mutex_(write_mutex), options_(options), thread_([this] { loop(); }) {}
+  Checkpointer(sqlite3* db, WriteTurn& write_turn, SqliteOptions options)
+      : db_(db), write_turn_(write_turn), options_(options), thread_([this] { loop(); }) {}
   ~Checkpointer() {
     {
       std::lock_guard lock(mutex_);
@@ -213,6 +227,7 @@ class Checkpointer {
 
   void loop() {
     name_this_thread("deputy-wal");
+    int restart_at = options_.restart_pages;
     while (true) {
       {
         std::unique_lock lock(mutex_);
@@ -220,21 +235,31 @@ class Checkpointer {
         if (stopping_) return;
       }
       due_.store(false, std::memory_order_release);
+      // Commits during this pass count towards the next one, not this one.
+      next_at_.store(log_pages_.load(std::memory_order_relaxed) + options_.checkpoint_pages, std::memory_order_relaxed);
       int log_pages = 0;
       int copied = 0;
       int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
-      if (rc == SQLITE_OK && log_pages >= options_.restart_pages) {
-        std::lock_guard writers_wait(write_mutex_);
-        rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
-        if (rc == SQLITE_OK) log_pages = 0;  // the next commit starts the log over
+      if (rc == SQLITE_OK && log_pages >= restart_at) {
+        // Once more without blocking anyone, so that little is left to copy in the pause.
+        rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+        if (rc == SQLITE_OK) {
+          auto writers_wait = write_turn_.take();
+          rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, &log_pages, &copied);
+        }
+        // A reader that kept its snapshot past the busy timeout makes the restart give up;
+        // the next try waits for another quarter of restart_pages rather than pausing the
+        // writers at every pass while that reader lasts.
+        restart_at = rc == SQLITE_BUSY ? log_pages + options_.restart_pages / 4 : options_.restart_pages;
       }
-      next_at_.store(log_pages + options_.checkpoint_pages, std::memory_order_relaxed);
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY) spdlog::warn("sqlite checkpoint: {}", sqlite3_errmsg(db_));
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        spdlog::warn("sqlite checkpoint: {}", sqlite3_errmsg(db_));
+      }
     }
   }
 
   sqlite3* db_;
-  std::mutex& write_mutex_;
+  WriteTurn& write_turn_;
   const SqliteOptions options_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -257,17 +282,18 @@ class SqliteDatabase final : public PooledDatabase {
         sqlite3_close_v2(db);
         return Unavailable("cannot open SQLite database " + path + ": " + message);
       }
-      // A restart waits this long for readers on older snapshots (e.g. a metrics scrape
-      // counting the inbox) while holding the writers' turn; if they are not done by then it
-      // gives up and the next checkpoint tries again.
-      sqlite3_busy_timeout(db, 20);
+      sqlite3_busy_timeout(db, 10000);  // as the pool's, while another process may hold the file
       // Without it this connection would not look for a log to checkpoint.
       if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
         std::string message = sqlite3_errmsg(db);
         sqlite3_close_v2(db);
         return Unavailable("cannot use a write-ahead log for " + path + ": " + message);
       }
-      checkpointer_ = std::make_unique<Checkpointer>(db, write_mutex_, options);
+      // A restart waits this long for readers on older snapshots (e.g. a metrics scrape
+      // counting the inbox) while holding the writers' turn; if they are not done by then it
+      // gives up and tries again later.
+      sqlite3_busy_timeout(db, 20);
+      checkpointer_ = std::make_unique<Checkpointer>(db, write_turn_, options);
     }
     return fill(pool_size);
   }
@@ -288,7 +314,7 @@ class SqliteDatabase final : public PooledDatabase {
       return Unavailable("cannot open SQLite database " + path_ + ": " + message);
     }
     sqlite3_busy_timeout(db, 10000);
-    auto connection = std::make_unique<SqliteConnection>(db, write_mutex_);
+    auto connection = std::make_unique<SqliteConnection>(db, write_turn_);
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                                "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
       if (Status s = connection->exec_plain(pragma); !s.ok()) return s;
@@ -300,7 +326,7 @@ class SqliteDatabase final : public PooledDatabase {
 
  private:
   std::string path_;
-  std::mutex write_mutex_;
+  WriteTurn write_turn_;
   std::unique_ptr<Checkpointer> checkpointer_;
 };
 
