@@ -32,6 +32,8 @@ std::optional<std::string> form_value(const FormFields& fields, std::string_view
 bool constant_time_equal(std::string_view a, std::string_view b);
 
 std::string to_lower(std::string_view text);
+// ASCII letters only, as HTTP field names are; no locale lookups, no copies.
+bool equal_ignoring_ascii_case(std::string_view a, std::string_view b);
 std::string_view trim(std::string_view text);
 std::vector<std::string> split_words(std::string_view text);
 

@@ -41,6 +41,14 @@ TEST(Encoding, FormEncodingRoundTrips) {
   EXPECT_EQ(*parsed, fields);
 }
 
+TEST(Encoding, EqualIgnoringAsciiCase) {
+  EXPECT_TRUE(equal_ignoring_ascii_case("X-Slack-Signature", "x-slack-SIGNATURE"));
+  EXPECT_TRUE(equal_ignoring_ascii_case("", ""));
+  EXPECT_FALSE(equal_ignoring_ascii_case("X-Slack-Signature", "X-Slack-Signatur"));
+  EXPECT_FALSE(equal_ignoring_ascii_case("a[", "A{"));  // '[' and '{' differ only in the case bit
+  EXPECT_FALSE(equal_ignoring_ascii_case("Content-Type", "Content_Type"));
+}
+
 TEST(Encoding, ConstantTimeEqual) {
   EXPECT_TRUE(constant_time_equal("abc", "abc"));
   EXPECT_FALSE(constant_time_equal("abc", "abd"));

@@ -1,9 +1,9 @@
 #include <curl/curl.h>
 
-#include <cctype>
 #include <memory>
 #include <mutex>
 
+#include "common/encoding.h"
 #include "http/client.h"
 
 namespace deputy::http {
@@ -46,8 +46,7 @@ struct SlistDeleter {
 
 std::string ClientResponse::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    if (equal_ignoring_ascii_case(key, name)) {
       return value;
     }
   }

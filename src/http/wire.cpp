@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "common/encoding.h"
+
 namespace deputy::http {
 namespace {
 
@@ -14,16 +16,10 @@ void append_field_value(std::string& out, std::string_view value) {
 // Framing and the fields set from Response itself come from here only: a second
 // Content-Length from a handler would let a client or proxy read the answer two ways.
 bool written_here(std::string_view name) {
-  auto is = [&](std::string_view field) {
-    if (name.size() != field.size()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-      if (c != field[i]) return false;
-    }
-    return true;
-  };
-  return is("content-length") || is("transfer-encoding") || is("connection") || is("content-type") || is("server");
+  for (std::string_view field : {"Content-Length", "Transfer-Encoding", "Connection", "Content-Type", "Server"}) {
+    if (equal_ignoring_ascii_case(name, field)) return true;
+  }
+  return false;
 }
 
 void append_number(std::string& out, uint64_t n) {
