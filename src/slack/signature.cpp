@@ -48,8 +48,6 @@ struct ThreadMac {
 
 EVP_MAC_CTX* keyed_for_this_thread(uint64_t verifier_id, std::string_view secret) {
   thread_local ThreadMac mine;
-  char digest_name[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0), OSSL_PARAM_construct_end()};
   if (mine.verifier_id == verifier_id && mine.ctx) {
     // A null key keeps the key already set: HMAC restarts from its saved inner and outer states.
     if (EVP_MAC_init(mine.ctx.get(), nullptr, 0, nullptr) == 1) return mine.ctx.get();
@@ -59,6 +57,8 @@ EVP_MAC_CTX* keyed_for_this_thread(uint64_t verifier_id, std::string_view secret
   if (!hmac_algorithm()) return nullptr;
   mine.ctx.reset(EVP_MAC_CTX_new(hmac_algorithm()));
   if (!mine.ctx) return nullptr;
+  char digest_name[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0), OSSL_PARAM_construct_end()};
   if (EVP_MAC_init(mine.ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), params) != 1) {
     mine.ctx.reset();
     return nullptr;
@@ -106,15 +106,6 @@ SignatureVerdict RequestVerifier::verify(std::string_view timestamp, std::string
   std::string expected = sign(timestamp, body);
   if (expected.empty() || !constant_time_equal(expected, signature)) return SignatureVerdict::kMismatch;
   return SignatureVerdict::kValid;
-}
-
-std::string compute_signature(std::string_view secret, std::string_view timestamp, std::string_view body) {
-  return RequestVerifier(std::string(secret)).sign(timestamp, body);
-}
-
-SignatureVerdict verify_signature(std::string_view secret, std::string_view timestamp, std::string_view signature,
-                                  std::string_view body, int64_t now_unix_seconds, int64_t window_seconds) {
-  return RequestVerifier(std::string(secret)).verify(timestamp, signature, body, now_unix_seconds, window_seconds);
 }
 
 }  // namespace deputy::slack

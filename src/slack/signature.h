@@ -38,9 +38,4 @@ class RequestVerifier {
   uint64_t id_;  // tells the per-thread keyed HMAC which verifier it belongs to
 };
 
-std::string compute_signature(std::string_view secret, std::string_view timestamp, std::string_view body);
-
-SignatureVerdict verify_signature(std::string_view secret, std::string_view timestamp, std::string_view signature,
-                                  std::string_view body, int64_t now_unix_seconds, int64_t window_seconds = 300);
-
 }  // namespace deputy::slack

@@ -21,11 +21,11 @@ constexpr const char* kSignature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21
 constexpr int64_t kNow = 1531420618 + 30;
 
 TEST(SlackSignature, ComputesSlacksDocumentedExample) {
-  EXPECT_EQ(compute_signature(kSecret, kTimestamp, kBody), kSignature);
+  EXPECT_EQ(RequestVerifier(kSecret).sign(kTimestamp, kBody), kSignature);
 }
 
 TEST(SlackSignature, AcceptsSlacksDocumentedExample) {
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kValid);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kValid);
 }
 
 TEST(SlackSignature, RefusesAnyChangeToTheBody) {
@@ -33,37 +33,37 @@ TEST(SlackSignature, RefusesAnyChangeToTheBody) {
   for (size_t i : {size_t{0}, body.size() / 2, body.size() - 1}) {
     std::string changed = body;
     changed[i] = changed[i] == 'a' ? 'b' : 'a';
-    EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, changed, kNow), SignatureVerdict::kMismatch) << i;
+    EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, changed, kNow), SignatureVerdict::kMismatch) << i;
   }
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, body + "&x=1", kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, body + "&x=1", kNow), SignatureVerdict::kMismatch);
 }
 
 TEST(SlackSignature, RefusesAChangedTimestampOrSecret) {
-  EXPECT_EQ(verify_signature(kSecret, "1531420619", kSignature, kBody, kNow), SignatureVerdict::kMismatch);
-  EXPECT_EQ(verify_signature("8f742231b10e8888abcd99yyyzzz85a6", kTimestamp, kSignature, kBody, kNow),
+  EXPECT_EQ(RequestVerifier(kSecret).verify("1531420619", kSignature, kBody, kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(RequestVerifier("8f742231b10e8888abcd99yyyzzz85a6").verify(kTimestamp, kSignature, kBody, kNow),
             SignatureVerdict::kMismatch);
 }
 
 TEST(SlackSignature, RefusesATamperedSignature) {
   std::string signature = kSignature;
   signature.back() = '4';
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, signature, kBody, kNow), SignatureVerdict::kMismatch);
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, "v1=" + signature.substr(3), kBody, kNow), SignatureVerdict::kMismatch);
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, "v0=", kBody, kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, signature, kBody, kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, "v1=" + signature.substr(3), kBody, kNow), SignatureVerdict::kMismatch);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, "v0=", kBody, kNow), SignatureVerdict::kMismatch);
 }
 
 TEST(SlackSignature, RefusesTimestampsOutsideFiveMinutes) {
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, kBody, 1531420618 + 301), SignatureVerdict::kStaleTimestamp);
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, kBody, 1531420618 - 301), SignatureVerdict::kStaleTimestamp);
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, kSignature, kBody, 1531420618 + 300), SignatureVerdict::kValid);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, kBody, 1531420618 + 301), SignatureVerdict::kStaleTimestamp);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, kBody, 1531420618 - 301), SignatureVerdict::kStaleTimestamp);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, kSignature, kBody, 1531420618 + 300), SignatureVerdict::kValid);
 }
 
 TEST(SlackSignature, RefusesMissingOrMalformedHeadersAndMissingSecret) {
-  EXPECT_EQ(verify_signature("", kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kNoSecretConfigured);
-  EXPECT_EQ(verify_signature(kSecret, "", kSignature, kBody, kNow), SignatureVerdict::kMissingHeaders);
-  EXPECT_EQ(verify_signature(kSecret, kTimestamp, "", kBody, kNow), SignatureVerdict::kMissingHeaders);
-  EXPECT_EQ(verify_signature(kSecret, "15314x0618", kSignature, kBody, kNow), SignatureVerdict::kMalformedTimestamp);
-  EXPECT_EQ(verify_signature(kSecret, "-1", kSignature, kBody, kNow), SignatureVerdict::kStaleTimestamp);
+  EXPECT_EQ(RequestVerifier("").verify(kTimestamp, kSignature, kBody, kNow), SignatureVerdict::kNoSecretConfigured);
+  EXPECT_EQ(RequestVerifier(kSecret).verify("", kSignature, kBody, kNow), SignatureVerdict::kMissingHeaders);
+  EXPECT_EQ(RequestVerifier(kSecret).verify(kTimestamp, "", kBody, kNow), SignatureVerdict::kMissingHeaders);
+  EXPECT_EQ(RequestVerifier(kSecret).verify("15314x0618", kSignature, kBody, kNow), SignatureVerdict::kMalformedTimestamp);
+  EXPECT_EQ(RequestVerifier(kSecret).verify("-1", kSignature, kBody, kNow), SignatureVerdict::kStaleTimestamp);
 }
 
 TEST(SlackSignature, VerifierKeepsItsKeyAcrossRequestsAndAlongsideAnotherSecret) {

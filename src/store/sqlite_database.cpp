@@ -270,19 +270,28 @@ class Checkpointer {
   std::thread thread_;
 };
 
+// A handle for this process's use from one thread at a time, waiting up to 10 s for a lock
+// another process holds.
+Result<sqlite3*> open_handle(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Unavailable("cannot open SQLite database " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  return db;
+}
+
 class SqliteDatabase final : public PooledDatabase {
  public:
   Status init(const std::string& path, size_t pool_size, SqliteOptions options) {
     path_ = path;
     if (path != ":memory:") {
-      sqlite3* db = nullptr;
-      if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-          SQLITE_OK) {
-        std::string message = db ? sqlite3_errmsg(db) : "out of memory";
-        sqlite3_close_v2(db);
-        return Unavailable("cannot open SQLite database " + path + ": " + message);
-      }
-      sqlite3_busy_timeout(db, 10000);  // as the pool's, while another process may hold the file
+      auto opened = open_handle(path);
+      if (!opened) return opened.status();
+      sqlite3* db = *opened;
       // Without it this connection would not look for a log to checkpoint.
       if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
         std::string message = sqlite3_errmsg(db);
@@ -306,14 +315,9 @@ class SqliteDatabase final : public PooledDatabase {
 
  protected:
   Result<std::unique_ptr<Connection>> connect() override {
-    sqlite3* db = nullptr;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path_.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-      std::string message = db ? sqlite3_errmsg(db) : "out of memory";
-      sqlite3_close_v2(db);
-      return Unavailable("cannot open SQLite database " + path_ + ": " + message);
-    }
-    sqlite3_busy_timeout(db, 10000);
+    auto opened = open_handle(path_);
+    if (!opened) return opened.status();
+    sqlite3* db = *opened;
     auto connection = std::make_unique<SqliteConnection>(db, write_turn_);
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                                "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
