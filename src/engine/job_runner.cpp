@@ -125,10 +125,11 @@ Status JobRunner::run(const std::string& job_id, int attempt) {
   return drive(std::move(**found), attempt);
 }
 
-Status JobRunner::drive(store::JobRecord stored, int attempt) {
+Status JobRunner::drive(store::JobRecord stored, int attempt, bool* ran) {
   auto claimed = jobs_.claim(stored.id);
   if (!claimed) return claimed.status();
   if (!claimed->has_value()) return Status::Ok();  // parked, finished, or another runner has it
+  if (ran) *ran = true;
   Run run;
   run.job = std::move(**claimed);
   run.attempt = attempt;
@@ -415,7 +416,13 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
       auto job = jobs_.get(job_id);
       if (!job) return job.status();
       // A retried click whose first delivery stopped before running the job: drive it now.
-      if (job->has_value() && ((*job)->state == js::kQueued || (*job)->state == js::kRunning)) return run(job_id, attempt);
+      // If another runner has it (a second click while the decided job is still running),
+      // this click changes nothing and is told so like any other.
+      if (job->has_value() && ((*job)->state == js::kQueued || (*job)->state == js::kRunning)) {
+        bool ran = false;
+        Status driven = drive(std::move(**job), attempt, &ran);
+        if (ran || !driven.ok()) return driven;
+      }
       return slack::deliver(slack_, click.where, text_message("This request has already been decided; nothing changed."));
     }
     case store::Decision::kRecorded: break;

@@ -51,7 +51,9 @@ class JobRunner {
   enum class Next { kContinue, kStop };
 
   const recipes::Recipe* recipe_named(const std::string& command) const;
-  Status drive(store::JobRecord job, int attempt);
+  // `ran` (when given) says whether this call claimed the job: false when it is parked,
+  // finished, or another runner holds it.
+  Status drive(store::JobRecord job, int attempt, bool* ran = nullptr);
   Result<Next> approval_step(Run& run, const recipes::Step& step);
   Result<Next> http_step(Run& run, const recipes::Step& step);
   Status transient(Run& run, const Status& why);
