@@ -119,20 +119,24 @@ std::string url_encode(std::string_view text) {
 std::optional<std::string> url_decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += char((hi << 4) | lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
+  // Copies the plain runs whole: this decodes every slash command's form on the ack path.
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t run = i;
+    while (i < text.size() && text[i] != '%' && (text[i] != '+' || !plus_is_space)) ++i;
+    out.append(text.data() + run, i - run);
+    if (i == text.size()) break;
+    if (text[i] == '+') {
       out += ' ';
-    } else {
-      out += c;
+      ++i;
+      continue;
     }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int hi = hex_value(text[i + 1]);
+    int lo = hex_value(text[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += char((hi << 4) | lo);
+    i += 3;
   }
   return out;
 }

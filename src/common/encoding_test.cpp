@@ -34,6 +34,18 @@ TEST(Encoding, FormParsingDecodesAndRefusesBrokenEscapes) {
   EXPECT_FALSE(parse_form("a=%"));
 }
 
+TEST(Encoding, UrlDecodeHandlesRunsEscapesAndPlus) {
+  EXPECT_EQ(url_decode("plain").value(), "plain");
+  EXPECT_EQ(url_decode("").value(), "");
+  EXPECT_EQ(url_decode("%2f%2F").value(), "//");
+  EXPECT_EQ(url_decode("a+b%20c+").value(), "a b c ");
+  EXPECT_EQ(url_decode("ends%3d").value(), "ends=");
+  EXPECT_EQ(url_decode("%E2%9C%93ok").value(), "\xE2\x9C\x93ok");
+  EXPECT_EQ(url_decode("a+b", /*plus_is_space=*/false).value(), "a+b");
+  EXPECT_FALSE(url_decode("ok%4"));
+  EXPECT_FALSE(url_decode("ok%4g+"));
+}
+
 TEST(Encoding, FormEncodingRoundTrips) {
   FormFields fields = {{"text", "create opportunity \"Acme\" 5000"}, {"x", "a&b=c/d"}};
   auto parsed = parse_form(encode_form(fields));
