@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -142,19 +143,40 @@ std::optional<std::string> url_decode(std::string_view text, bool plus_is_space)
 }
 
 std::optional<FormFields> parse_form(std::string_view body) {
+  auto form = FormView::parse(body);
+  if (!form) return std::nullopt;
   FormFields fields;
+  fields.reserve(form->escaped_fields().size());
+  // The escapes are already checked, so decoding cannot fail.
+  for (const auto& [name, value] : form->escaped_fields()) fields.emplace_back(url_decode(name).value(), url_decode(value).value());
+  return fields;
+}
+
+std::optional<FormView> FormView::parse(std::string_view body) {
+  for (size_t at = body.find('%'); at != std::string_view::npos; at = body.find('%', at + 3)) {
+    if (at + 2 >= body.size() || hex_value(body[at + 1]) < 0 || hex_value(body[at + 2]) < 0) return std::nullopt;
+  }
+  FormView form;
+  form.fields_.reserve(16);
   while (!body.empty()) {
     size_t amp = body.find('&');
     std::string_view pair = body.substr(0, amp);
     body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    auto name = url_decode(pair.substr(0, eq));
-    auto value = url_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
-    if (!name || !value) return std::nullopt;
-    fields.emplace_back(std::move(*name), std::move(*value));
+    form.fields_.emplace_back(pair.substr(0, eq), eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
   }
-  return fields;
+  return form;
+}
+
+std::optional<std::string> FormView::value(std::string_view name) const {
+  for (const auto& [raw_name, raw_value] : fields_) {
+    if (raw_name == name) return url_decode(raw_value);
+    // Slack's field names are plain; an escaped one is decoded so it still matches.
+    bool escaped = std::any_of(raw_name.begin(), raw_name.end(), [](char c) { return c == '%' || c == '+'; });
+    if (escaped && url_decode(raw_name) == name) return url_decode(raw_value);
+  }
+  return std::nullopt;
 }
 
 std::string encode_form(const FormFields& fields) {
@@ -191,7 +213,9 @@ bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
 
 std::string to_lower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+  }
   return out;
 }
 

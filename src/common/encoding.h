@@ -27,10 +27,24 @@ using FormFields = std::vector<std::pair<std::string, std::string>>;
 std::optional<FormFields> parse_form(std::string_view body);
 std::string encode_form(const FormFields& fields);
 std::optional<std::string> form_value(const FormFields& fields, std::string_view name);
+// A form split into fields but not decoded, for reading a few fields only (the ack path).
+// It points into the body, which must outlive it.
+class FormView {
+ public:
+  // nullopt when a field has a broken %-escape, as parse_form.
+  static std::optional<FormView> parse(std::string_view body);
+  // Decoded; the first field of that name, as form_value.
+  std::optional<std::string> value(std::string_view name) const;
+  const std::vector<std::pair<std::string_view, std::string_view>>& escaped_fields() const { return fields_; }
+
+ private:
+  std::vector<std::pair<std::string_view, std::string_view>> fields_;
+};
 
 // Compares secrets without leaking where they differ through timing.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
+// ASCII letters only: no locale lookups.
 std::string to_lower(std::string_view text);
 // ASCII letters only, as HTTP field names are; no locale lookups, no copies.
 bool equal_ignoring_ascii_case(std::string_view a, std::string_view b);

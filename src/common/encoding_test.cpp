@@ -46,6 +46,25 @@ TEST(Encoding, UrlDecodeHandlesRunsEscapesAndPlus) {
   EXPECT_FALSE(url_decode("ok%4g+"));
 }
 
+TEST(Encoding, FormViewDecodesOnlyTheFieldAskedFor) {
+  auto form = FormView::parse("command=%2Fdeputy&text=hello+world&text=second&&empty=&bare&team%5Fid=T1&a+b=c");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->value("command").value(), "/deputy");
+  EXPECT_EQ(form->value("text").value(), "hello world");  // the first, as form_value
+  EXPECT_EQ(form->value("empty").value(), "");
+  EXPECT_EQ(form->value("bare").value(), "");
+  EXPECT_EQ(form->value("team_id").value(), "T1");  // an escaped name still matches
+  EXPECT_EQ(form->value("a b").value(), "c");
+  EXPECT_FALSE(form->value("user_id"));
+  EXPECT_FALSE(form->value(""));
+  ASSERT_TRUE(FormView::parse(""));
+  EXPECT_FALSE(FormView::parse("")->value("text"));
+  EXPECT_FALSE(FormView::parse("a=1&b=%2"));
+  EXPECT_FALSE(FormView::parse("a=%&b=2"));
+  EXPECT_FALSE(FormView::parse("a%G1=2"));
+  EXPECT_EQ(FormView::parse("a=100%25&b=%41")->value("b").value(), "A");
+}
+
 TEST(Encoding, FormEncodingRoundTrips) {
   FormFields fields = {{"text", "create opportunity \"Acme\" 5000"}, {"x", "a&b=c/d"}};
   auto parsed = parse_form(encode_form(fields));

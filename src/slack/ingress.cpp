@@ -62,9 +62,9 @@ Inbound classify_event(std::string_view body) {
 }
 
 Inbound classify_form(std::string_view body) {
-  auto fields = parse_form(body);
-  if (!fields) return malformed("form body has a broken %-escape");
-  if (auto payload = form_value(*fields, "payload")) {
+  auto form = FormView::parse(body);
+  if (!form) return malformed("form body has a broken %-escape");
+  if (auto payload = form->value("payload")) {
     auto json = nlohmann::json::parse(*payload, nullptr, false);
     if (json.is_discarded() || !json.is_object()) return malformed("payload field is not a JSON object");
     std::string type = str(json, "type");
@@ -85,16 +85,16 @@ Inbound classify_form(std::string_view body) {
       // A double click is the same user, message, button and value: it runs once.
       in.dedupe_key = "action:" + in.team_id + ":" + user + ":" + message_ts + ":" + action_id + ":" + str(actions[0], "value");
     }
-    in.payload = *payload;
+    in.payload = std::move(*payload);
     return in;
   }
-  if (form_value(*fields, "command")) {
+  if (form->value("command")) {
     Inbound in;
     in.kind = Inbound::Kind::kWork;
     in.delivery_kind = "slash_command";
-    in.team_id = form_value(*fields, "team_id").value_or("");
-    if (form_value(*fields, "user_id").value_or("").empty()) return malformed("slash command without user_id");
-    std::string trigger = form_value(*fields, "trigger_id").value_or("");
+    in.team_id = form->value("team_id").value_or("");
+    if (form->value("user_id").value_or("").empty()) return malformed("slash command without user_id");
+    std::string trigger = form->value("trigger_id").value_or("");
     if (!trigger.empty()) in.dedupe_key = "slash:" + in.team_id + ":" + trigger;
     // Stored as Slack sent it (the form is already known to parse); the worker reads it.
     in.payload = std::string(body);
@@ -106,8 +106,7 @@ Inbound classify_form(std::string_view body) {
 }  // namespace
 
 Inbound classify(std::string_view content_type, std::string_view body) {
-  std::string type = to_lower(content_type.substr(0, content_type.find(';')));
-  type = std::string(trim(type));
+  std::string type = to_lower(trim(content_type.substr(0, content_type.find(';'))));
   if (type == "application/json") return classify_event(body);
   if (type == "application/x-www-form-urlencoded") return classify_form(body);
   return malformed("unsupported content type '" + type + "'");
