@@ -158,8 +158,10 @@ export async function startPlayground({
         if (typed.startsWith('/deputy')) {
           // Slack shows a slash command only to the person who typed it.
           transcript.add({ channel, author: user, text: typed, ephemeralTo: user });
-          const sent = await slack.sendSlashCommand({ user, channel, channelName: where === 'dm' ? 'directmessage' : 'general', text: withMentions(typed.slice('/deputy'.length).trim()) });
-          transcript.responses.set(sent.responseId, { user, channel, messageId: null });
+          // Known before sending: Deputy may answer through response_url before its ack is read here.
+          const responseId = `R${randomBytes(8).toString('hex')}`;
+          transcript.responses.set(responseId, { user, channel, messageId: null });
+          const sent = await slack.sendSlashCommand({ user, channel, channelName: where === 'dm' ? 'directmessage' : 'general', text: withMentions(typed.slice('/deputy'.length).trim()), responseId });
           return json(sent.status === 200 ? 200 : 502, { status: sent.status });
         }
         const mention = /^@deputy\b/i.test(typed);

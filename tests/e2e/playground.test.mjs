@@ -150,3 +150,33 @@ async function wholeStory() {
   await page.waitForSelector('text=find file');
   await snap('help');
 }
+
+test("Deputy's answer to a slash command shows even when it arrives before the ack has been read", async () => {
+  // Deputy hands a stored command to a worker at once, so its answer through response_url can
+  // reach the playground before the playground has read the 200 to the command. Make that
+  // order certain: the command's send returns only after the answer has been handled.
+  const slack = playground.slack;
+  const send = slack.sendSlashCommand;
+  slack.sendSlashCommand = async (args) => {
+    let unsubscribe;
+    const answered = new Promise((resolve) => {
+      unsubscribe = slack.subscribe((call) => call.method === 'response_url' && resolve());
+    });
+    try {
+      const sent = await send.call(slack, args);
+      await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 10000))]);
+      return sent;
+    } finally {
+      unsubscribe();
+    }
+  };
+  try {
+    const before = (await (await fetch(`${playground.url}/api/messages?user=U0CAROL`)).json()).length;
+    const sent = await fetch(`${playground.url}/api/send`, { method: 'POST', body: JSON.stringify({ user: 'U0CAROL', where: 'dm', text: '/deputy help' }) });
+    assert.equal(sent.status, 200);
+    const shown = (await (await fetch(`${playground.url}/api/messages?user=U0CAROL`)).json()).slice(before);
+    assert.ok(shown.some((m) => m.author === 'deputy'), `no answer shown to Carol: ${JSON.stringify(shown).slice(0, 400)}`);
+  } finally {
+    slack.sendSlashCommand = send;
+  }
+});

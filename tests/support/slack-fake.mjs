@@ -305,8 +305,9 @@ export class SlackFake {
     return { status: r.status, headers: r.headers, text, json };
   }
 
-  async sendSlashCommand({ user, channel = 'C0GENERAL', channelName = 'general', text = '', command = '/deputy' }) {
-    const responseId = randomId('R', 12);
+  // responseId: chosen by a caller that must know it before Deputy can answer (the answer may
+  // arrive before the ack has been read).
+  async sendSlashCommand({ user, channel = 'C0GENERAL', channelName = 'general', text = '', command = '/deputy', responseId = randomId('R', 12) }) {
     const responseUrl = `${this.baseUrl}/response/${responseId}`;
     const fields = {
       token: 'fakeVerificationToken',
