@@ -120,7 +120,7 @@ std::string url_encode(std::string_view text) {
 std::optional<std::string> url_decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
-  // Copies the plain runs whole: this decodes every slash command's form on the ack path.
+  // Copies the plain runs whole instead of appending byte by byte.
   size_t i = 0;
   while (i < text.size()) {
     size_t run = i;
@@ -171,10 +171,9 @@ std::optional<FormView> FormView::parse(std::string_view body) {
 
 std::optional<std::string> FormView::value(std::string_view name) const {
   for (const auto& [raw_name, raw_value] : fields_) {
-    if (raw_name == name) return url_decode(raw_value);
-    // Slack's field names are plain; an escaped one is decoded so it still matches.
+    // Slack's field names are plain; an escaped one is compared decoded, as form_value does.
     bool escaped = std::any_of(raw_name.begin(), raw_name.end(), [](char c) { return c == '%' || c == '+'; });
-    if (escaped && url_decode(raw_name) == name) return url_decode(raw_value);
+    if (escaped ? url_decode(raw_name) == name : raw_name == name) return url_decode(raw_value);
   }
   return std::nullopt;
 }

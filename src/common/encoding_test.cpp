@@ -55,6 +55,8 @@ TEST(Encoding, FormViewDecodesOnlyTheFieldAskedFor) {
   EXPECT_EQ(form->value("bare").value(), "");
   EXPECT_EQ(form->value("team_id").value(), "T1");  // an escaped name still matches
   EXPECT_EQ(form->value("a b").value(), "c");
+  EXPECT_FALSE(form->value("a+b"));  // names compare decoded, as form_value
+  EXPECT_FALSE(form->value("team%5Fid"));
   EXPECT_FALSE(form->value("user_id"));
   EXPECT_FALSE(form->value(""));
   ASSERT_TRUE(FormView::parse(""));

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { startPlayground } from '../../playground/playground.mjs';
 import { launchChromium, ARTIFACTS } from '../support/browser.mjs';
@@ -158,15 +159,21 @@ test("Deputy's answer to a slash command shows even when it arrives before the a
   const slack = playground.slack;
   const send = slack.sendSlashCommand;
   slack.sendSlashCommand = async (args) => {
+    // Without the fix the playground passes no id; one is chosen here so the wait is for this
+    // command's answer and not for a late one from an earlier test.
+    const responseId = args.responseId ?? `R${randomBytes(8).toString('hex')}`;
     let unsubscribe;
+    let timer;
     const answered = new Promise((resolve) => {
-      unsubscribe = slack.subscribe((call) => call.method === 'response_url' && resolve());
+      unsubscribe = slack.subscribe((call) => call.method === 'response_url' && call.id === responseId && resolve());
+      timer = setTimeout(resolve, 10000);
     });
     try {
-      const sent = await send.call(slack, args);
-      await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 10000))]);
+      const sent = await send.call(slack, { ...args, responseId });
+      await answered;
       return sent;
     } finally {
+      clearTimeout(timer);
       unsubscribe();
     }
   };
@@ -175,7 +182,8 @@ test("Deputy's answer to a slash command shows even when it arrives before the a
     const sent = await fetch(`${playground.url}/api/send`, { method: 'POST', body: JSON.stringify({ user: 'U0CAROL', where: 'dm', text: '/deputy help' }) });
     assert.equal(sent.status, 200);
     const shown = (await (await fetch(`${playground.url}/api/messages?user=U0CAROL`)).json()).slice(before);
-    assert.ok(shown.some((m) => m.author === 'deputy'), `no answer shown to Carol: ${JSON.stringify(shown).slice(0, 400)}`);
+    const answer = shown.find((m) => m.author === 'deputy' && m.ephemeralTo === 'U0CAROL' && m.channel === slack.dmChannelOf('U0CAROL'));
+    assert.ok(answer, `no answer shown to Carol: ${JSON.stringify(shown).slice(0, 400)}`);
   } finally {
     slack.sendSlashCommand = send;
   }
