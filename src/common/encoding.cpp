@@ -171,6 +171,7 @@ std::optional<FormView> FormView::parse(std::string_view body) {
 
 std::optional<std::string> FormView::value(std::string_view name) const {
   for (const auto& [raw_name, raw_value] : fields_) {
+    if (raw_name.size() < name.size()) continue;  // decoding never lengthens a name
     // Slack's field names are plain; an escaped one is compared decoded, as form_value does.
     bool escaped = std::any_of(raw_name.begin(), raw_name.end(), [](char c) { return c == '%' || c == '+'; });
     if (escaped ? url_decode(raw_name) == name : raw_name == name) return url_decode(raw_value);
