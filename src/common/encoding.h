@@ -41,6 +41,11 @@ class FormView {
   std::vector<std::pair<std::string_view, std::string_view>> fields_;
 };
 
+// Appends text as a quoted JSON string (RFC 8259): quotes, backslashes and control
+// characters escaped, UTF-8 kept as it is; a byte that is not part of valid UTF-8 becomes
+// U+FFFD, so text from anywhere (a user, an app) always makes a valid document.
+void append_json_string(std::string& out, std::string_view text);
+
 // Compares secrets without leaking where they differ through timing.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

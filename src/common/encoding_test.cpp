@@ -88,6 +88,34 @@ TEST(Encoding, ConstantTimeEqual) {
   EXPECT_FALSE(constant_time_equal("abc", "abcd"));
 }
 
+std::string json_string(std::string_view text) {
+  std::string out = "x";  // appends, keeping what is there
+  append_json_string(out, text);
+  return out.substr(1);
+}
+
+TEST(Encoding, JsonStringEscapesWhatJsonRequires) {
+  EXPECT_EQ(json_string(""), R"("")");
+  EXPECT_EQ(json_string("plain <text> & 'quotes'/"), R"("plain <text> & 'quotes'/")");
+  EXPECT_EQ(json_string("say \"hi\"\\ now"), R"("say \"hi\"\\ now")");
+  EXPECT_EQ(json_string("a\nb\tc\rd\be\ff"), R"("a\nb\tc\rd\be\ff")");
+  EXPECT_EQ(json_string(std::string_view("\0\x01\x1f", 3)), R"("\u0000\u0001\u001f")");
+  EXPECT_EQ(json_string("\x7f"), "\"\x7f\"");  // DEL needs no escape in JSON
+}
+
+TEST(Encoding, JsonStringKeepsValidUtf8AndReplacesTheRest) {
+  // Two-, three- and four-byte characters pass as they are.
+  EXPECT_EQ(json_string("caf\xC3\xA9 \xE2\x80\x94 \xF0\x9F\x91\x8D"), "\"caf\xC3\xA9 \xE2\x80\x94 \xF0\x9F\x91\x8D\"");
+  const std::string replacement = "\xEF\xBF\xBD";
+  EXPECT_EQ(json_string("a\xFF" "b"), "\"a" + replacement + "b\"");                         // never a UTF-8 byte
+  EXPECT_EQ(json_string("a\xC3"), "\"a" + replacement + "\"");                           // cut short at the end
+  EXPECT_EQ(json_string("\xC3(x"), "\"" + replacement + "(x\"");                         // lead without continuation
+  EXPECT_EQ(json_string("\xC0\xAF"), "\"" + replacement + replacement + "\"");            // overlong '/'
+  EXPECT_EQ(json_string("\xED\xA0\x80"), "\"" + replacement + replacement + replacement + "\"");  // a surrogate
+  EXPECT_EQ(json_string("\xF4\x90\x80\x80"), "\"" + replacement + replacement + replacement + replacement + "\"");  // past U+10FFFF
+  EXPECT_EQ(json_string("\x80\"q"), "\"" + replacement + "\\\"q\"");                   // escaping goes on after a bad byte
+}
+
 TEST(Encoding, SplitWordsAndTrim) {
   EXPECT_EQ(split_words("  create   opportunity\tAcme \n"), (std::vector<std::string>{"create", "opportunity", "Acme"}));
   EXPECT_EQ(trim("  x y  "), "x y");

@@ -1,29 +1,74 @@
 #include "slack/blocks.h"
 
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+
 namespace deputy::slack {
 namespace {
 
-nlohmann::json plain(const std::string& text, size_t max) {
-  return {{"type", "plain_text"}, {"text", truncate_utf8(text, max)}, {"emoji", true}};
+// Small writers for the JSON text of a block. Each value goes after a key or into an array;
+// the comma before it is decided by what was written last.
+void separate(std::string& out) {
+  if (!out.empty() && out.back() != '{' && out.back() != '[' && out.back() != ':') out += ',';
 }
 
-nlohmann::json mrkdwn(const std::string& text, size_t max) {
-  return {{"type", "mrkdwn"}, {"text", truncate_utf8(text, max)}};
+void key(std::string& out, std::string_view name) {
+  separate(out);
+  out += '"';
+  out += name;  // names are literals here, never user text
+  out += "\":";
 }
 
-nlohmann::json button_json(const Button& b) {
-  nlohmann::json out = {{"type", "button"}, {"text", plain(b.text, kMaxButtonText)}, {"action_id", b.action_id.substr(0, kMaxActionId)}};
-  if (!b.value.empty()) out["value"] = b.value.substr(0, kMaxButtonValue);
-  if (!b.url.empty()) out["url"] = b.url.substr(0, kMaxUrl);
-  if (!b.style.empty()) out["style"] = b.style;
+void string_field(std::string& out, std::string_view name, std::string_view value) {
+  key(out, name);
+  append_json_string(out, value);
+}
+
+// Text cut to Slack's limit for that field, at a character boundary.
+void limited_string(std::string& out, const std::string& text, size_t max) {
+  if (text.size() <= max) return append_json_string(out, text);
+  append_json_string(out, truncate_utf8(text, max));
+}
+
+void plain(std::string& out, std::string_view name, const std::string& text, size_t max) {
+  key(out, name);
+  out += R"({"type":"plain_text","text":)";
+  limited_string(out, text, max);
+  out += R"(,"emoji":true})";
+}
+
+void mrkdwn_value(std::string& out, const std::string& text, size_t max) {
+  separate(out);
+  out += R"({"type":"mrkdwn","text":)";
+  limited_string(out, text, max);
+  out += '}';
+}
+
+void mrkdwn(std::string& out, std::string_view name, const std::string& text, size_t max) {
+  key(out, name);
+  mrkdwn_value(out, text, max);
+}
+
+void button(std::string& out, const Button& b) {
+  separate(out);
+  out += R"({"type":"button")";
+  plain(out, "text", b.text, kMaxButtonText);
+  string_field(out, "action_id", std::string_view(b.action_id).substr(0, kMaxActionId));
+  if (!b.value.empty()) string_field(out, "value", std::string_view(b.value).substr(0, kMaxButtonValue));
+  if (!b.url.empty()) string_field(out, "url", std::string_view(b.url).substr(0, kMaxUrl));
+  if (!b.style.empty()) string_field(out, "style", b.style);
   if (b.confirm) {
-    out["confirm"] = {{"title", plain(b.confirm->title, 100)},
-                      {"text", mrkdwn(b.confirm->text, 300)},
-                      {"confirm", plain(b.confirm->confirm, 30)},
-                      {"deny", plain(b.confirm->deny, 30)}};
-    if (b.style == "danger") out["confirm"]["style"] = "danger";
+    key(out, "confirm");
+    out += '{';
+    plain(out, "title", b.confirm->title, 100);
+    mrkdwn(out, "text", b.confirm->text, 300);
+    plain(out, "confirm", b.confirm->confirm, 30);
+    plain(out, "deny", b.confirm->deny, 30);
+    if (b.style == "danger") string_field(out, "style", "danger");
+    out += '}';
   }
-  return out;
+  out += '}';
 }
 
 }  // namespace
@@ -51,42 +96,80 @@ std::string escape_mrkdwn(const std::string& text) {
   return out;
 }
 
-Blocks& Blocks::add(nlohmann::json block) {
+bool Blocks::begin_block() {
   // Past Slack's limit the message would be refused whole; callers page before this.
-  if (!full()) blocks_.push_back(std::move(block));
-  return *this;
+  if (full()) return false;
+  if (count_++ > 0) items_ += ',';
+  return true;
+}
+
+void Blocks::append_json(std::string& out) const {
+  out += '[';
+  out += items_;
+  out += ']';
+}
+
+nlohmann::json Blocks::json() const {
+  std::string text;
+  append_json(text);
+  return nlohmann::json::parse(text);
 }
 
 Blocks& Blocks::header(const std::string& plain_text) {
-  return add({{"type", "header"}, {"text", plain(plain_text, kMaxHeaderText)}});
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"header")";
+  plain(items_, "text", plain_text, kMaxHeaderText);
+  items_ += '}';
+  return *this;
 }
 
-Blocks& Blocks::section(const std::string& text) { return add({{"type", "section"}, {"text", mrkdwn(text, kMaxSectionText)}}); }
+Blocks& Blocks::section(const std::string& text) {
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"section")";
+  mrkdwn(items_, "text", text, kMaxSectionText);
+  items_ += '}';
+  return *this;
+}
 
 Blocks& Blocks::section(const std::string& text, const Button& accessory) {
-  return add({{"type", "section"}, {"text", mrkdwn(text, kMaxSectionText)}, {"accessory", button_json(accessory)}});
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"section")";
+  mrkdwn(items_, "text", text, kMaxSectionText);
+  key(items_, "accessory");
+  button(items_, accessory);
+  items_ += '}';
+  return *this;
 }
 
 Blocks& Blocks::fields(const std::vector<std::string>& mrkdwn_fields) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < mrkdwn_fields.size() && i < 10; ++i) list.push_back(mrkdwn(mrkdwn_fields[i], 2000));
-  return add({{"type", "section"}, {"fields", std::move(list)}});
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"section","fields":[)";
+  for (size_t i = 0; i < mrkdwn_fields.size() && i < 10; ++i) mrkdwn_value(items_, mrkdwn_fields[i], 2000);
+  items_ += "]}";
+  return *this;
 }
 
 Blocks& Blocks::context(const std::vector<std::string>& elements) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < elements.size() && i < kMaxContextElements; ++i) list.push_back(mrkdwn(elements[i], 2000));
-  return add({{"type", "context"}, {"elements", std::move(list)}});
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"context","elements":[)";
+  for (size_t i = 0; i < elements.size() && i < kMaxContextElements; ++i) mrkdwn_value(items_, elements[i], 2000);
+  items_ += "]}";
+  return *this;
 }
 
 Blocks& Blocks::actions(const std::vector<Button>& buttons, const std::string& block_id) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < buttons.size() && i < kMaxActionElements; ++i) list.push_back(button_json(buttons[i]));
-  nlohmann::json block = {{"type", "actions"}, {"elements", std::move(list)}};
-  if (!block_id.empty()) block["block_id"] = block_id.substr(0, 255);
-  return add(std::move(block));
+  if (!begin_block()) return *this;
+  items_ += R"({"type":"actions","elements":[)";
+  for (size_t i = 0; i < buttons.size() && i < kMaxActionElements; ++i) button(items_, buttons[i]);
+  items_ += ']';
+  if (!block_id.empty()) string_field(items_, "block_id", std::string_view(block_id).substr(0, 255));
+  items_ += '}';
+  return *this;
 }
 
-Blocks& Blocks::divider() { return add({{"type", "divider"}}); }
+Blocks& Blocks::divider() {
+  if (begin_block()) items_ += R"({"type":"divider"})";
+  return *this;
+}
 
 }  // namespace deputy::slack

@@ -2,7 +2,7 @@
 // JSON, and Slack's documented size limits are applied here once.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <optional>
 #include <string>
@@ -48,13 +48,21 @@ class Blocks {
   Blocks& actions(const std::vector<Button>& buttons, const std::string& block_id = "");
   Blocks& divider();
 
-  size_t size() const { return blocks_.size(); }
-  bool full() const { return blocks_.size() >= kMaxBlocksPerMessage; }
-  const nlohmann::json& json() const { return blocks_; }
+  size_t size() const { return count_; }
+  bool full() const { return count_ >= kMaxBlocksPerMessage; }
+  // Appends the blocks as a JSON array.
+  void append_json(std::string& out) const;
+  // The same array as a document, to inspect (tests).
+  nlohmann::json json() const;
 
  private:
-  Blocks& add(nlohmann::json block);
-  nlohmann::json blocks_ = nlohmann::json::array();
+  // Starts the next block, or says there is no room for it.
+  bool begin_block();
+
+  // The blocks written as JSON, comma-separated, without the array's brackets: a message is
+  // built once and sent once, and building a document tree first cost ten times the sending.
+  std::string items_;
+  size_t count_ = 0;
 };
 
 struct Message {

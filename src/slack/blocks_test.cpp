@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace deputy::slack {
 namespace {
 
@@ -36,6 +38,37 @@ TEST(Blocks, ConfirmDialogs) {
   auto confirm = b.json()[0]["accessory"]["confirm"];
   EXPECT_EQ(confirm["title"]["text"], "Disconnect?");
   EXPECT_EQ(confirm["style"], "danger");
+}
+
+TEST(Blocks, WritesValidJsonFromAnyText) {
+  // Quotes, backslashes, newlines, control characters and broken UTF-8 from a user or an app
+  // must still give Slack one valid document with the text as it was meant.
+  const std::string text = "He said \"no\" \\ then\nleft\x01 caf\xC3\xA9 \xFF";
+  Blocks b;
+  b.header(text).section(text, Button{text, "a.b", text, "https://x.test/?q=\"1\"", "danger", Confirm{text, text, "Yes", "No"}});
+  b.fields({text, "two"}).context({text}).actions({Button{"Go", "go", "", "", "", std::nullopt}}, "blk").divider();
+  std::string out;
+  b.append_json(out);
+  auto json = nlohmann::json::parse(out);  // throws if it is not valid JSON
+  ASSERT_EQ(json.size(), 6u);
+  const std::string expected = "He said \"no\" \\ then\nleft\x01 caf\xC3\xA9 \xEF\xBF\xBD";
+  EXPECT_EQ(json[0]["text"]["text"], expected);
+  EXPECT_EQ(json[0]["text"]["emoji"], true);
+  EXPECT_EQ(json[1]["text"]["text"], expected);
+  EXPECT_EQ(json[1]["accessory"]["value"], expected);
+  EXPECT_EQ(json[1]["accessory"]["url"], "https://x.test/?q=\"1\"");
+  EXPECT_EQ(json[1]["accessory"]["confirm"]["text"]["type"], "mrkdwn");
+  EXPECT_EQ(json[1]["accessory"]["confirm"]["deny"]["text"], "No");
+  EXPECT_EQ(json[2]["fields"].size(), 2u);
+  EXPECT_EQ(json[2]["fields"][1]["text"], "two");
+  EXPECT_EQ(json[3]["elements"][0]["text"], expected);
+  EXPECT_EQ(json[4]["elements"][0].contains("value"), false);
+  EXPECT_EQ(json[4]["block_id"], "blk");
+  EXPECT_EQ(json[5], nlohmann::json({{"type", "divider"}}));
+  Blocks none;
+  out.clear();
+  none.append_json(out);
+  EXPECT_EQ(out, "[]");
 }
 
 TEST(Blocks, TruncatesAtCharacterBoundaries) {

@@ -25,10 +25,17 @@ std::chrono::milliseconds retry_after(const http::ClientResponse& response, std:
 
 }  // namespace
 
-nlohmann::json message_body(const Message& message) {
-  nlohmann::json body = {{"text", truncate_utf8(message.text, kMaxMessageText)}};
-  if (message.blocks.size() > 0) body["blocks"] = message.blocks.json();
-  return body;
+std::string message_json(const Message& message, nlohmann::json fields) {
+  fields["text"] = truncate_utf8(message.text, kMaxMessageText);
+  std::string out = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (message.blocks.size() > 0) {
+    // The blocks are already JSON text: they go in before the closing brace.
+    out.pop_back();
+    out += ",\"blocks\":";
+    message.blocks.append_json(out);
+    out += '}';
+  }
+  return out;
 }
 
 WebApi::WebApi(http::Client& client, WebApiSettings settings, metrics::Registry* metrics, Sleeper sleeper)
@@ -114,7 +121,11 @@ Result<nlohmann::json> WebApi::send_with_retries(const std::string& method, cons
 }
 
 Result<nlohmann::json> WebApi::call(const std::string& method, const nlohmann::json& body) {
-  return send_with_retries(method, settings_.base_url + "/" + method, body.dump(), kJson, true);
+  return call_json(method, body.dump());
+}
+
+Result<nlohmann::json> WebApi::call_json(const std::string& method, const std::string& body) {
+  return send_with_retries(method, settings_.base_url + "/" + method, body, kJson, true);
 }
 
 Result<nlohmann::json> WebApi::call_form(const std::string& method, const FormFields& fields) {
@@ -123,29 +134,23 @@ Result<nlohmann::json> WebApi::call_form(const std::string& method, const FormFi
 }
 
 Result<PostedMessage> WebApi::post_message(const std::string& channel, const Message& message, const std::string& thread_ts) {
-  nlohmann::json body = message_body(message);
-  body["channel"] = channel;
-  if (!thread_ts.empty()) body["thread_ts"] = thread_ts;
-  auto reply = call("chat.postMessage", body);
+  nlohmann::json fields = {{"channel", channel}};
+  if (!thread_ts.empty()) fields["thread_ts"] = thread_ts;
+  auto reply = call_json("chat.postMessage", message_json(message, std::move(fields)));
   if (!reply) return reply.status();
   return PostedMessage{reply->value("channel", channel), reply->value("ts", std::string())};
 }
 
 Status WebApi::post_ephemeral(const std::string& channel, const std::string& user, const Message& message,
                               const std::string& thread_ts) {
-  nlohmann::json body = message_body(message);
-  body["channel"] = channel;
-  body["user"] = user;
-  if (!thread_ts.empty()) body["thread_ts"] = thread_ts;
-  auto reply = call("chat.postEphemeral", body);
+  nlohmann::json fields = {{"channel", channel}, {"user", user}};
+  if (!thread_ts.empty()) fields["thread_ts"] = thread_ts;
+  auto reply = call_json("chat.postEphemeral", message_json(message, std::move(fields)));
   return reply ? Status::Ok() : reply.status();
 }
 
 Status WebApi::update(const std::string& channel, const std::string& ts, const Message& message) {
-  nlohmann::json body = message_body(message);
-  body["channel"] = channel;
-  body["ts"] = ts;
-  auto reply = call("chat.update", body);
+  auto reply = call_json("chat.update", message_json(message, {{"channel", channel}, {"ts", ts}}));
   return reply ? Status::Ok() : reply.status();
 }
 
@@ -175,10 +180,9 @@ Result<std::string> WebApi::open_direct_message(const std::string& user) {
 }
 
 Status WebApi::respond(const std::string& response_url, const Message& message, bool replace_original, bool ephemeral) {
-  nlohmann::json body = message_body(message);
-  body["response_type"] = ephemeral ? "ephemeral" : "in_channel";
-  body["replace_original"] = replace_original;
-  auto reply = send_with_retries("response_url", response_url, body.dump(), kJson, false);
+  std::string body = message_json(
+      message, {{"response_type", ephemeral ? "ephemeral" : "in_channel"}, {"replace_original", replace_original}});
+  auto reply = send_with_retries("response_url", response_url, body, kJson, false);
   return reply ? Status::Ok() : reply.status();
 }
 

@@ -2,6 +2,8 @@
 // 5xx and transport errors, ok:false surfaced as a Status with Slack's error code.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -55,6 +57,7 @@ class WebApi {
                  bool ephemeral = true);
 
  private:
+  Result<nlohmann::json> call_json(const std::string& method, const std::string& body);
   Result<nlohmann::json> send_with_retries(const std::string& method_label, const std::string& url,
                                            const std::string& body, const std::string& content_type,
                                            bool expect_ok_field);
@@ -66,6 +69,7 @@ class WebApi {
   Sleeper sleep_;
 };
 
-nlohmann::json message_body(const Message& message);
+// A message as a JSON body: its text and blocks with the given fields (channel, ts, …).
+std::string message_json(const Message& message, nlohmann::json fields);
 
 }  // namespace deputy::slack

@@ -83,6 +83,29 @@ TEST_F(WebApiTest, ResponseUrlGetsNoBotToken) {
   auto body = nlohmann::json::parse(http.requests[0].body);
   EXPECT_EQ(body["response_type"], "ephemeral");
   EXPECT_EQ(body["replace_original"], false);
+  EXPECT_FALSE(body.contains("blocks"));  // a message without blocks sends none
+}
+
+TEST_F(WebApiTest, MessageBodiesCarryTextBlocksAndFields) {
+  Message m;
+  m.text = "done \"now\" \xFF";
+  m.blocks.section("*Done*").divider();
+  http.push(200, "ok");
+  EXPECT_TRUE(api.respond("https://hooks.slack.com/actions/T/1/abc", m, true, false).ok());
+  http.push(200, R"({"ok":true})");
+  EXPECT_TRUE(api.update("C1", "1700000000.000200", m).ok());
+  ASSERT_EQ(http.requests.size(), 2u);
+  auto answer = nlohmann::json::parse(http.requests[0].body);
+  EXPECT_EQ(answer["response_type"], "in_channel");
+  EXPECT_EQ(answer["replace_original"], true);
+  EXPECT_EQ(answer["text"], "done \"now\" \xEF\xBF\xBD");  // broken UTF-8 replaced, not a failed send
+  ASSERT_EQ(answer["blocks"].size(), 2u);
+  EXPECT_EQ(answer["blocks"][0]["text"]["text"], "*Done*");
+  EXPECT_EQ(answer["blocks"][1]["type"], "divider");
+  auto update = nlohmann::json::parse(http.requests[1].body);
+  EXPECT_EQ(update["channel"], "C1");
+  EXPECT_EQ(update["ts"], "1700000000.000200");
+  EXPECT_EQ(update["blocks"], answer["blocks"]);
 }
 
 TEST_F(WebApiTest, ReadsUserProfilesWithFormFields) {
