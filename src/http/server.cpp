@@ -223,8 +223,16 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void record(int status) {
     if (!server_->metrics) return;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    server_->metrics->increment("deputy_http_requests_total", {{"route", route_}, {"status", std::to_string(status)}});
-    server_->metrics->observe("deputy_http_request_duration_seconds", {{"route", route_}}, seconds);
+    // A connection mostly repeats one route and status (Slack's, kept alive): the series of
+    // the last one are kept, so the next such request needs no label lookup.
+    if (!series_.requests || series_.status != status || series_.route != route_) {
+      series_.requests = &server_->metrics->counter("deputy_http_requests_total", {{"route", route_}, {"status", std::to_string(status)}});
+      series_.duration = &server_->metrics->histogram("deputy_http_request_duration_seconds", {{"route", route_}});
+      series_.route = route_;
+      series_.status = status;
+    }
+    series_.requests->increment();
+    series_.duration->observe(seconds);
   }
 
   void close() {
@@ -250,6 +258,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool answers_head_ = false;
   std::string route_;
   std::chrono::steady_clock::time_point started_;
+  struct {
+    std::string route;
+    int status = 0;
+    metrics::Registry::Counter* requests = nullptr;
+    metrics::Registry::Histogram* duration = nullptr;
+  } series_;
 };
 
 void Server::Impl::do_accept() {

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/metrics.h"
+
 namespace deputy::http {
 namespace {
 
@@ -34,7 +36,7 @@ class HttpServerTest : public ::testing::Test {
     });
     ServerOptions options;
     options.max_body_bytes = 64;
-    server_ = std::make_unique<Server>(options, std::move(router), nullptr);
+    server_ = std::make_unique<Server>(options, std::move(router), &metrics_);
     ASSERT_TRUE(server_->listen("127.0.0.1", 0).ok());
     runner_ = std::thread([this] { server_->run(2); });
   }
@@ -101,6 +103,7 @@ class HttpServerTest : public ::testing::Test {
   }
 
   net::io_context io_;
+  metrics::Registry metrics_;
   std::unique_ptr<Server> server_;
   std::thread runner_;
   std::mutex answerers_mutex_;
@@ -116,6 +119,27 @@ TEST_F(HttpServerTest, KeepsHttp11ConnectionsOpenAndMatchesHeaderNamesInAnyCase)
               "Content-Length: 5\r\n\r\np|abc")
         << i;
   }
+}
+
+TEST_F(HttpServerTest, CountsEachRouteAndStatusApartOnOneConnection) {
+  // A connection keeps the series of its last route and status; a change must not be
+  // counted under the old ones.
+  tcp::socket socket = connect();
+  const std::string post = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\na";
+  for (const std::string& request : {post, post, std::string("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+                                     std::string("GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"), post}) {
+    net::write(socket, net::buffer(request));
+    EXPECT_FALSE(read_response(socket).empty());
+  }
+  auto count = [&](const std::string& route, const std::string& status) {
+    return metrics_.counter_value("deputy_http_requests_total", {{"route", route}, {"status", status}});
+  };
+  EXPECT_EQ(count("/echo", "200"), 3);
+  EXPECT_EQ(count("/echo", "405"), 1);
+  EXPECT_EQ(count("unmatched", "404"), 1);
+  const std::string text = metrics_.render();
+  EXPECT_NE(text.find("deputy_http_request_duration_seconds_count{route=\"/echo\"} 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_http_request_duration_seconds_count{route=\"unmatched\"} 1\n"), std::string::npos) << text;
 }
 
 TEST_F(HttpServerTest, ClosesWhenTheClientAsksOrSpeaksHttp10) {

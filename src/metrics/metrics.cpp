@@ -84,52 +84,55 @@ void Registry::describe(const std::string& name, const std::string& type, const 
   f.help = help;
 }
 
-void Registry::increment(std::string_view name, const Labels& labels, double by) {
+void Registry::Counter::increment(double by) { add(value_, by); }
+
+void Registry::Histogram::observe(double value) {
+  const auto& bounds = latency_buckets();
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (value <= bounds[i]) {
+      buckets_[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  add(sum_, value);
+}
+
+Registry::Counter& Registry::counter(std::string_view name, const Labels& labels) {
   const std::string& key = scratch_key(labels);
   {
     std::shared_lock lock(mutex_);
     auto fit = families_.find(name);
     if (fit != families_.end()) {
       auto cit = fit->second.counters.find(key);
-      if (cit != fit->second.counters.end()) {
-        add(*cit->second, by);
-        return;
-      }
+      if (cit != fit->second.counters.end()) return *cit->second;
     }
   }
   std::unique_lock lock(mutex_);
   auto& slot = family(name).counters.try_emplace(key).first->second;
-  if (!slot) slot = std::make_unique<std::atomic<double>>(0);
-  add(*slot, by);
+  if (!slot) slot = std::make_unique<Counter>();
+  return *slot;
 }
 
-void Registry::observe(std::string_view name, const Labels& labels, double value) {
+Registry::Histogram& Registry::histogram(std::string_view name, const Labels& labels) {
   const std::string& key = scratch_key(labels);
-  Histogram* histogram = nullptr;
   {
     std::shared_lock lock(mutex_);
     auto fit = families_.find(name);
     if (fit != families_.end()) {
       auto hit = fit->second.histograms.find(key);
-      if (hit != fit->second.histograms.end()) histogram = hit->second.get();
+      if (hit != fit->second.histograms.end()) return *hit->second;
     }
   }
-  if (!histogram) {
-    std::unique_lock lock(mutex_);
-    auto& slot = family(name).histograms.try_emplace(key).first->second;
-    if (!slot) slot = std::make_unique<Histogram>(latency_buckets().size());
-    histogram = slot.get();
-  }
-  const auto& bounds = latency_buckets();
-  for (size_t i = 0; i < bounds.size(); ++i) {
-    if (value <= bounds[i]) {
-      histogram->buckets[i].fetch_add(1, std::memory_order_relaxed);
-      break;
-    }
-  }
-  histogram->count.fetch_add(1, std::memory_order_relaxed);
-  add(histogram->sum, value);
+  std::unique_lock lock(mutex_);
+  auto& slot = family(name).histograms.try_emplace(key).first->second;
+  if (!slot) slot = std::make_unique<Histogram>(latency_buckets().size());
+  return *slot;
 }
+
+void Registry::increment(std::string_view name, const Labels& labels, double by) { counter(name, labels).increment(by); }
+
+void Registry::observe(std::string_view name, const Labels& labels, double value) { histogram(name, labels).observe(value); }
 
 void Registry::gauge_callback(const std::string& name, std::function<std::vector<std::pair<Labels, double>>()> read) {
   std::unique_lock lock(mutex_);
@@ -141,7 +144,7 @@ double Registry::counter_value(const std::string& name, const Labels& labels) co
   auto fit = families_.find(name);
   if (fit == families_.end()) return 0;
   auto cit = fit->second.counters.find(render_labels(labels));
-  return cit == fit->second.counters.end() ? 0 : cit->second->load();
+  return cit == fit->second.counters.end() ? 0 : cit->second->value_.load();
 }
 
 std::string Registry::render() const {
@@ -150,17 +153,17 @@ std::string Registry::render() const {
   for (const auto& [name, f] : families_) {
     if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
     if (!f.type.empty()) out << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << number(value->load()) << '\n';
+    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << number(value->value_.load()) << '\n';
     for (const auto& [labels, h] : f.histograms) {
       uint64_t cumulative = 0;
       const auto& bounds = latency_buckets();
       for (size_t i = 0; i < bounds.size(); ++i) {
-        cumulative += h->buckets[i].load();
+        cumulative += h->buckets_[i].load();
         out << name << "_bucket" << with_label(labels, "le=\"" + number(bounds[i]) + "\"") << ' ' << cumulative << '\n';
       }
-      out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' ' << h->count.load() << '\n';
-      out << name << "_sum" << labels << ' ' << number(h->sum.load()) << '\n';
-      out << name << "_count" << labels << ' ' << h->count.load() << '\n';
+      out << name << "_bucket" << with_label(labels, "le=\"+Inf\"") << ' ' << h->count_.load() << '\n';
+      out << name << "_sum" << labels << ' ' << number(h->sum_.load()) << '\n';
+      out << name << "_count" << labels << ' ' << h->count_.load() << '\n';
     }
     if (f.gauge) {
       for (const auto& [labels, value] : f.gauge()) out << name << render_labels(labels) << ' ' << number(value) << '\n';

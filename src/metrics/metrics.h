@@ -17,10 +17,36 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class Registry {
  public:
+  // One series of a histogram (latency_buckets()).
+  class Histogram {
+   public:
+    explicit Histogram(size_t buckets) : buckets_(buckets) {}
+    void observe(double value);
+
+   private:
+    friend class Registry;
+    std::vector<std::atomic<uint64_t>> buckets_;
+    std::atomic<uint64_t> count_{0};
+    std::atomic<double> sum_{0};
+  };
+  // One series of a counter.
+  class Counter {
+   public:
+    void increment(double by = 1);
+
+   private:
+    friend class Registry;
+    std::atomic<double> value_{0};
+  };
+
   void describe(const std::string& name, const std::string& type, const std::string& help);
   // On the request path: no allocation once a series exists.
   void increment(std::string_view name, const Labels& labels, double by = 1);
   void observe(std::string_view name, const Labels& labels, double value);
+  // A series itself, created if new, for a caller that updates it often: it stays valid as
+  // long as the registry, and updating it takes no lookup and no lock.
+  Counter& counter(std::string_view name, const Labels& labels);
+  Histogram& histogram(std::string_view name, const Labels& labels);
   // Gauges whose values are read at scrape time (e.g. jobs by state from the database).
   void gauge_callback(const std::string& name, std::function<std::vector<std::pair<Labels, double>>()> read);
   std::string render() const;
@@ -29,16 +55,10 @@ class Registry {
   static const std::vector<double>& latency_buckets();
 
  private:
-  struct Histogram {
-    std::vector<std::atomic<uint64_t>> buckets;
-    std::atomic<uint64_t> count{0};
-    std::atomic<double> sum{0};
-    explicit Histogram(size_t n) : buckets(n) {}
-  };
   struct Family {
     std::string type;
     std::string help;
-    std::map<std::string, std::unique_ptr<std::atomic<double>>, std::less<>> counters;  // key: rendered labels
+    std::map<std::string, std::unique_ptr<Counter>, std::less<>> counters;  // key: rendered labels
     std::map<std::string, std::unique_ptr<Histogram>, std::less<>> histograms;
     std::function<std::vector<std::pair<Labels, double>>()> gauge;
   };

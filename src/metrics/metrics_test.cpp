@@ -19,5 +19,25 @@ TEST(Metrics, LargeCountsAndGaugesAreWrittenInFull) {
   EXPECT_EQ(text.find("e+"), std::string::npos) << "no rounded exponent forms:\n" << text;
 }
 
+TEST(Metrics, SeriesHandlesAreTheSeriesTheLabelsName) {
+  Registry registry;
+  Registry::Counter& ok = registry.counter("deputy_requests_total", {{"route", "/a"}, {"status", "200"}});
+  Registry::Histogram& latency = registry.histogram("deputy_latency_seconds", {{"route", "/a"}});
+  ok.increment();
+  // Series added later do not move the ones handed out.
+  for (int i = 0; i < 100; ++i) registry.increment("deputy_requests_total", {{"route", "/a"}, {"status", std::to_string(300 + i)}});
+  registry.increment("deputy_requests_total", {{"route", "/a"}, {"status", "200"}}, 2);
+  ok.increment();
+  EXPECT_EQ(&registry.counter("deputy_requests_total", {{"route", "/a"}, {"status", "200"}}), &ok);
+  EXPECT_EQ(registry.counter_value("deputy_requests_total", {{"route", "/a"}, {"status", "200"}}), 4);
+  EXPECT_EQ(registry.counter_value("deputy_requests_total", {{"route", "/a"}, {"status", "301"}}), 1);
+  latency.observe(0.002);
+  registry.observe("deputy_latency_seconds", {{"route", "/a"}}, 20);
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("deputy_latency_seconds_bucket{route=\"/a\",le=\"0.0025\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_latency_seconds_count{route=\"/a\"} 2\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace deputy::metrics
