@@ -24,6 +24,11 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+// Connections use their loop's own executor type rather than the type-erased
+// any_io_executor, which every asynchronous operation would otherwise copy and query.
+using LoopExecutor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, LoopExecutor>;
+using Stream = beast::basic_stream<tcp, LoopExecutor, beast::unlimited_rate_policy>;
 
 std::string Request::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
@@ -74,33 +79,70 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   metrics::Registry* metrics;
   net::io_context ioc{1};  // runs the acceptor and a share of the connections
   std::vector<std::unique_ptr<net::io_context>> more_contexts;
-  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::vector<net::executor_work_guard<LoopExecutor>> keep_running;
   std::atomic<size_t> next_context{0};
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
 
-  net::io_context& context_for_next_connection() {
-    size_t n = next_context.fetch_add(1, std::memory_order_relaxed) % (more_contexts.size() + 1);
-    return n == 0 ? ioc : *more_contexts[n - 1];
-  }
-
   class Session;
+  class Replies;
+  std::vector<std::unique_ptr<Replies>> replies;  // one per context: [0] for ioc, then more_contexts
+
+  net::io_context& context(size_t n) { return n == 0 ? ioc : *more_contexts[n - 1]; }
   std::mutex sessions_mutex;
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
   uint64_t next_session_id = 0;
 
   void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
+  void on_accept(size_t loop, beast::error_code ec, Socket socket);
   void forget(uint64_t id) {
     std::lock_guard lock(sessions_mutex);
     sessions.erase(id);
   }
 };
 
+// Answers that other threads hand to one I/O loop. A group commit answers a whole batch at
+// once; the batch reaches the loop in one post, not in one post (an allocation, the
+// scheduler's lock, maybe a wake-up) per answer.
+class Server::Impl::Replies {
+ public:
+  explicit Replies(net::io_context& context) : context_(context) {}
+
+  // An answer owed to a session: holds it, and keeps its loop running until the answer is
+  // written (a handler may finish elsewhere, e.g. a database commit during stop).
+  struct Owed {
+    std::shared_ptr<Session> session;
+    net::executor_work_guard<LoopExecutor> work;
+  };
+
+  std::shared_ptr<Owed> owe(std::shared_ptr<Session> session) {
+    return std::make_shared<Owed>(Owed{std::move(session), net::make_work_guard(context_)});
+  }
+
+  void deliver(std::shared_ptr<Owed> owed, Response response) {
+    bool first;
+    {
+      std::lock_guard lock(mutex_);
+      first = waiting_.empty();
+      waiting_.emplace_back(std::move(owed), std::move(response));
+    }
+    // Later answers ride on the post already made; the loop takes all that wait when it runs.
+    if (first) net::post(context_, [this] { write_waiting(); });
+  }
+
+ private:
+  void write_waiting();
+
+  net::io_context& context_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::shared_ptr<Owed>, Response>> waiting_;
+  std::vector<std::pair<std::shared_ptr<Owed>, Response>> writing_;  // the loop's thread only
+};
+
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<Impl> server, uint64_t id)
-      : stream_(std::move(socket)), server_(std::move(server)), id_(id) {
+  Session(Socket&& socket, std::shared_ptr<Impl> server, uint64_t id, Replies& replies)
+      : stream_(std::move(socket)), server_(std::move(server)), id_(id), replies_(replies) {
     // Beast reads at most the buffer's free capacity (never under 512 bytes), and the parser
     // moves body bytes out of the buffer as they come, so an unreserved buffer never grows:
     // a signed slash command (~600 bytes) would then take two reads every time.
@@ -164,16 +206,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       if (path_known) return respond(Response::text(405, "method not allowed\n"));
       return respond(Response::text(404, "not found\n"));
     }
-    auto self = shared_from_this();
-    // Keeps the I/O loop alive while a handler finishes elsewhere (e.g. a database commit during stop).
-    auto work = std::make_shared<net::executor_work_guard<net::any_io_executor>>(stream_.get_executor());
-    (*handler)(std::move(request), [self, work](Response response) {
-      net::post(self->stream_.get_executor(), [self, work, response = std::move(response)]() mutable {
-        self->respond(std::move(response));
-        work->reset();
-      });
+    (*handler)(std::move(request), [owed = replies_.owe(shared_from_this())](Response response) {
+      owed->session->replies_.deliver(owed, std::move(response));
     });
   }
+
+  friend class Replies;
 
   void fail_request(int status, const char* text) {
     busy_ = true;
@@ -243,12 +281,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   static constexpr size_t kReadChunk = 4096;
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string out_;  // the response being written
   std::shared_ptr<Impl> server_;
   uint64_t id_;
+  Replies& replies_;
   bool keep_alive_ = false;
   bool linger_ = false;
   std::vector<char> discard_;
@@ -266,11 +305,21 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   } series_;
 };
 
-void Server::Impl::do_accept() {
-  acceptor.async_accept(context_for_next_connection(), beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+void Server::Impl::Replies::write_waiting() {
+  {
+    std::lock_guard lock(mutex_);
+    writing_.swap(waiting_);
+  }
+  for (auto& [owed, response] : writing_) owed->session->respond(std::move(response));
+  writing_.clear();
 }
 
-void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+void Server::Impl::do_accept() {
+  size_t loop = next_context.fetch_add(1, std::memory_order_relaxed) % (more_contexts.size() + 1);
+  acceptor.async_accept(context(loop), beast::bind_front_handler(&Impl::on_accept, shared_from_this(), loop));
+}
+
+void Server::Impl::on_accept(size_t loop, beast::error_code ec, Socket socket) {
   if (stopping || !acceptor.is_open()) return;
   if (ec) {
     spdlog::warn("accept failed: {}", ec.message());
@@ -279,7 +328,7 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     {
       std::lock_guard lock(sessions_mutex);
       uint64_t id = next_session_id++;
-      session = std::make_shared<Session>(std::move(socket), shared_from_this(), id);
+      session = std::make_shared<Session>(std::move(socket), shared_from_this(), id, *replies[loop]);
       sessions.emplace(id, session);
     }
     session->start();
@@ -322,6 +371,7 @@ void Server::run(unsigned threads) {
     // Without connections yet, a context would return from run() at once.
     impl_->keep_running.push_back(net::make_work_guard(*impl_->more_contexts.back()));
   }
+  for (size_t n = 0; n <= impl_->more_contexts.size(); ++n) impl_->replies.push_back(std::make_unique<Impl::Replies>(impl_->context(n)));
   impl_->do_accept();
   std::vector<std::thread> pool;
   for (auto& context : impl_->more_contexts) {

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -33,6 +34,11 @@ class HttpServerTest : public ::testing::Test {
     router.add("GET", "/later", [this](Request&&, Reply reply) {
       std::lock_guard lock(answerers_mutex_);
       answerers_.emplace_back([reply = std::move(reply)] { reply(Response::json(202, "{}")); });
+    });
+    // Keeps the answer until the test gives it (held_replies).
+    router.add("GET", "/held", [this](Request&&, Reply reply) {
+      std::lock_guard lock(answerers_mutex_);
+      held_.push_back(std::move(reply));
     });
     ServerOptions options;
     options.max_body_bytes = 64;
@@ -108,6 +114,19 @@ class HttpServerTest : public ::testing::Test {
   std::thread runner_;
   std::mutex answerers_mutex_;
   std::vector<std::thread> answerers_;
+  std::vector<Reply> held_;
+
+  // The answers /held keeps, once `count` requests have come (empty if they did not).
+  std::vector<Reply> held_replies(size_t count) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(answerers_mutex_);
+        if (held_.size() >= count) return std::move(held_);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return {};
+  }
 };
 
 TEST_F(HttpServerTest, KeepsHttp11ConnectionsOpenAndMatchesHeaderNamesInAnyCase) {
@@ -171,6 +190,42 @@ TEST_F(HttpServerTest, AnswersFromAnotherThreadAreWrittenOnTheConnection) {
               "HTTP/1.1 202 Accepted\r\nServer: Deputy\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         << i;
   }
+}
+
+TEST_F(HttpServerTest, AnswersGivenTogetherReachEveryConnection) {
+  // A group commit answers a whole batch at once, for connections on both I/O threads.
+  std::vector<tcp::socket> sockets;
+  for (int i = 0; i < 8; ++i) {
+    sockets.push_back(connect());
+    net::write(sockets.back(), net::buffer(std::string("GET /held HTTP/1.1\r\nHost: t\r\n\r\n")));
+  }
+  auto replies = held_replies(8);
+  ASSERT_EQ(replies.size(), 8u);
+  for (size_t i = 0; i < replies.size(); ++i) replies[i](Response::text(200, "answer " + std::to_string(i)));
+  std::vector<std::string> bodies;
+  for (auto& socket : sockets) {
+    std::string response = read_response(socket);
+    ASSERT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+    bodies.push_back(response.substr(response.find("\r\n\r\n") + 4));
+  }
+  std::sort(bodies.begin(), bodies.end());
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(bodies[i], "answer " + std::to_string(i));
+}
+
+TEST_F(HttpServerTest, AnAnswerOwedAtStopIsStillWritten) {
+  // stop() lets the I/O loops end once their connections have; one still waiting for its
+  // handler's answer (a commit finishing elsewhere) must keep its loop running until written.
+  tcp::socket socket = connect();
+  net::write(socket, net::buffer(std::string("GET /held HTTP/1.1\r\nHost: t\r\n\r\n")));
+  auto replies = held_replies(1);
+  ASSERT_EQ(replies.size(), 1u);
+  server_->stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  replies[0](Response::json(202, "{}"));
+  std::string response = read_response(socket);
+  EXPECT_EQ(response.rfind("HTTP/1.1 202 Accepted\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("\r\nConnection: close\r\n"), std::string::npos) << response;
+  EXPECT_TRUE(closed_by_server(socket));
 }
 
 TEST_F(HttpServerTest, UnknownPathsMethodsOversizedAndMalformedRequests) {
