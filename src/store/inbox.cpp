@@ -1,5 +1,7 @@
 #include "store/inbox.h"
 
+#include <limits>
+
 namespace deputy::store {
 
 Inbox::Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window)
@@ -36,14 +38,9 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
     for (size_t i = 0; i < batch.deliveries.size(); ++i) {
       const Delivery& d = batch.deliveries[i];
       if (!d.dedupe_key.empty()) {
-        // An expired key of an old delivery must not block a new one with the same key.
-        auto claimed = tx.execute(
-            "INSERT INTO slack_dedupe (dedupe_key, expires_at) VALUES (?, ?) "
-            "ON CONFLICT (dedupe_key) DO UPDATE SET expires_at = excluded.expires_at "
-            "WHERE slack_dedupe.expires_at < ?",
-            {d.dedupe_key, expires, now});
+        Result<bool> claimed = claim_dedupe_key(tx, d.dedupe_key, now, expires);
         if (!claimed) return claimed.status();
-        if (*claimed == 0) {
+        if (!*claimed) {
           result.admissions.push_back(Admission::kDuplicate);
           continue;
         }
@@ -69,6 +66,22 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
   });
   if (!s.ok()) return s;
   return result;
+}
+
+Result<bool> Inbox::claim_dedupe_key(Connection& tx, const std::string& key, int64_t now, int64_t expires) {
+  const Params both = {key, expires};
+  auto inserted = tx.execute("INSERT INTO slack_dedupe (dedupe_key, expires_at) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+                             both);
+  if (!inserted) return inserted.status();
+  if (*inserted == 1) return true;
+  // Seen before: a duplicate, unless its window has passed. An expired key is stored anew
+  // rather than given a new expiry in place, so the table stays in the order keys expire.
+  auto expired = tx.execute("DELETE FROM slack_dedupe WHERE dedupe_key = ? AND expires_at < ?", {key, now});
+  if (!expired) return expired.status();
+  if (*expired == 0) return false;
+  auto again = tx.execute("INSERT INTO slack_dedupe (dedupe_key, expires_at) VALUES (?, ?)", both);
+  if (!again) return again.status();
+  return true;
 }
 
 Result<std::optional<ClaimedDelivery>> Inbox::claim(std::chrono::seconds lease_for) {
@@ -169,8 +182,29 @@ Status Inbox::requeue_all_working() {
 Status Inbox::purge_expired_dedupe_keys() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("DELETE FROM slack_dedupe WHERE expires_at < ?", {clock_.unix_seconds()});
-  return r ? Status::Ok() : r.status();
+  Connection& db = **lease;
+  const int64_t now = clock_.unix_seconds();
+  if (db.dialect() == Dialect::kPostgres) {
+    auto r = db.execute("DELETE FROM slack_dedupe WHERE expires_at < ?", {now});
+    return r ? Status::Ok() : r.status();
+  }
+  // Every key lives one window from when it was stored, and rowids follow storing order, so
+  // the expired keys are the rows before the first live one: found by walking from the
+  // oldest, with no index by expiry to keep up on every admission. (A clock set back can
+  // leave a few expired rows behind a live one for a window; they go in a later purge.)
+  auto live = db.query("SELECT rowid FROM slack_dedupe WHERE expires_at >= ? ORDER BY rowid LIMIT 1", {now});
+  if (!live) return live.status();
+  const int64_t first_live = live->empty() ? std::numeric_limits<int64_t>::max() : live->front().integer(0);
+  // A slice per transaction, so a large purge never holds the writers' turn for long.
+  constexpr int64_t kSlice = 5000;
+  while (true) {
+    auto deleted = db.execute(
+        "DELETE FROM slack_dedupe WHERE rowid IN "
+        "(SELECT rowid FROM slack_dedupe WHERE rowid < ? AND expires_at < ? ORDER BY rowid LIMIT ?)",
+        {first_live, now, kSlice});
+    if (!deleted) return deleted.status();
+    if (*deleted < kSlice) return Status::Ok();
+  }
 }
 
 Result<std::map<std::string, int64_t>> Inbox::count_by_state() {

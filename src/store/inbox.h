@@ -73,6 +73,8 @@ class Inbox {
   Result<std::map<std::string, int64_t>> count_by_state();
 
  private:
+  // True if the key is new or its window has passed (it is stored, from now); false for a duplicate.
+  Result<bool> claim_dedupe_key(Connection& tx, const std::string& key, int64_t now, int64_t expires);
   Status claim_in(Connection& tx, int64_t now, std::chrono::seconds lease, size_t limit,
                   std::vector<ClaimedDelivery>& claimed);
 

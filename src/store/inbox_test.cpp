@@ -44,6 +44,48 @@ TEST_P(InboxTest, KeysAreRememberedForTheWindowAndNotLonger) {
   EXPECT_EQ((*inbox->admit({delivery("k")}))[0], Admission::kAccepted);
 }
 
+TEST_P(InboxTest, PurgeDropsExpiredKeysOnlyEvenWhenAnExpiredKeyCameBack) {
+  auto keys = [&] {
+    std::vector<std::string> out;
+    auto lease = db->acquire();
+    auto rows = (*lease)->query("SELECT dedupe_key FROM slack_dedupe ORDER BY dedupe_key");
+    if (rows) {
+      for (const Row& row : *rows) out.push_back(row.text(0));
+    }
+    return out;
+  };
+  ASSERT_TRUE(inbox->admit({delivery("a"), delivery("b")}));
+  clock.advance(std::chrono::seconds(300));
+  ASSERT_TRUE(inbox->admit({delivery("c")}));
+  clock.advance(std::chrono::seconds(301));  // a and b are 601 s old, past the window; c is 301 s old
+  EXPECT_EQ((*inbox->admit({delivery("a")}))[0], Admission::kAccepted) << "a is back, for a new window";
+  ASSERT_TRUE(inbox->purge_expired_dedupe_keys().ok());
+  // The oldest row, a's, now holds a live key: b, stored after it, must still go.
+  EXPECT_EQ(keys(), (std::vector<std::string>{"a", "c"}));
+  auto again = inbox->admit({delivery("a"), delivery("b"), delivery("c")});
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)[0], Admission::kDuplicate);
+  EXPECT_EQ((*again)[1], Admission::kAccepted);
+  EXPECT_EQ((*again)[2], Admission::kDuplicate);
+}
+
+TEST_P(InboxTest, PurgeTakesLargeBacklogsOfExpiredKeys) {
+  // More than one slice of the purge, so it has to go on after the first.
+  for (int batch = 0; batch < 12; ++batch) {
+    std::vector<Delivery> deliveries;
+    for (int i = 0; i < 1000; ++i) deliveries.push_back(delivery("old-" + std::to_string(batch * 1000 + i)));
+    ASSERT_TRUE(inbox->admit(deliveries));
+  }
+  clock.advance(std::chrono::seconds(601));
+  ASSERT_TRUE(inbox->admit({delivery("new")}));
+  ASSERT_TRUE(inbox->purge_expired_dedupe_keys().ok());
+  auto lease = db->acquire();
+  auto left = (*lease)->query("SELECT dedupe_key FROM slack_dedupe");
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().text(0), "new");
+}
+
 TEST_P(InboxTest, DedupeSurvivesReopeningTheDatabase) {
   ASSERT_TRUE(inbox->admit({delivery("k")}));
   auto reopened = test_db.reopen();
