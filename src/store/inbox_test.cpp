@@ -86,6 +86,41 @@ TEST_P(InboxTest, PurgeTakesLargeBacklogsOfExpiredKeys) {
   EXPECT_EQ(left->front().text(0), "new");
 }
 
+TEST_P(InboxTest, ALargeBatchIsQueuedWholeInOrderOfArrival) {
+  // Queued deliveries go in several rows per statement: more than one statement's worth, with
+  // duplicates among them, and the first few handed straight to the workers.
+  InboxBatch batch;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    std::string key = "k" + std::to_string(i);
+    batch.deliveries.push_back(delivery(key));
+    if (i % 7 == 3) batch.deliveries.push_back(delivery(key));  // a retry right behind it
+    if (i >= 2) expected.push_back(R"({"k":")" + key + R"("})");
+  }
+  batch.claim_first = 2;
+  batch.lease = std::chrono::seconds(60);
+  auto written = inbox->write(batch);
+  ASSERT_TRUE(written) << written.status().message();
+  ASSERT_EQ(written->admissions.size(), batch.deliveries.size());
+  size_t accepted = 0;
+  for (Admission a : written->admissions) accepted += a == Admission::kAccepted;
+  EXPECT_EQ(accepted, 40u);
+  ASSERT_EQ(written->claimed.size(), 2u);
+  EXPECT_EQ(written->claimed[0].first, 0u);
+  EXPECT_EQ(written->claimed[1].first, 1u);
+  auto claimed = inbox->claim_up_to(std::chrono::seconds(60), 100);
+  ASSERT_TRUE(claimed);
+  std::vector<std::string> payloads;
+  for (const auto& c : *claimed) {
+    payloads.push_back(c.delivery.payload);
+    EXPECT_EQ(c.delivery.team_id, "T1");
+    EXPECT_EQ(c.delivery.kind, "event");
+    EXPECT_EQ(c.attempts, 1);
+    EXPECT_GT(c.id, written->claimed[1].second);
+  }
+  EXPECT_EQ(payloads, expected);
+}
+
 TEST_P(InboxTest, DedupeSurvivesReopeningTheDatabase) {
   ASSERT_TRUE(inbox->admit({delivery("k")}));
   auto reopened = test_db.reopen();
