@@ -114,6 +114,14 @@ TEST(Encoding, JsonStringKeepsValidUtf8AndReplacesTheRest) {
   EXPECT_EQ(json_string("\xED\xA0\x80"), "\"" + replacement + replacement + replacement + "\"");  // a surrogate
   EXPECT_EQ(json_string("\xF4\x90\x80\x80"), "\"" + replacement + replacement + replacement + replacement + "\"");  // past U+10FFFF
   EXPECT_EQ(json_string("\x80\"q"), "\"" + replacement + "\\\"q\"");                   // escaping goes on after a bad byte
+  EXPECT_EQ(json_string("\xE0\x80\x80"), "\"" + replacement + replacement + replacement + "\"");  // overlong three-byte
+  EXPECT_EQ(json_string("\xE0\xA0\x80"), "\"\xE0\xA0\x80\"");                         // the smallest three-byte one
+  EXPECT_EQ(json_string("\xF0\x80\x80\x80"), "\"" + replacement + replacement + replacement + replacement + "\"");  // overlong four-byte
+  EXPECT_EQ(json_string("\xF0\x90\x80\x80"), "\"\xF0\x90\x80\x80\"");                 // the smallest four-byte one
+  EXPECT_EQ(json_string("\xF4\x8F\xBF\xBF"), "\"\xF4\x8F\xBF\xBF\"");                 // U+10FFFF, the largest
+  EXPECT_EQ(json_string("\xF5" "a"), "\"" + replacement + "a\"");                        // never a lead byte
+  EXPECT_EQ(json_string("a\xE2\x80"), "\"a" + replacement + replacement + "\"");         // three-byte cut short
+  EXPECT_EQ(json_string("a\xF0\x9F\x91"), "\"a" + replacement + replacement + replacement + "\"");  // four-byte cut short
 }
 
 TEST(Encoding, SplitWordsAndTrim) {

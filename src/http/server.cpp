@@ -310,7 +310,12 @@ void Server::Impl::Replies::write_waiting() {
     std::lock_guard lock(mutex_);
     writing_.swap(waiting_);
   }
-  for (auto& [owed, response] : writing_) owed->session->respond(std::move(response));
+  for (auto& [owed, response] : writing_) {
+    owed->session->respond(std::move(response));
+    // The write is under way, and holds its session; the loop need not wait for whoever
+    // still keeps the Reply.
+    owed->work.reset();
+  }
   writing_.clear();
 }
 

@@ -25,6 +25,15 @@ void string_field(std::string& out, std::string_view name, std::string_view valu
   append_json_string(out, value);
 }
 
+// An identifier or URL cut to Slack's limit, at a character boundary and without an
+// ellipsis: a value that comes back in an action must come back as a prefix of itself.
+std::string_view prefix_utf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
+
 // Text cut to Slack's limit for that field, at a character boundary.
 void limited_string(std::string& out, const std::string& text, size_t max) {
   if (text.size() <= max) return append_json_string(out, text);
@@ -54,9 +63,9 @@ void button(std::string& out, const Button& b) {
   separate(out);
   out += R"({"type":"button")";
   plain(out, "text", b.text, kMaxButtonText);
-  string_field(out, "action_id", std::string_view(b.action_id).substr(0, kMaxActionId));
-  if (!b.value.empty()) string_field(out, "value", std::string_view(b.value).substr(0, kMaxButtonValue));
-  if (!b.url.empty()) string_field(out, "url", std::string_view(b.url).substr(0, kMaxUrl));
+  string_field(out, "action_id", prefix_utf8(b.action_id, kMaxActionId));
+  if (!b.value.empty()) string_field(out, "value", prefix_utf8(b.value, kMaxButtonValue));
+  if (!b.url.empty()) string_field(out, "url", prefix_utf8(b.url, kMaxUrl));
   if (!b.style.empty()) string_field(out, "style", b.style);
   if (b.confirm) {
     key(out, "confirm");
@@ -162,7 +171,7 @@ Blocks& Blocks::actions(const std::vector<Button>& buttons, const std::string& b
   items_ += R"({"type":"actions","elements":[)";
   for (size_t i = 0; i < buttons.size() && i < kMaxActionElements; ++i) button(items_, buttons[i]);
   items_ += ']';
-  if (!block_id.empty()) string_field(items_, "block_id", std::string_view(block_id).substr(0, 255));
+  if (!block_id.empty()) string_field(items_, "block_id", prefix_utf8(block_id, 255));
   items_ += '}';
   return *this;
 }

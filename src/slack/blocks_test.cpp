@@ -71,6 +71,16 @@ TEST(Blocks, WritesValidJsonFromAnyText) {
   EXPECT_EQ(out, "[]");
 }
 
+TEST(Blocks, IdentifiersAreCutAtCharacterBoundariesWithoutAnEllipsis) {
+  // 254 ASCII bytes, then a two-byte character across the 255-byte limit of a block_id.
+  const std::string id = std::string(254, 'b') + "\xC3\xA9";
+  Blocks b;
+  b.actions({Button{"Go", std::string(254, 'a') + "\xC3\xA9", "", "", "", std::nullopt}}, id);
+  auto json = b.json();
+  EXPECT_EQ(json[0]["block_id"], std::string(254, 'b'));
+  EXPECT_EQ(json[0]["elements"][0]["action_id"], std::string(254, 'a'));
+}
+
 TEST(Blocks, TruncatesAtCharacterBoundaries) {
   std::string text = "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9";  // four two-byte characters
   std::string cut = truncate_utf8(text, 6);

@@ -223,8 +223,10 @@ Status Inbox::purge_expired_dedupe_keys() {
   }
   // Every key lives one window from when it was stored, and rowids follow storing order, so
   // the expired keys are the rows before the first live one: found by walking from the
-  // oldest, with no index by expiry to keep up on every admission. (A clock set back can
-  // leave a few expired rows behind a live one for a window; they go in a later purge.)
+  // oldest, with no index by expiry to keep up on every admission. Rows out of that order
+  // (stored before the clock was set back, under a longer window, or re-armed in place
+  // before migration 4) can keep expired rows behind them for up to one window; those go
+  // in a later purge. A live key is never deleted.
   auto live = db.query("SELECT rowid FROM slack_dedupe WHERE expires_at >= ? ORDER BY rowid LIMIT 1", {now});
   if (!live) return live.status();
   const int64_t first_live = live->empty() ? std::numeric_limits<int64_t>::max() : live->front().integer(0);

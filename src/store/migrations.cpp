@@ -134,7 +134,7 @@ CREATE TABLE job_steps (
       // order they expire in (see Inbox::purge_expired_dedupe_keys): the index by expiry only
       // cost every admission an insert. PostgreSQL, whose rows have no such order, keeps it.
       {4, R"SQL(
-DROP INDEX slack_dedupe_expiry
+DROP INDEX IF EXISTS slack_dedupe_expiry
 )SQL",
        Dialect::kSqlite},
   };
