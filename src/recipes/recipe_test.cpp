@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -56,6 +58,18 @@ TEST(Recipe, ParsesAWholeRecipe) {
             R"({"Name":"{{params.name}}","Amount":"{{params.amount}}","Probability":10,"Private":false})");
   EXPECT_EQ(r->steps[0].http->keep.at("id"), "/id");
   EXPECT_EQ(r->usage(), "create opportunity <name> <amount> [close_date=YYYY-MM-DD] [stage=Prospecting|Qualification]");
+}
+
+TEST(Recipe, BodyTextIsEscapedAsJson) {
+  std::string yaml = kOpportunity;
+  const std::string anchor = "        Private: false\n";
+  ASSERT_NE(yaml.find(anchor), std::string::npos);
+  yaml.insert(yaml.find(anchor) + anchor.size(), R"(        Note: "say \"hi\"\n\tcaf\u00e9 \\ end\u0001")" "\n");
+  auto r = parse_recipe(yaml, "opportunity.yaml");
+  ASSERT_TRUE(r) << r.status().message();
+  auto body = nlohmann::json::parse(r->steps[0].http->body_template);
+  EXPECT_EQ(body["Note"], "say \"hi\"\n\tcaf\xC3\xA9 \\ end\x01");
+  EXPECT_EQ(body["Name"], "{{params.name}}");
 }
 
 TEST(Recipe, ErrorsNameFileLineAndField) {
