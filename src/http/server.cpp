@@ -108,8 +108,8 @@ class Server::Impl::Replies {
  public:
   explicit Replies(net::io_context& context) : context_(context) {}
 
-  // An answer owed to a session: holds it, and keeps its loop running until the answer is
-  // written (a handler may finish elsewhere, e.g. a database commit during stop).
+  // An answer owed to a session: holds it, and keeps its loop running until the answer's
+  // write has begun (a handler may finish elsewhere, e.g. a database commit during stop).
   struct Owed {
     std::shared_ptr<Session> session;
     net::executor_work_guard<LoopExecutor> work;
