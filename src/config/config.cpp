@@ -33,6 +33,16 @@ Status read_scalar(const std::string& source, const YAML::Node& parent, const ch
   return Status::Ok();
 }
 
+}  // namespace
+
+std::string app_env_prefix(const std::string& app_id) {
+  std::string prefix = "DEPUTY_APP_";
+  for (char c : app_id) prefix += std::isalnum(static_cast<unsigned char>(c)) ? char(std::toupper(static_cast<unsigned char>(c))) : '_';
+  return prefix;
+}
+
+namespace {
+
 void apply_env(Config& config, const Environment& env) {
   auto set = [&](const char* name, std::string& target) {
     if (auto it = env.find(name); it != env.end() && !it->second.empty()) target = it->second;
@@ -48,8 +58,7 @@ void apply_env(Config& config, const Environment& env) {
   set("DEPUTY_LOG_LEVEL", config.log_level);
   set("DEPUTY_KEYRING", config.keyring_json);
   for (auto& app : config.apps) {
-    std::string prefix = "DEPUTY_APP_";
-    for (char c : app.id) prefix += std::isalnum(static_cast<unsigned char>(c)) ? char(std::toupper(static_cast<unsigned char>(c))) : '_';
+    const std::string prefix = app_env_prefix(app.id);
     set((prefix + "_CLIENT_ID").c_str(), app.client_id);
     set((prefix + "_CLIENT_SECRET").c_str(), app.client_secret);
     set((prefix + "_API_KEY").c_str(), app.api_key);

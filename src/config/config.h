@@ -77,6 +77,10 @@ struct Config {
 using Environment = std::map<std::string, std::string>;
 Environment process_environment();
 
+// The start of an app's variables: DEPUTY_APP_<ID> with the id upper-cased and every other
+// character than a letter or digit turned into `_` ("my-crm" -> DEPUTY_APP_MY_CRM).
+std::string app_env_prefix(const std::string& app_id);
+
 // path empty: defaults plus environment only.
 Result<Config> load(const std::string& path, const Environment& env);
 Result<Config> load_from_string(const std::string& yaml_text, const Environment& env, const std::string& source_name);

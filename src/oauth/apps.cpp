@@ -111,7 +111,7 @@ Result<App> resolve(const config::AppSettings& s) {
     else return app_error(s, "identity_check must be email_match, none or one_time_code");
   }
   if (app.oauth2 && app.client_id.empty())
-    return app_error(s, "needs client_id (or DEPUTY_APP_" + s.id + "_CLIENT_ID)");
+    return app_error(s, "needs client_id (or " + config::app_env_prefix(s.id) + "_CLIENT_ID)");
   return app;
 }
 

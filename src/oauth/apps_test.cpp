@@ -57,6 +57,11 @@ TEST(Catalogue, RefusesBadSettings) {
   auto no_client = settings("sf", "salesforce");
   no_client.client_id.clear();
   EXPECT_FALSE(build_catalogue({no_client}));
+  auto no_client_dashed = settings("my-crm", "salesforce");
+  no_client_dashed.client_id.clear();
+  auto refused = build_catalogue({no_client_dashed});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("DEPUTY_APP_MY_CRM_CLIENT_ID"), std::string::npos) << refused.status().message();
   auto check = settings("sf", "salesforce");
   check.identity_check = "trust_me";
   EXPECT_FALSE(build_catalogue({check}));

@@ -39,6 +39,25 @@ http::Response html(int status, const std::string& title, const std::string& mes
 
 std::string lower(const std::string& s) { return to_lower(s); }
 
+// scheme://host[:port] of a URL, lower-cased, without the scheme's default port.
+std::string url_origin(const std::string& url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return "";
+  std::string origin = lower(url.substr(0, url.find_first_of("/?#", scheme_end + 3)));
+  if (origin.starts_with("https://") && origin.ends_with(":443")) origin.resize(origin.size() - 4);
+  if (origin.starts_with("http://") && origin.ends_with(":80")) origin.resize(origin.size() - 3);
+  return origin;
+}
+
+// RFC 9207: the authorization server names itself in `iss`; a name from anyone else means the
+// answer was mixed up with another server's. Without a configured issuer, the authorization
+// endpoint the browser was sent to is what Deputy knows of the server: its origin must match.
+bool issuer_matches(const App& app, const std::string& iss) {
+  if (!app.issuer.empty()) return iss == app.issuer || iss + "/" == app.issuer || iss == app.issuer + "/";
+  std::string origin = url_origin(iss);
+  return !origin.empty() && origin == url_origin(app.authorize_url);
+}
+
 std::string json_pointer_string(const nlohmann::json& json, const std::string& pointer) {
   try {
     const auto& value = json.at(nlohmann::json::json_pointer(pointer));
@@ -219,8 +238,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
     std::lock_guard lock(apps_mutex_);
     iss_required = iss_required_.count(a.id) && iss_required_[a.id];
   }
-  if ((!iss.empty() && !a.issuer.empty() && iss != a.issuer && iss + "/" != a.issuer && iss != a.issuer + "/") ||
-      (iss.empty() && iss_required)) {
+  if (iss.empty() ? iss_required : !issuer_matches(a, iss)) {
     count("callback_wrong_issuer", login.app);
     return reply(html(400, "Login not accepted", "The answer did not come from " + name + ", so nothing was connected."));
   }
@@ -324,8 +342,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   }
   count("connected", login.app);
   finish_connected({login.team_id, login.user_id, login.app, login.job_id, identity->account});
-  std::string title = "Connected to " + name + " as " + identity->account;
-  return reply(html(200, title, title + " — you can return to Slack."));
+  return reply(html(200, "Connected to " + name, "Connected as " + identity->account + " — you can return to Slack."));
 }
 
 void ConnectionService::finish_connected(const Connected& connected) {
@@ -621,7 +638,10 @@ Result<std::vector<store::ConnectionRecord>> ConnectionService::offboard(const s
     if (Status s = disconnect(record.id, actor, "revoked_by_admin"); !s.ok()) return s;
     removed.push_back(record);
   }
-  spdlog::info("{} offboarded {}: {} connection(s) revoked", actor, user_id, removed.size());
+  // A connect link still open in the person's browser would otherwise connect them again.
+  auto cancelled = states_.cancel_pending(team_id, user_id);
+  if (!cancelled) return cancelled.status();
+  spdlog::info("{} offboarded {}: {} connection(s) revoked, {} login(s) in flight cancelled", actor, user_id, removed.size(), *cancelled);
   return removed;
 }
 

@@ -78,6 +78,14 @@ Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::start(
   return result;
 }
 
+Result<int64_t> OAuthStates::cancel_pending(const std::string& team_id, const std::string& user_id) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  return (*lease)->execute("UPDATE oauth_states SET used_at = ? WHERE team_id = ? AND user_id = ? AND used_at = 0 AND expires_at >= ?",
+                           {now, team_id, user_id, now});
+}
+
 Status OAuthStates::purge_expired() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

@@ -36,6 +36,9 @@ class OAuthStates {
                                                                      const std::string& browser_hash);
   // Marks the state used, atomically, and returns it; a state can be consumed only once.
   Result<std::pair<StateOutcome, std::optional<PendingLogin>>> consume(const std::string& state_hash);
+  // Ends the logins one person has in flight (offboarding): they count as used, so their
+  // links and callbacks are refused as already finished or cancelled.
+  Result<int64_t> cancel_pending(const std::string& team_id, const std::string& user_id);
   Status purge_expired();
 
  private:

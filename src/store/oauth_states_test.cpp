@@ -48,6 +48,21 @@ TEST_P(OAuthStatesTest, StatesExpireAfterTenMinutes) {
   EXPECT_EQ(states->consume("h3")->first, StateOutcome::kAlreadyUsed) << "an expired state is burned too";
 }
 
+TEST_P(OAuthStatesTest, CancellingOnePersonsPendingLoginsLeavesOthersAlone) {
+  create("mine-new");
+  create("mine-started");
+  ASSERT_EQ(states->start("mine-started", "b")->first, StateOutcome::kConsumed);
+  PendingLogin other{"theirs", "T1", "U2", "demo", "personal", "", "k1", Blob{"n"}, Blob{"s"}, "", clock.unix_seconds(),
+                     clock.unix_seconds() + 600};
+  ASSERT_TRUE(states->create(other).ok());
+  auto cancelled = states->cancel_pending("T1", "U1");
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(*cancelled, 2);
+  EXPECT_EQ(states->start("mine-new", "b")->first, StateOutcome::kAlreadyUsed);
+  EXPECT_EQ(states->consume("mine-started")->first, StateOutcome::kAlreadyUsed);
+  EXPECT_EQ(states->start("theirs", "b")->first, StateOutcome::kConsumed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, OAuthStatesTest, ::testing::Values("sqlite", "postgres"), [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -19,7 +19,7 @@ after(async () => {
   await stack?.stop();
 });
 
-test('headless Chromium: connect link → login → consent → "Connected to Demo CRM as alice@example.com"', async () => {
+test('headless Chromium: connect link → login → consent → "Connected as alice@example.com — you can return to Slack"', async () => {
   const { slack } = stack;
   const { url } = await connectLink(slack, 'U0ALICE');
   const context = await browser.newContext();
@@ -36,8 +36,8 @@ test('headless Chromium: connect link → login → consent → "Connected to De
   await page.waitForURL(/\/oauth\/callback/);
   const title = await page.textContent('#title');
   await page.screenshot({ path: join(ARTIFACTS, 'connect-3-connected.png') });
-  assert.equal(title, 'Connected to Demo CRM as alice@example.com');
-  assert.match(await page.textContent('#message'), /you can return to Slack/);
+  assert.equal(title, 'Connected to Demo CRM');
+  assert.equal(await page.textContent('#message'), 'Connected as alice@example.com — you can return to Slack.');
   await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.body.channel === 'U0ALICE' && /Connected to Demo CRM/.test(c.body.text));
   await context.close();
 });

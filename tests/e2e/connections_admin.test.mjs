@@ -112,10 +112,17 @@ test('admin commands: only admins; offboarding a person with three connections r
   assert.match(text, /\*Salesforce\* · alice@example\.com · <@U0ALICE> · personal · active/);
   assert.match(cli('connections', '--user', 'U0ALICE'), /3 connection\(s\)/);
 
+  // A login Alice has in flight when she is offboarded must not connect her again afterwards.
+  const browser = new FetchBrowser();
+  const inFlight = await browser.login((await connectLink(slack, 'U0ALICE', 'demo')).url, { login: 'alice' });
+
   const revokedBefore = auth.revocations.length;
   const offboarded = await dm('U0ADMIN', 'admin offboard <@U0ALICE>');
   assert.match(offboarded.body.text, /Revoked and deleted 3 connection\(s\) of <@U0ALICE>: .*Salesforce \(alice@example\.com\)/);
   assert.ok(auth.revocations.length - revokedBefore >= 3, 'each grant was revoked at the authorization server');
+  const late = await browser.request(inFlight);
+  assert.equal(late.status, 400, late.text);
+  assert.match(late.text, /already completed or cancelled/);
   assert.match(JSON.stringify((await dm('U0ALICE', 'connections')).body.blocks), /You have no personal accounts connected/);
   assert.match(cli('audit', '--user', 'U0ALICE', '--limit', '10'), /revoked_by_admin · by U0ADMIN · as U0ALICE · box/);
 });

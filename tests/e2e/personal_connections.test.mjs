@@ -20,8 +20,17 @@ before(async () => {
     client_id: deputy
     scopes: [openid, email, offline_access]
     identity_check: one_time_code
+  plain:
+    type: oauth2
+    display_name: Plain CRM
+    client_id: deputy
+    authorize_url: \${issuer}/auth
+    token_url: \${issuer}/token
+    userinfo_url: \${issuer}/me
+    revoke_url: \${issuer}/token/revocation
+    identity: { source: userinfo }
 `,
-    env: { DEPUTY_APP_VAULT_CLIENT_SECRET: CLIENT_SECRET, DEPUTY_LOG_LEVEL: 'trace' },
+    env: { DEPUTY_APP_VAULT_CLIENT_SECRET: CLIENT_SECRET, DEPUTY_APP_PLAIN_CLIENT_SECRET: CLIENT_SECRET, DEPUTY_LOG_LEVEL: 'trace' },
   });
   ({ slack, auth, deputy } = stack);
 });
@@ -72,7 +81,7 @@ test('full connect: PKCE login at the authorization server, success page, DM, li
   const done = await okBrowser.login(await connectLink('U0ALICE'), { login: 'alice' });
   const page = await okBrowser.request(done);
   assert.equal(page.status, 200, page.text);
-  assert.match(page.text, /Connected to Demo CRM as alice@example\.com — you can return to Slack/);
+  assert.match(page.text, /Connected as alice@example\.com — you can return to Slack/);
   await dmTo('U0ALICE', /Connected to Demo CRM as alice@example\.com/);
 
   const blocks = await connectionsOf('U0ALICE');
@@ -179,6 +188,28 @@ test('email_match falls back to a one-time code when Slack has no email for the 
   const page = await browser.request(back);
   assert.equal(page.status, 200);
   assert.match(page.text, /Almost connected/);
+});
+
+test('an iss naming another server is refused (RFC 9207), whether the issuer is configured or only the authorize URL is known', async () => {
+  for (const app of ['demo', 'plain']) {
+    const browser = new FetchBrowser();
+    const back = new URL(await browser.login(await connectLink('U0ADMIN', app), { login: 'admin' }));
+    assert.equal(back.searchParams.get('iss'), auth.issuer);
+    back.searchParams.set('iss', 'https://login.attacker.example');
+    slack.clear();
+    const refused = await browser.request(back.toString());
+    assert.equal(refused.status, 400, `${app}: ${refused.text}`);
+    assert.match(refused.text, /did not come from/);
+
+    const again = new FetchBrowser();
+    const good = await again.login(await connectLink('U0ADMIN', app), { login: 'admin' });
+    const page = await again.request(good);
+    assert.equal(page.status, 200, `${app}: ${page.text}`);
+    assert.match(page.text, /Connected as admin@example\.com/);
+  }
+  const names = JSON.stringify(await connectionsOf('U0ADMIN'));
+  assert.match(names, /Demo CRM/);
+  assert.match(names, /Plain CRM/);
 });
 
 test('no token, code, verifier or secret is readable in the database files or the logs', async () => {

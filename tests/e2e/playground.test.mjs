@@ -66,11 +66,11 @@ async function loginThrough(buttonText, account) {
   await popup.fill('input[name="password"]', 'pass');
   await popup.click('button:has-text("Sign in")');
   await popup.click('button:has-text("Continue")');
-  await popup.waitForSelector('#title');
-  const title = await popup.textContent('#title');
+  await popup.waitForSelector('#message');
+  const message = await popup.textContent('#message');
   await popup.screenshot({ path: join(SHOTS, `${String(++shot).padStart(2, '0')}-connected-${account}.png`) });
   await popup.close();
-  return title;
+  return message;
 }
 
 test('the whole story: run as Alice, connect, finish; Bob likewise; connections and disconnect; an approval as the approver', async () => {
@@ -93,7 +93,7 @@ async function wholeStory() {
   assert.match(await page.textContent('#messages'), /Only visible to you[\s\S]*To run create opportunity connect your Salesforce account/);
   await snap('alice-asked-to-connect');
 
-  assert.equal(await loginThrough('Connect Salesforce', 'alice'), 'Connected to Salesforce as alice@example.com');
+  assert.equal(await loginThrough('Connect Salesforce', 'alice'), 'Connected as alice@example.com — you can return to Slack.');
   await page.waitForSelector('text=Created opportunity Acme renewal');
   await snap('alice-job-finished');
 
@@ -107,7 +107,7 @@ async function wholeStory() {
   await be('U0BOB');
   await say('/deputy create opportunity "Globex expansion" 12000 2027-02-01');
   await page.waitForSelector('button:has-text("Connect Salesforce")');
-  assert.equal(await loginThrough('Connect Salesforce', 'bob'), 'Connected to Salesforce as bob@example.com');
+  assert.equal(await loginThrough('Connect Salesforce', 'bob'), 'Connected as bob@example.com — you can return to Slack.');
   await page.waitForSelector('text=Created opportunity Globex expansion');
   await snap('bob-job-finished');
   await records.reload();
@@ -137,7 +137,7 @@ async function wholeStory() {
   await snap('bob-approval-request');
   await page.click('button:has-text("Approve")');
   await page.waitForSelector('button:has-text("Connect ServiceNow")');
-  assert.equal(await loginThrough('Connect ServiceNow', 'bob'), 'Connected to ServiceNow as bob@example.com');
+  assert.equal(await loginThrough('Connect ServiceNow', 'bob'), 'Connected as bob@example.com — you can return to Slack.');
   await be('U0ALICE');
   await room('channel');
   await page.waitForSelector('text=is approved in ServiceNow by');
