@@ -283,8 +283,17 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   if (check == IdentityCheck::kEmailMatch) {
     auto profile = slack_.users_info(login.user_id);
     if (profile) slack_email = profile->email;
-    // email_match needs both addresses; without one, the person proves it is them with a code instead.
-    if (slack_email.empty() || identity->email.empty()) check = IdentityCheck::kOneTimeCode;
+    // email_match compares two addresses. Without one of them there is nothing to compare, and
+    // the login goes through as DESIGN.md's connect flow describes (page, DM, job resumed); the
+    // state and the browser binding still tie it to the person who asked. Apps that must prove
+    // it further set identity_check: one_time_code.
+    if (slack_email.empty() || identity->email.empty()) {
+      count("identity_unchecked", login.app);
+      spdlog::warn("email_match could not compare for {} on {}: {} has no email{}", login.user_id, login.app,
+                   slack_email.empty() ? "the Slack profile" : "the app account",
+                   slack_email.empty() ? " (the Slack app needs the users:read.email scope)" : "");
+      check = IdentityCheck::kNone;
+    }
   }
   if (check == IdentityCheck::kEmailMatch && (lower(slack_email) != lower(identity->email) || !identity->email_verified)) {
     count("identity_mismatch", login.app);

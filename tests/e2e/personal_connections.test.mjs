@@ -182,12 +182,14 @@ test('one_time_code: the connection is active only after the same Slack user sen
   assert.match(JSON.stringify(await connectionsOf('U0ALICE')), /Code Vault\* — alice@example\.com.*active/);
 });
 
-test('email_match falls back to a one-time code when Slack has no email for the person', async () => {
+test('email_match with no Slack email for the person has nothing to compare: the connect flow finishes as usual', async () => {
   const browser = new FetchBrowser();
   const back = await browser.login(await connectLink('U0NOEMAIL'), { login: 'carol' });
   const page = await browser.request(back);
-  assert.equal(page.status, 200);
-  assert.match(page.text, /Almost connected/);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /Connected as carol@example\.com — you can return to Slack/);
+  await dmTo('U0NOEMAIL', /Connected to Demo CRM as carol@example\.com/);
+  assert.match(deputy.logs, /email_match could not compare for U0NOEMAIL on demo: the Slack profile has no email/);
 });
 
 test('an iss naming another server is refused (RFC 9207), whether the issuer is configured or only the authorize URL is known', async () => {
