@@ -9,9 +9,9 @@
 
 namespace deputy::bot {
 
-Bot::Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+Bot::Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, oauth::ConnectionService& connections,
          std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes)
-    : slack_(slack), catalog_(catalog), connections_(connections), admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
+    : slack_(slack), outbox_(outbox), catalog_(catalog), connections_(connections), admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
 
 bool Bot::is_admin(const std::string& user_id) const {
   return std::find(admins_.begin(), admins_.end(), user_id) != admins_.end();
@@ -30,6 +30,7 @@ std::vector<std::string> Bot::known_words() const {
 }
 
 Status Bot::handle(const store::ClaimedDelivery& delivery) {
+  if (delivery.delivery.kind == engine::Outbox::kKind) return outbox_.resend(delivery);
   if (delivery.delivery.kind == "job") {
     if (!runner_) return FailedPrecondition("no job runner");
     return runner_->run(delivery.delivery.payload, delivery.attempts);
@@ -105,7 +106,7 @@ Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
 }
 
 Status Bot::reply(const slack::Conversation& where, const slack::Message& message) {
-  return slack::deliver(slack_, where, message);
+  return outbox_.send(where, message);
 }
 
 slack::Message Bot::help_message() const {

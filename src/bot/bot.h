@@ -22,7 +22,7 @@ inline constexpr const char* kOpenLink = "link.open";
 class Bot {
  public:
   // `runner` and `recipes` may be absent (no recipes are run then).
-  Bot(slack::WebApi& slack, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+  Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, oauth::ConnectionService& connections,
       std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr);
 
   // `delivery.attempts` counts tries of the same work; transient trouble is retried by the worker.
@@ -50,6 +50,7 @@ class Bot {
   std::string app_name(const std::string& app_id) const;
 
   slack::WebApi& slack_;
+  engine::Outbox& outbox_;
   const CommandCatalog& catalog_;
   oauth::ConnectionService& connections_;
   std::vector<std::string> admins_;

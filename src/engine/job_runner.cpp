@@ -71,14 +71,15 @@ bool never_sent(const Status& s) {
 }  // namespace
 
 JobRunner::JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
-                     store::Connections& audit, http::Client& http, slack::WebApi& slack, metrics::Registry& metrics,
-                     int max_attempts)
+                     store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
+                     metrics::Registry& metrics, int max_attempts)
     : recipes_(recipes),
       jobs_(jobs),
       connections_(connections),
       audit_(audit),
       http_(http),
       slack_(slack),
+      outbox_(outbox),
       metrics_(metrics),
       max_attempts_(max_attempts) {
   metrics_.describe("deputy_jobs_finished_total", "counter", "Jobs that ended, by outcome.");
@@ -335,7 +336,7 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
                         slack::Button{"Connect " + name, "link.open.connect", recipe.app, *link, "primary", std::nullopt});
   prompt.blocks.context({"The link works once, for 10 minutes — don't share it."});
   if (user_id == run.job.requester) tell_requester(run, prompt);
-  else direct_message(user_id, prompt);
+  else (void)outbox_.send_direct(run.job.team_id, user_id, prompt);
   count("awaiting_auth");
   return Status::Ok();
 }
@@ -385,16 +386,8 @@ Status JobRunner::succeed(Run& run) {
 }
 
 void JobRunner::tell_requester(Run& run, const slack::Message& message) {
-  Status s = slack::deliver(slack_, run.reply_to, message);
-  if (s.ok()) return;
-  // A response_url lasts 30 minutes; a job that waited longer answers in a direct message.
-  spdlog::warn("answering job {} where it was asked failed ({}); sending a direct message", run.job.id, s.message());
-  direct_message(run.job.requester, message);
-}
-
-void JobRunner::direct_message(const std::string& user_id, const slack::Message& message) {
-  auto posted = slack_.post_message(user_id, message);
-  if (!posted) spdlog::warn("could not DM {}: {}", user_id, posted.status().message());
+  // The job's state is already decided; the message about it is the outbox's to deliver.
+  (void)outbox_.send(run.reply_to, message);
 }
 
 Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt) {
@@ -408,10 +401,10 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
     case store::Decision::kNotTheApprover: {
       spdlog::warn("{} clicked {} on job {} but is not its approver", click.where.user_id, approved ? "approve" : "reject", job_id);
       (void)audit_.audit({click.where.team_id, "approval_refused", click.where.user_id, "", "", "", "", "job " + job_id.substr(0, 64)});
-      return slack::deliver(slack_, click.where, text_message("Only the person asked to approve this request can decide it."));
+      return outbox_.send(click.where, text_message("Only the person asked to approve this request can decide it."));
     }
     case store::Decision::kNotWaiting:
-      return slack::deliver(slack_, click.where, text_message("This request is no longer waiting for a decision."));
+      return outbox_.send(click.where, text_message("This request is no longer waiting for a decision."));
     case store::Decision::kAlreadyDecided: {
       auto job = jobs_.get(job_id);
       if (!job) return job.status();
@@ -423,7 +416,7 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
         Status driven = drive(std::move(**job), attempt, &ran);
         if (ran || !driven.ok()) return driven;
       }
-      return slack::deliver(slack_, click.where, text_message("This request has already been decided; nothing changed."));
+      return outbox_.send(click.where, text_message("This request has already been decided; nothing changed."));
     }
     case store::Decision::kRecorded: break;
   }

@@ -13,6 +13,7 @@
 #include "http/client.h"
 #include "metrics/metrics.h"
 #include "oauth/service.h"
+#include "engine/outbox.h"
 #include "recipes/recipe.h"
 #include "slack/requests.h"
 #include "slack/web_api.h"
@@ -29,8 +30,8 @@ inline constexpr const char* kReject = "job.reject";
 class JobRunner {
  public:
   JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
-            store::Connections& audit, http::Client& http, slack::WebApi& slack, metrics::Registry& metrics,
-            int max_attempts = 3);
+            store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
+            metrics::Registry& metrics, int max_attempts = 3);
 
   // A recipe command: stores the job once per Slack delivery, then runs it. `attempt` counts
   // deliveries of the same work; transient trouble is an Unavailable status until the last one.
@@ -61,7 +62,6 @@ class JobRunner {
   Status succeed(Run& run);
   Status park_for_login(Run& run, const std::string& user_id, const std::string& reason);
   void tell_requester(Run& run, const slack::Message& message);
-  void direct_message(const std::string& user_id, const slack::Message& message);
   std::string app_name(const std::string& app_id) const;
   void count(const std::string& outcome);
 
@@ -71,6 +71,7 @@ class JobRunner {
   store::Connections& audit_;
   http::Client& http_;
   slack::WebApi& slack_;
+  Outbox& outbox_;
   metrics::Registry& metrics_;
   int max_attempts_;
   std::function<void()> wake_;

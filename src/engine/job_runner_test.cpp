@@ -24,6 +24,8 @@ struct JobRunnerTest : ::testing::Test {
   std::unique_ptr<store::Connections> connections;
   std::unique_ptr<store::OAuthStates> states;
   std::unique_ptr<oauth::ConnectionService> service;
+  std::unique_ptr<store::Inbox> inbox;
+  std::unique_ptr<Outbox> outbox;
   std::unique_ptr<JobRunner> runner;
 
   void SetUp() override {
@@ -34,7 +36,9 @@ struct JobRunnerTest : ::testing::Test {
     service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{}, protocol, *connections, *states,
                                                          vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
                                                          [](std::chrono::milliseconds) {});
-    runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, metrics);
+    inbox = std::make_unique<store::Inbox>(*db.database, clock, std::chrono::seconds(3600));
+    outbox = std::make_unique<Outbox>(slack, *inbox);
+    runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, *outbox, metrics);
   }
 
   // A job whose approval Bob has given, now queued to run.

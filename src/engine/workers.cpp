@@ -199,9 +199,13 @@ void Workers::run(const store::ClaimedDelivery& item) {
   }
   if (outcome.ok()) {
     complete_(item.id);
-  } else if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts_) {
+    return;
+  }
+  auto custom = max_attempts_by_kind_.find(item.delivery.kind);
+  const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
+  if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
     spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());
-    (void)inbox_.release(item.id, std::chrono::seconds(2 * item.attempts));
+    (void)inbox_.release(item.id, std::chrono::seconds(std::min(2 * item.attempts, 60)));
   } else {
     spdlog::error("delivery {} failed: {}", item.id, outcome.message());
     (void)inbox_.fail(item.id, outcome.message());

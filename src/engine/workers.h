@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -41,6 +42,8 @@ class Workers {
   // when both want it; work already admitted waits durably in the queue and runs with what
   // is left.
   void set_nice(int nice) { nice_ = nice; }
+  // Deliveries of `kind` get this many tries instead of max_attempts (set before start).
+  void set_max_attempts(const std::string& kind, int attempts) { max_attempts_by_kind_[kind] = attempts; }
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
@@ -78,6 +81,7 @@ class Workers {
   Claim claim_;
   unsigned count_;
   int max_attempts_;
+  std::map<std::string, int> max_attempts_by_kind_;
   size_t capacity_;
   size_t claim_batch_ = 1;
   int nice_ = 0;

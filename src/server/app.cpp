@@ -106,6 +106,7 @@ struct App::Parts {
   std::unique_ptr<store::Inbox> inbox;
   RecipeCatalog catalog;
   std::unique_ptr<store::Jobs> jobs;
+  std::unique_ptr<engine::Outbox> outbox;
   std::unique_ptr<engine::JobRunner> runner;
   std::unique_ptr<bot::Bot> bot;
   std::unique_ptr<engine::Workers> workers;
@@ -173,10 +174,11 @@ Status App::start() {
     return out;
   });
 
+  p.outbox = std::make_unique<engine::Outbox>(*c.slack, *p.inbox);
   p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, c.http_client,
-                                                 *c.slack, c.metrics);
+                                                 *c.slack, *p.outbox, c.metrics);
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
-  p.bot = std::make_unique<bot::Bot>(*c.slack, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
+  p.bot = std::make_unique<bot::Bot>(*c.slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
   engine::Ingest::Handoff handoff;
@@ -187,6 +189,7 @@ Status App::start() {
   // For the same reason only a single process claims a backlog in batches.
   p.workers->set_claim_batch(shared_queue ? 1 : 16);
   p.workers->set_nice(cfg.server.worker_nice);
+  p.workers->set_max_attempts(engine::Outbox::kKind, engine::Outbox::kMaxAttempts);
   handoff.room = [workers = p.workers.get(), shared_queue] { return shared_queue ? size_t{0} : workers->room(); };
   handoff.hand_over = [workers = p.workers.get()](std::vector<store::ClaimedDelivery> claimed) {
     workers->hand_over(std::move(claimed));

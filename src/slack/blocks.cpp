@@ -124,6 +124,15 @@ nlohmann::json Blocks::json() const {
   return nlohmann::json::parse(text);
 }
 
+Blocks Blocks::from_json(const nlohmann::json& array) {
+  Blocks blocks;
+  if (!array.is_array()) return blocks;
+  for (const auto& block : array) {
+    if (blocks.begin_block()) blocks.items_ += block.dump();
+  }
+  return blocks;
+}
+
 Blocks& Blocks::header(const std::string& plain_text) {
   if (!begin_block()) return *this;
   items_ += R"({"type":"header")";

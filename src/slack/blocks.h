@@ -54,6 +54,8 @@ class Blocks {
   void append_json(std::string& out) const;
   // The same array as a document, to inspect (tests).
   nlohmann::json json() const;
+  // Blocks written out by append_json and read back (a message kept to be sent again).
+  static Blocks from_json(const nlohmann::json& array);
 
  private:
   // Starts the next block, or says there is no room for it.

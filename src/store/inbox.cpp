@@ -180,6 +180,16 @@ Status Inbox::complete(int64_t id) {
   return r ? Status::Ok() : r.status();
 }
 
+Status Inbox::enqueue(const std::string& team_id, const std::string& kind, const std::string& payload, std::chrono::seconds delay) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  auto r = (*lease)->execute(
+      "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
+      {team_id, kind, payload, now, now + delay.count()});
+  return r ? Status::Ok() : r.status();
+}
+
 Status Inbox::release(int64_t id, std::chrono::seconds delay) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

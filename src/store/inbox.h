@@ -61,6 +61,8 @@ class Inbox {
   Result<std::vector<ClaimedDelivery>> claim_up_to(std::chrono::seconds lease, size_t limit);
   Status complete(int64_t id);
   Status fail(int64_t id, const std::string& error);
+  // A delivery of Deputy's own making (a message to send again), queued to run after `delay`.
+  Status enqueue(const std::string& team_id, const std::string& kind, const std::string& payload, std::chrono::seconds delay);
   // Back to the queue, not to be claimed before `delay` has passed.
   Status release(int64_t id, std::chrono::seconds delay);
   // Gives back a delivery this process claimed but never started: queued again at once, in

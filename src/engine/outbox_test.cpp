@@ -1,0 +1,119 @@
+#include "engine/outbox.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "slack/web_api.h"
+#include "testing/databases.h"
+#include "testing/fake_http_client.h"
+
+namespace deputy::engine {
+namespace {
+
+// Slack as a scripted fake that answers each call once (no retries inside the Web API client).
+struct OutboxTest : ::testing::Test {
+  testing::TestDatabase db{"sqlite"};
+  FixedClock clock{1700000000};
+  testing::FakeHttpClient slack_http;
+  slack::WebApi slack{slack_http, slack::WebApiSettings{"http://slack.test/api", "xoxb-test", 1}, nullptr, [](auto) {}};
+  std::unique_ptr<store::Inbox> inbox;
+  std::unique_ptr<Outbox> outbox;
+
+  void SetUp() override {
+    DEPUTY_REQUIRE_DATABASE(db);
+    inbox = std::make_unique<store::Inbox>(*db.database, clock, std::chrono::seconds(3600));
+    outbox = std::make_unique<Outbox>(slack, *inbox);
+  }
+
+  static slack::Conversation slash_command() {
+    slack::Conversation where;
+    where.team_id = "T1";
+    where.user_id = "U1";
+    where.channel_id = "C1";
+    where.response_url = "https://hooks.slack.test/commands/T1/1/abc";
+    where.via = slack::ReplyVia::kResponseUrl;
+    return where;
+  }
+
+  static slack::Message result() {
+    slack::Message message;
+    message.text = "Opened incident \"INC1\"";
+    message.blocks.section("Opened incident *INC1*").context({"Acted in ServiceNow as you"});
+    return message;
+  }
+
+  std::vector<store::ClaimedDelivery> due_after(std::chrono::seconds wait) {
+    clock.advance(wait);
+    auto claimed = inbox->claim_up_to(std::chrono::seconds(60), 10);
+    if (!claimed) {
+      ADD_FAILURE() << claimed.status().message();
+      return {};
+    }
+    return *claimed;
+  }
+};
+
+TEST_F(OutboxTest, AnAnswerSlackTakesIsSentOnceAndNothingIsKept) {
+  ASSERT_TRUE(outbox->send(slash_command(), result()).ok());
+  ASSERT_EQ(slack_http.requests.size(), 1u);
+  EXPECT_EQ(slack_http.requests[0].url, "https://hooks.slack.test/commands/T1/1/abc");
+  EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
+}
+
+TEST_F(OutboxTest, AnExpiredResponseUrlFallsBackToADirectMessage) {
+  slack_http.push(404, "expired_url");
+  ASSERT_TRUE(outbox->send(slash_command(), result()).ok());
+  ASSERT_EQ(slack_http.requests.size(), 2u);
+  EXPECT_EQ(slack_http.requests[1].url, "http://slack.test/api/chat.postMessage");
+  EXPECT_EQ(nlohmann::json::parse(slack_http.requests[1].body)["channel"], "U1");
+  EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
+}
+
+TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
+  slack_http.push(500, "down");  // response_url
+  slack_http.push(503, "down");  // the direct message instead
+  ASSERT_TRUE(outbox->send(slash_command(), result()).ok()) << "kept, so the caller has nothing to redo";
+  ASSERT_EQ(slack_http.requests.size(), 2u);
+
+  auto kept = due_after(std::chrono::seconds(2));
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].delivery.kind, Outbox::kKind);
+  EXPECT_EQ(kept[0].delivery.team_id, "T1");
+
+  slack_http.push(500, "still down");
+  slack_http.push(500, "still down");
+  EXPECT_EQ(outbox->resend(kept[0]).code(), ErrorCode::kUnavailable) << "the workers try again later";
+
+  const size_t before = slack_http.requests.size();
+  ASSERT_TRUE(outbox->resend(kept[0]).ok());
+  ASSERT_EQ(slack_http.requests.size(), before + 1);
+  const auto& sent = slack_http.requests.back();
+  EXPECT_EQ(sent.url, "https://hooks.slack.test/commands/T1/1/abc");
+  auto body = nlohmann::json::parse(sent.body);
+  EXPECT_EQ(body["text"], "Opened incident \"INC1\"");
+  EXPECT_EQ(body["blocks"], result().blocks.json()) << "the same blocks as the first try";
+}
+
+TEST_F(OutboxTest, AMessageSlackRefusesForGoodIsNotKept) {
+  slack_http.push(200, R"({"ok":false,"error":"channel_not_found"})");
+  slack::Conversation direct;
+  direct.team_id = "T1";
+  direct.user_id = "U1";
+  direct.channel_id = "U1";
+  direct.via = slack::ReplyVia::kDirectThread;
+  EXPECT_EQ(outbox->send(direct, result()).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(slack_http.requests.size(), 1u) << "a direct message has no other way to go";
+  EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
+}
+
+TEST_F(OutboxTest, ADirectMessageToSomeoneElseIsKeptTooWhileSlackIsDown) {
+  slack_http.push(500, "down");
+  ASSERT_TRUE(outbox->send_direct("T1", "U2", result()).ok());
+  auto kept = due_after(std::chrono::seconds(2));
+  ASSERT_EQ(kept.size(), 1u);
+  ASSERT_TRUE(outbox->resend(kept[0]).ok());
+  EXPECT_EQ(nlohmann::json::parse(slack_http.requests.back().body)["channel"], "U2");
+}
+
+}  // namespace
+}  // namespace deputy::engine
