@@ -432,6 +432,16 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
   return run(job_id, attempt);
 }
 
+std::optional<std::string> JobRunner::on_login_failed(const oauth::Connected& login) {
+  auto cancelled = jobs_.cancel_waiting(login.job_id, login.user_id, login.app, "the " + app_name(login.app) + " login failed");
+  if (!cancelled) {
+    spdlog::error("job {} stays parked after its failed login: {}", login.job_id, cancelled.status().message());
+    return std::nullopt;
+  }
+  if (*cancelled) count("cancelled");
+  return *cancelled;
+}
+
 void JobRunner::on_connected(const oauth::Connected& connected) {
   auto resumed = jobs_.resume_after_login(connected.team_id, connected.user_id, connected.app);
   if (!resumed) {

@@ -215,7 +215,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
       return reply(html(400, "Login already finished", "This login was already completed or cancelled; nothing changed."));
     case store::StateOutcome::kExpired:
       count("callback_expired", consumed->second->app);
-      notify(consumed->second->user_id, "Your login took longer than 10 minutes, so nothing was connected. Run the command again to get a new Connect button.");
+      login_failed(*consumed->second, "Your login took longer than 10 minutes, so nothing was connected.", " Run the command again to get a new Connect button.");
       return reply(html(400, "Login expired", "This login took longer than 10 minutes, so nothing was connected. Start again from Slack."));
     case store::StateOutcome::kConsumed: break;
   }
@@ -227,7 +227,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
 
   if (login.browser_hash.empty() || !constant_time_equal(sha256_hex(cookie_value(request, kBrowserCookie)), login.browser_hash)) {
     count("callback_wrong_browser", login.app);
-    notify(login.user_id, "A login to " + name + " was finished in a different browser from the one your Connect link was opened in, so nothing was connected.");
+    login_failed(login, "A login to " + name + " was finished in a different browser from the one your Connect link was opened in, so nothing was connected.");
     return reply(html(400, "Finish in the same browser",
                       "This login was not started in this browser, so nothing was connected. Start again from Slack."));
   }
@@ -246,11 +246,11 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   if (!error.empty()) {
     count(error == "access_denied" ? "consent_denied" : "authorize_error", login.app);
     if (error == "access_denied") {
-      notify(login.user_id, "You did not allow Deputy to use your " + name + " account, so nothing was connected. Run the command again if you change your mind.");
+      login_failed(login, "You did not allow Deputy to use your " + name + " account, so nothing was connected.", " Run the command again if you change your mind.");
       return reply(html(200, "Nothing was connected",
                         "You chose not to let Deputy use your " + name + " account. You can return to Slack."));
     }
-    notify(login.user_id, "Connecting " + name + " failed: " + name + " answered '" + error.substr(0, 60) + "'. Nothing was connected.");
+    login_failed(login, "Connecting " + name + " failed: " + name + " answered '" + error.substr(0, 60) + "'. Nothing was connected.");
     return reply(html(400, "Connecting failed", name + " answered '" + error.substr(0, 60) + "'. Nothing was connected; you can return to Slack."));
   }
   std::string code = request.query_param("code");
@@ -264,7 +264,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   if (auto* failure = std::get_if<TokenError>(&exchanged)) {
     count("exchange_failed", login.app);
     spdlog::warn("code exchange with {} failed: {}", a.id, failure->describe());
-    notify(login.user_id, "Connecting " + name + " failed while finishing the login (" + failure->describe() + "). Nothing was connected; try again.");
+    login_failed(login, "Connecting " + name + " failed while finishing the login (" + failure->describe() + "). Nothing was connected.", " Try again.");
     return reply(html(502, "Connecting failed", name + " did not accept the login (" + failure->describe() + "). Nothing was connected; start again from Slack."));
   }
   TokenSet tokens = std::get<TokenSet>(std::move(exchanged));
@@ -273,7 +273,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
     count("identity_failed", login.app);
     (void)protocol_.revoke(a, tokens.refresh_token.empty() ? tokens.access_token : tokens.refresh_token,
                            tokens.refresh_token.empty() ? "access_token" : "refresh_token");
-    notify(login.user_id, "Connecting " + name + " failed: Deputy could not tell which account logged in. Nothing was connected.");
+    login_failed(login, "Connecting " + name + " failed: Deputy could not tell which account logged in. Nothing was connected.");
     return reply(html(502, "Connecting failed", "Deputy could not tell which " + name + " account logged in (" + identity.status().message() + "). Nothing was connected."));
   }
 
@@ -301,9 +301,9 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
                            tokens.refresh_token.empty() ? "access_token" : "refresh_token");
     (void)connections_.audit({login.team_id, "connect_refused", login.user_id, identity->account, login.app, "", "",
                               "app account email does not match the Slack profile email"});
-    notify(login.user_id, "Someone finished your " + name + " connect link with the account " + identity->account +
-                              ", which is not yours, so nothing was connected. If that was you, log in to " + name +
-                              " with your own account.");
+    login_failed(login, "Someone finished your " + name + " connect link with the account " + identity->account +
+                            ", which is not yours, so nothing was connected. If that was you, log in to " + name +
+                            " with your own account.");
     return reply(html(403, "Not connected",
                       "You logged in to " + name + " as " + identity->account +
                           ", but this connect link was made for a different Slack user. Nothing was connected. "
@@ -352,6 +352,15 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   count("connected", login.app);
   finish_connected({login.team_id, login.user_id, login.app, login.job_id, identity->account});
   return reply(html(200, "Connected to " + name, "Connected as " + identity->account + " — you can return to Slack."));
+}
+
+void ConnectionService::login_failed(const store::PendingLogin& login, const std::string& what_happened,
+                                     const std::string& if_no_job) {
+  std::optional<std::string> cancelled;
+  if (!login.job_id.empty() && on_login_failed_) cancelled = on_login_failed_({login.team_id, login.user_id, login.app, login.job_id, ""});
+  notify(login.user_id, what_happened + (cancelled ? " I cancelled *" + slack::escape_mrkdwn(*cancelled) +
+                                                         "*, which was waiting for this login: run the command again when you are ready."
+                                                   : if_no_job));
 }
 
 void ConnectionService::finish_connected(const Connected& connected) {

@@ -64,6 +64,10 @@ class ConnectionService {
                     metrics::Registry& metrics, ServiceOptions options, Sleeper sleeper = {});
 
   void on_connected(std::function<void(const Connected&)> hook) { on_connected_ = std::move(hook); }
+  // A login that ended without a connection: the job parked for it (Connected::job_id) is
+  // given up, and the hook returns its command if it was cancelled.
+  using LoginFailedHook = std::function<std::optional<std::string>(const Connected&)>;
+  void on_login_failed(LoginFailedHook hook) { on_login_failed_ = std::move(hook); }
 
   // The link behind a Connect button; valid once, for state_lifetime.
   Result<std::string> connect_link(const LoginRequest& request);
@@ -131,6 +135,9 @@ class ConnectionService {
   bool expiring(const store::ConnectionRecord& record) const;
   Result<AccessGrant> grant_of(const store::ConnectionRecord& record);
   void notify(const std::string& user_id, const std::string& text);
+  // Tells the person a login ended without a connection. The job parked for it is cancelled,
+  // so that running the command again leaves no second copy waiting to run on a later login.
+  void login_failed(const store::PendingLogin& login, const std::string& what_happened, const std::string& if_no_job = "");
   void finish_connected(const Connected& connected);
   std::string api_base(const App& app, const std::string& instance_url) const;
   std::shared_ptr<std::mutex> connection_mutex(const std::string& connection_id);
@@ -149,6 +156,7 @@ class ConnectionService {
   ServiceOptions options_;
   Sleeper sleep_;
   std::function<void(const Connected&)> on_connected_;
+  LoginFailedHook on_login_failed_;
   std::mutex locks_mutex_;
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
 };

@@ -178,6 +178,7 @@ Status App::start() {
   p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, c.http_client,
                                                  *c.slack, *p.outbox, c.metrics);
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
+  c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::Connected& c) { return runner->on_login_failed(c); });
   p.bot = std::make_unique<bot::Bot>(*c.slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);

@@ -170,6 +170,19 @@ Status Jobs::finish(const std::string& job_id, const std::string& state, const s
                      "no such job");
 }
 
+Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& user_id,
+                                                        const std::string& app, const std::string& why) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  auto rows = (*lease)->query(
+      "UPDATE jobs SET state = 'cancelled', outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, lease_until = 0 "
+      "WHERE id = ? AND state = 'awaiting_auth' AND waiting_user = ? AND waiting_app = ? RETURNING recipe",
+      {why, clock_.unix_seconds(), job_id, user_id, app});
+  if (!rows) return rows.status();
+  if (rows->empty()) return std::optional<std::string>{};
+  return std::optional<std::string>{rows->front().text(0)};
+}
+
 Status Jobs::requeue(const std::string& job_id) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

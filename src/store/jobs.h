@@ -91,6 +91,10 @@ class Jobs {
   // delivery that drives it, in the same transaction. Returns their ids.
   Result<std::vector<std::string>> resume_after_login(const std::string& team_id, const std::string& user_id,
                                                       const std::string& app);
+  // A job parked for this person's login to `app` whose login failed is cancelled; its recipe
+  // command if it was, nothing if it was not waiting for that login any more.
+  Result<std::optional<std::string>> cancel_waiting(const std::string& job_id, const std::string& user_id, const std::string& app,
+                                                    const std::string& why);
   // Records an approver's decision on the step the job waits at; only the approver, once.
   // A recorded decision puts the job back in the queue.
   Result<Decision> decide(const std::string& job_id, int step, const std::string& user_id, bool approved);

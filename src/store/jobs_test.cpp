@@ -93,6 +93,23 @@ TEST_P(JobsTest, ALoginResumesTheJobsWaitingForItWithADeliveryEach) {
   EXPECT_TRUE(jobs->resume_after_login("T1", "U1", "salesforce")->empty());
 }
 
+TEST_P(JobsTest, AFailedLoginCancelsOnlyTheJobStillWaitingForIt) {
+  make("J1", "d1");
+  make("J2", "d2");
+  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  EXPECT_FALSE(jobs->cancel_waiting("J1", "U2", "salesforce", "login failed")->has_value()) << "someone else's login";
+  EXPECT_FALSE(jobs->cancel_waiting("J1", "U1", "box", "login failed")->has_value()) << "another app's login";
+  auto cancelled = jobs->cancel_waiting("J1", "U1", "salesforce", "the Salesforce login failed");
+  ASSERT_TRUE(cancelled) << cancelled.status().message();
+  EXPECT_EQ(*cancelled, std::optional<std::string>("create opportunity"));
+  auto j1 = *jobs->get("J1");
+  EXPECT_EQ(j1->state, job_state::kCancelled);
+  EXPECT_EQ((*jobs->get("J2"))->state, job_state::kAwaitingAuth);
+  EXPECT_FALSE(jobs->cancel_waiting("J1", "U1", "salesforce", "again")->has_value()) << "once";
+  EXPECT_EQ(*jobs->resume_after_login("T1", "U1", "salesforce"), std::vector<std::string>{"J2"});
+}
+
 TEST_P(JobsTest, OnlyTheApproverDecidesAndOnlyOnce) {
   make("J1", "d1");
   ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());

@@ -203,3 +203,22 @@ test('Slack down while a job answers: the answer is kept and arrives once Slack 
   assert.equal(apps.recordsOf('Opportunity').filter((r) => r.fields.Name === 'Kept answer').length, 1, 'created once');
   assert.match(stack.deputy.logs, /it is kept and will be sent again/);
 });
+
+test('a refused login cancels the job it was for, so running the command again runs it once', async () => {
+  const first = await slack.sendSlashCommand({ user: 'U0CAROL', text: 'create opportunity "Refused first" 3 2026-12-31' });
+  const prompt = await responseTo(first, /connect your Salesforce account/);
+  const browser = new FetchBrowser();
+  const back = await browser.login(findButton(prompt.body.blocks, (e) => e.url).url, { login: 'carol', deny: true });
+  const page = await browser.request(back);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /Nothing was connected/);
+  await dmTo('U0CAROL', /You did not allow Deputy to use your Salesforce account, so nothing was connected\. I cancelled \*create opportunity\*/);
+
+  const again = await slack.sendSlashCommand({ user: 'U0CAROL', text: 'create opportunity "Second go" 3 2026-12-31' });
+  const secondPrompt = await responseTo(again, /connect your Salesforce account/);
+  await login(findButton(secondPrompt.body.blocks, (e) => e.url).url, 'carol');
+  await responseTo(again, /Created opportunity \*Second go\*/);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(apps.recordsOf('Opportunity').filter((r) => r.fields.Name === 'Refused first').length, 0, 'the refused job never ran');
+  assert.equal(apps.recordsOf('Opportunity').filter((r) => r.fields.Name === 'Second go').length, 1);
+});
