@@ -1,6 +1,8 @@
 // Admin commands in chat; the same operations as `deputy admin …` on the command line.
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "admin/report.h"
 #include "bot/bot.h"
 #include "common/encoding.h"
@@ -82,8 +84,11 @@ Status Bot::admin_command(const slack::CommandRequest& request) {
   if (verb == "audit") {
     size_t count = kDefaultAuditLines;
     for (size_t i = 2; i < tokens.size(); ++i) {
-      if (!tokens[i].empty() && std::all_of(tokens[i].begin(), tokens[i].end(), ::isdigit))
-        count = std::min(kMaxAuditLines, std::max<size_t>(1, std::stoul(tokens[i])));
+      if (tokens[i].empty() || !std::all_of(tokens[i].begin(), tokens[i].end(), ::isdigit)) continue;
+      size_t asked = 0;
+      auto parsed = std::from_chars(tokens[i].data(), tokens[i].data() + tokens[i].size(), asked);
+      // All digits, so the only way to fail is a number too big: as many as are shown.
+      count = parsed.ec == std::errc() ? std::min(kMaxAuditLines, std::max<size_t>(1, asked)) : kMaxAuditLines;
     }
     auto records = connections_.read_audit(where.team_id, person, count);
     if (!records) return records.status();

@@ -283,10 +283,11 @@ Status Bot::disconnect_action(const slack::ActionRequest& request) {
 }
 
 slack::Message Bot::unknown_command_message(const std::string& typed) const {
-  std::string shown = slack::escape_mrkdwn(std::string(trim(typed)).substr(0, 200));
+  const std::string cut = slack::truncate_utf8(std::string(trim(typed)), 200);
+  std::string shown = slack::escape_mrkdwn(cut);
   std::string suggestion = suggest(typed, known_words());
   slack::Message message;
-  message.text = "I don't know the command \"" + std::string(trim(typed)).substr(0, 200) + "\".";
+  message.text = "I don't know the command \"" + cut + "\".";
   std::string body = "I don't know the command *" + shown + "*.";
   if (!suggestion.empty()) body += " Did you mean *" + suggestion + "*?";
   body += "\nType `help` to see what I can do.";

@@ -41,6 +41,9 @@ class FormView {
   std::vector<std::pair<std::string_view, std::string_view>> fields_;
 };
 
+// True if every byte is part of a well-formed UTF-8 sequence (no overlongs, no surrogates).
+bool is_valid_utf8(std::string_view text);
+
 // Appends text as a quoted JSON string (RFC 8259): quotes, backslashes and control
 // characters escaped, UTF-8 kept as it is; a byte that is not part of valid UTF-8 becomes
 // U+FFFD, so text from anywhere (a user, an app) always makes a valid document.

@@ -124,6 +124,17 @@ TEST(Encoding, JsonStringKeepsValidUtf8AndReplacesTheRest) {
   EXPECT_EQ(json_string("a\xF0\x9F\x91"), "\"a" + replacement + replacement + replacement + "\"");  // four-byte cut short
 }
 
+TEST(Encoding, ValidUtf8IsToldFromTheRest) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x91\x8D \xF4\x8F\xBF\xBF"));
+  EXPECT_FALSE(is_valid_utf8("a\xFF"));
+  EXPECT_FALSE(is_valid_utf8("a\xC3"));
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));
+}
+
 TEST(Encoding, SplitWordsAndTrim) {
   EXPECT_EQ(split_words("  create   opportunity\tAcme \n"), (std::vector<std::string>{"create", "opportunity", "Acme"}));
   EXPECT_EQ(trim("  x y  "), "x y");

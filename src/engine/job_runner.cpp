@@ -395,7 +395,7 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
   if (colon == std::string::npos) return InvalidArgument("approval button without a job");
   std::string job_id = click.value.substr(0, colon);
   int step = std::atoi(click.value.c_str() + colon + 1);
-  auto decision = jobs_.decide(job_id, step, click.where.user_id, approved);
+  auto decision = jobs_.decide(job_id, step, click.where.team_id, click.where.user_id, approved);
   if (!decision) return decision.status();
   switch (*decision) {
     case store::Decision::kNotTheApprover: {

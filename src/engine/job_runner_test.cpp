@@ -53,7 +53,7 @@ struct JobRunnerTest : ::testing::Test {
     job.reply_to = "{}";
     ASSERT_TRUE(jobs->create(job));
     ASSERT_TRUE(jobs->park(id, store::job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
-    ASSERT_EQ(*jobs->decide(id, 0, "U0BOB", true), store::Decision::kRecorded);
+    ASSERT_EQ(*jobs->decide(id, 0, "T1", "U0BOB", true), store::Decision::kRecorded);
   }
 
   static slack::ActionRequest bobs_click(const std::string& job_id) {

@@ -94,6 +94,8 @@ Inbound classify_form(std::string_view body) {
     in.delivery_kind = "slash_command";
     in.team_id = form->value("team_id").value_or("");
     if (form->value("user_id").value_or("").empty()) return malformed("slash command without user_id");
+    // Slack sends UTF-8; text that is not would only fail later, where nobody could be told.
+    if (!is_valid_utf8(form->value("text").value_or(""))) return malformed("slash command text is not UTF-8");
     std::string trigger = form->value("trigger_id").value_or("");
     if (!trigger.empty()) in.dedupe_key = "slash:" + in.team_id + ":" + trigger;
     // Stored as Slack sent it (the form is already known to parse); the worker reads it.

@@ -95,6 +95,11 @@ TEST(Ingress, RefusesMalformedPayloads) {
   EXPECT_EQ(classify("application/x-www-form-urlencoded", "a=%ZZ").kind, Inbound::Kind::kMalformed);
   EXPECT_EQ(classify("application/x-www-form-urlencoded", "foo=bar").kind, Inbound::Kind::kMalformed);
   EXPECT_EQ(classify("text/plain", "help").kind, Inbound::Kind::kMalformed);
+  // %ff%fe%c3: bytes Slack never sends as text.
+  EXPECT_EQ(classify("application/x-www-form-urlencoded", "command=%2Fdeputy&text=create+incident+%ff%fe%c3&user_id=U1&team_id=T1").kind,
+            Inbound::Kind::kMalformed);
+  EXPECT_EQ(classify("application/x-www-form-urlencoded", "command=%2Fdeputy&text=%E6%97%A5%E6%9C%AC&user_id=U1&team_id=T1").kind,
+            Inbound::Kind::kWork);
   EXPECT_EQ(classify("application/json", R"({"type":"event_callback","team_id":"T","event":{"type":"app_mention"}})").kind,
             Inbound::Kind::kMalformed);
 }

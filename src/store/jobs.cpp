@@ -217,7 +217,8 @@ Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& tea
   return resumed;
 }
 
-Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::string& user_id, bool approved) {
+Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::string& team_id, const std::string& user_id,
+                              bool approved) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
@@ -227,6 +228,10 @@ Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::st
     if (!job) return job.status();
     if (!job->has_value()) return Status::Ok();
     const JobRecord& j = **job;
+    if (j.team_id != team_id) {
+      decision = Decision::kNotTheApprover;
+      return Status::Ok();
+    }
     auto earlier = tx.query("SELECT state FROM job_steps WHERE job_id = ? AND step = ?", {job_id, int64_t{step}});
     if (!earlier) return earlier.status();
     if (!earlier->empty()) {

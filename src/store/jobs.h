@@ -97,7 +97,9 @@ class Jobs {
                                                     const std::string& why);
   // Records an approver's decision on the step the job waits at; only the approver, once.
   // A recorded decision puts the job back in the queue.
-  Result<Decision> decide(const std::string& job_id, int step, const std::string& user_id, bool approved);
+  // A click from another workspace than the job's is not the approver's, whoever it names.
+  Result<Decision> decide(const std::string& job_id, int step, const std::string& team_id, const std::string& user_id,
+                          bool approved);
 
   // After a crash of the only process (SQLite), running jobs are free to be claimed again.
   Status release_all_running();

@@ -113,12 +113,13 @@ TEST_P(JobsTest, AFailedLoginCancelsOnlyTheJobStillWaitingForIt) {
 TEST_P(JobsTest, OnlyTheApproverDecidesAndOnlyOnce) {
   make("J1", "d1");
   ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
-  EXPECT_EQ(*jobs->decide("J1", 0, "U0EVE", true), Decision::kNotTheApprover);
-  EXPECT_EQ(*jobs->decide("J1", 3, "U0BOB", true), Decision::kNotWaiting);
-  EXPECT_EQ(*jobs->decide("nope", 0, "U0BOB", true), Decision::kNotWaiting);
-  EXPECT_EQ(*jobs->decide("J1", 0, "U0BOB", true), Decision::kRecorded);
-  EXPECT_EQ(*jobs->decide("J1", 0, "U0BOB", false), Decision::kAlreadyDecided);
-  EXPECT_EQ(*jobs->decide("J1", 0, "U0EVE", false), Decision::kAlreadyDecided);
+  EXPECT_EQ(*jobs->decide("J1", 0, "T1", "U0EVE", true), Decision::kNotTheApprover);
+  EXPECT_EQ(*jobs->decide("J1", 0, "T2", "U0BOB", true), Decision::kNotTheApprover) << "the approver's id in another workspace";
+  EXPECT_EQ(*jobs->decide("J1", 3, "T1", "U0BOB", true), Decision::kNotWaiting);
+  EXPECT_EQ(*jobs->decide("nope", 0, "T1", "U0BOB", true), Decision::kNotWaiting);
+  EXPECT_EQ(*jobs->decide("J1", 0, "T1", "U0BOB", true), Decision::kRecorded);
+  EXPECT_EQ(*jobs->decide("J1", 0, "T1", "U0BOB", false), Decision::kAlreadyDecided);
+  EXPECT_EQ(*jobs->decide("J1", 0, "T1", "U0EVE", false), Decision::kAlreadyDecided);
   auto step = jobs->step("J1", 0);
   EXPECT_EQ((*step)->state, step_state::kApproved);
   EXPECT_EQ((*step)->actor, "U0BOB");

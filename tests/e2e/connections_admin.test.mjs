@@ -144,6 +144,9 @@ test('the audit log answers "who did this, as whom" for connect → act → disc
   assert.doesNotMatch(out + cli('connections'), /eyJ|Bearer|access_token/i, 'no token material in admin output');
   const chat = await dm('U0ADMIN', 'admin audit <@U0BOB> 3');
   assert.match(JSON.stringify(chat.body.blocks), /\*action\* · by <@U0BOB> · salesforce · create opportunity/);
+  // A count past any integer type still gets an answer: as many lines as are shown at most.
+  const huge = await dm('U0ADMIN', 'admin audit <@U0BOB> 99999999999999999999999');
+  assert.match(JSON.stringify(huge.body.blocks), /\*disconnected\* · by <@U0BOB> · salesforce/);
 });
 
 test('one person with many connections gets pages within Slack\'s limits', async () => {
