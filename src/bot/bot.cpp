@@ -132,8 +132,8 @@ slack::Message Bot::help_message() const {
   }
   message.blocks.divider();
   message.blocks.section(
-      "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect <app>` — log in to an app as yourself\n"
-      "`check <app>` — ask the app who I act as for you");
+      "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect &lt;app&gt;` — log in to an app as yourself\n"
+      "`check &lt;app&gt;` — ask the app who I act as for you");
   message.blocks.actions({slack::Button{"Personal accounts", actions::kShowConnections, "list", "", "primary", std::nullopt}},
                          "deputy.help");
   return message;

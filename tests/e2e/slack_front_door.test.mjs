@@ -104,6 +104,8 @@ test('slash command help answers ephemerally through response_url with Block Kit
   assert.match(text, /\*create opportunity\* — Create a Salesforce opportunity as you/, 'help lists the recipes');
   // mrkdwn needs < and > escaped; Slack shows them as typed.
   assert.match(text, /create opportunity &lt;name&gt; &lt;amount&gt; \[close_date=YYYY-MM-DD\]/, 'with their usage');
+  assert.match(text, /`connect &lt;app&gt;` — log in to an app as yourself/, 'built-in commands escaped the same way');
+  assert.doesNotMatch(text, /<app>/);
 });
 
 test('@Deputy help in a channel answers only the asker (chat.postEphemeral)', async () => {
