@@ -64,7 +64,18 @@ const Handler* Router::find(std::string_view method, std::string_view path, bool
     *path_known = true;
     if (route.method == method) return &route.handler;
   }
-  return nullptr;
+  return method == "HEAD" ? find("GET", path, path_known) : nullptr;
+}
+
+std::string Router::allowed(std::string_view path) const {
+  std::string methods;
+  for (const Route& route : routes_) {
+    if (route.path != path) continue;
+    if (!methods.empty()) methods += ", ";
+    methods += route.method;
+    if (route.method == "GET") methods += ", HEAD";
+  }
+  return methods;
 }
 
 // One io_context per I/O thread, each run by exactly one thread: a connection lives on one
@@ -203,7 +214,11 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     const Handler* handler = server_->router.find(request.method, request.path, &path_known);
     route_ = path_known ? request.path : "unmatched";
     if (!handler) {
-      if (path_known) return respond(Response::text(405, "method not allowed\n"));
+      if (path_known) {
+        Response refused = Response::text(405, "method not allowed\n");
+        refused.headers.emplace_back("Allow", server_->router.allowed(request.path));
+        return respond(std::move(refused));
+      }
       return respond(Response::text(404, "not found\n"));
     }
     (*handler)(std::move(request), [owed = replies_.owe(shared_from_this())](Response response) {
