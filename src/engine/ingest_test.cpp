@@ -258,6 +258,36 @@ TEST_P(IngestTest, NothingNewIsHandedOverWhileAWorkerIsBringingBackOlderWork) {
   workers.stop();
 }
 
+TEST_P(IngestTest, DeliveriesOfAKindGivenMoreAttemptsAreTriedAgainLonger) {
+  std::mutex tries_mutex;
+  std::map<std::string, int> tries;
+  auto slack_down = [&](const store::ClaimedDelivery& d) {
+    std::lock_guard lock(tries_mutex);
+    ++tries[d.delivery.kind];
+    return Unavailable("Slack is down");
+  };
+  auto tries_of = [&](const std::string& kind) {
+    std::lock_guard lock(tries_mutex);
+    return tries[kind];
+  };
+  ASSERT_TRUE(inbox->enqueue("T1", "event", "e", 0s).ok());
+  ASSERT_TRUE(inbox->enqueue("T1", "message", "m", 0s).ok());
+  // One round of workers at a time, so the test clock only moves while none runs.
+  for (int round = 1; round <= 3; ++round) {
+    Workers workers(*inbox, slack_down, 1, /*max_attempts=*/1);
+    workers.set_max_attempts("message", 3);
+    workers.start();
+    EXPECT_TRUE(eventually([&] { return tries_of("message") == round; })) << "round " << round;
+    workers.stop();
+    clock.advance(61s);  // past the longest wait before a retry
+  }
+  EXPECT_EQ(tries_of("event"), 1) << "other kinds keep the default";
+  auto states = inbox->count_by_state();
+  ASSERT_TRUE(states);
+  EXPECT_EQ((*states)["failed"], 2);
+  EXPECT_EQ((*states)["queued"], 0);
+}
+
 TEST_P(IngestTest, NoRoomUntilAWorkerHasSeenTheDatabaseEmpty) {
   Workers workers(*inbox, record, 1);
   EXPECT_EQ(workers.room(), 0u) << "older queued work may be waiting in the database";

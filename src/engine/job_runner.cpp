@@ -335,8 +335,10 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
   prompt.blocks.section(body + " I will finish the job as soon as you are connected.",
                         slack::Button{"Connect " + name, "link.open.connect", recipe.app, *link, "primary", std::nullopt});
   prompt.blocks.context({"The link works once, for 10 minutes — don't share it."});
-  if (user_id == run.job.requester) tell_requester(run, prompt);
-  else (void)outbox_.send_direct(run.job.team_id, user_id, prompt);
+  // Kept while Slack is down, but not past the link's life: a dead button helps nobody.
+  const auto link_works_for = connections_.link_lifetime();
+  if (user_id == run.job.requester) (void)outbox_.send(run.reply_to, prompt, link_works_for);
+  else (void)outbox_.send_direct(run.job.team_id, user_id, prompt, link_works_for);
   count("awaiting_auth");
   return Status::Ok();
 }
@@ -432,8 +434,9 @@ Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int a
   return run(job_id, attempt);
 }
 
-std::optional<std::string> JobRunner::on_login_failed(const oauth::Connected& login) {
-  auto cancelled = jobs_.cancel_waiting(login.job_id, login.user_id, login.app, "the " + app_name(login.app) + " login failed");
+std::optional<std::string> JobRunner::on_login_failed(const oauth::FailedLogin& login) {
+  auto cancelled = jobs_.cancel_waiting(login.job_id, login.team_id, login.user_id, login.app, login.started_at,
+                                        "the " + app_name(login.app) + " login failed");
   if (!cancelled) {
     spdlog::error("job {} stays parked after its failed login: {}", login.job_id, cancelled.status().message());
     return std::nullopt;

@@ -46,7 +46,7 @@ class JobRunner {
   // After a person connects an app: their parked jobs go back to the queue.
   void on_connected(const oauth::Connected& connected);
   // After a login for a parked job failed: the job is cancelled; its command if it was.
-  std::optional<std::string> on_login_failed(const oauth::Connected& login);
+  std::optional<std::string> on_login_failed(const oauth::FailedLogin& login);
   // Called when resumed jobs were queued, to wake the workers.
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
 

@@ -37,7 +37,7 @@ struct JobRunnerTest : ::testing::Test {
                                                          vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
                                                          [](std::chrono::milliseconds) {});
     inbox = std::make_unique<store::Inbox>(*db.database, clock, std::chrono::seconds(3600));
-    outbox = std::make_unique<Outbox>(slack, *inbox);
+    outbox = std::make_unique<Outbox>(slack, slack, *inbox, clock);
     runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, *outbox, metrics);
   }
 

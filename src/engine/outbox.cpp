@@ -11,8 +11,8 @@ namespace {
 
 constexpr std::chrono::seconds kFirstRetry{2};
 
-std::string kept_payload(const slack::Conversation& where, const slack::Message& message) {
-  std::string payload = R"({"where":)" + slack::to_json(where) + R"(,"text":)";
+std::string kept_payload(const slack::Conversation& where, const slack::Message& message, int64_t expires_at) {
+  std::string payload = R"({"where":)" + slack::to_json(where) + R"(,"expires_at":)" + std::to_string(expires_at) + R"(,"text":)";
   append_json_string(payload, message.text);
   payload += R"(,"blocks":)";
   message.blocks.append_json(payload);
@@ -22,30 +22,32 @@ std::string kept_payload(const slack::Conversation& where, const slack::Message&
 
 }  // namespace
 
-Outbox::Outbox(slack::WebApi& slack, store::Inbox& inbox) : slack_(slack), inbox_(inbox) {}
+Outbox::Outbox(slack::WebApi& first_try, slack::WebApi& later_tries, store::Inbox& inbox, const Clock& clock)
+    : first_try_(first_try), later_tries_(later_tries), inbox_(inbox), clock_(clock) {}
 
-Status Outbox::attempt(const slack::Conversation& where, const slack::Message& message) {
-  Status asked = slack::deliver(slack_, where, message);
-  if (asked.ok()) return asked;
-  const bool already_direct = where.via == slack::ReplyVia::kDirectThread && where.channel_id == where.user_id;
-  if (already_direct || where.user_id.empty()) return asked;
-  // A response_url lasts 30 minutes and a channel may no longer let Deputy in; the person
-  // can still be told directly.
-  spdlog::warn("answering {} where they asked failed ({}); sending a direct message", where.user_id, asked.message());
-  auto direct = slack_.post_message(where.user_id, message);
-  if (direct) return Status::Ok();
-  // Either way failing for a passing reason is worth another try later.
-  return asked.code() == ErrorCode::kUnavailable ? asked : direct.status();
+Status Outbox::attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message) {
+  Status asked = slack::deliver(slack, where, message);
+  // Unavailable may still have reached Slack (a timeout): the same route is tried again
+  // later rather than a second copy sent somewhere else now.
+  if (asked.ok() || asked.code() == ErrorCode::kUnavailable || where.user_id.empty()) return asked;
+  const bool top_of_direct_messages = where.via == slack::ReplyVia::kDirectThread && where.thread_ts.empty();
+  if (top_of_direct_messages) return asked;
+  // Refused for good where asked (a response_url lasts 30 minutes, a channel may no longer
+  // let Deputy in): the person can still be told directly.
+  spdlog::warn("answering {} where they asked was refused ({}); sending a direct message", where.user_id, asked.message());
+  auto direct = slack.post_message(where.user_id, message);
+  return direct ? Status::Ok() : direct.status();
 }
 
-Status Outbox::send(const slack::Conversation& where, const slack::Message& message) {
-  Status sent = attempt(where, message);
+Status Outbox::send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for) {
+  Status sent = attempt(first_try_, where, message);
   if (sent.ok()) return sent;
   if (sent.code() != ErrorCode::kUnavailable) {
     spdlog::error("Slack refused a message for {}: {}", where.user_id, sent.message());
     return sent;
   }
-  if (Status kept = inbox_.enqueue(where.team_id, kKind, kept_payload(where, message), kFirstRetry); !kept.ok()) {
+  const int64_t expires_at = clock_.unix_seconds() + keep_for.count();
+  if (Status kept = inbox_.enqueue(where.team_id, kKind, kept_payload(where, message, expires_at), kFirstRetry); !kept.ok()) {
     spdlog::error("a message for {} could be neither sent ({}) nor kept ({})", where.user_id, sent.message(), kept.message());
     return sent;
   }
@@ -53,13 +55,14 @@ Status Outbox::send(const slack::Conversation& where, const slack::Message& mess
   return Status::Ok();
 }
 
-Status Outbox::send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message) {
+Status Outbox::send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                           std::chrono::seconds keep_for) {
   slack::Conversation direct;
   direct.team_id = team_id;
   direct.user_id = user_id;
   direct.channel_id = user_id;
   direct.via = slack::ReplyVia::kDirectThread;
-  return send(direct, message);
+  return send(direct, message, keep_for);
 }
 
 Status Outbox::resend(const store::ClaimedDelivery& delivery) {
@@ -67,10 +70,14 @@ Status Outbox::resend(const store::ClaimedDelivery& delivery) {
   if (kept.is_discarded() || !kept.is_object() || !kept.contains("where")) return InvalidArgument("not a kept message");
   auto where = slack::conversation_from_json(kept["where"].dump());
   if (!where) return where.status();
+  if (clock_.unix_seconds() > kept.value("expires_at", int64_t{0})) {
+    spdlog::warn("a kept message for {} is past its time and was dropped unsent", where->user_id);
+    return Status::Ok();
+  }
   slack::Message message;
   message.text = kept.value("text", "");
   message.blocks = slack::Blocks::from_json(kept.value("blocks", nlohmann::json::array()));
-  Status sent = attempt(*where, message);
+  Status sent = attempt(later_tries_, *where, message);
   if (sent.ok()) spdlog::info("a kept message for {} was sent at try {}", where->user_id, delivery.attempts);
   return sent;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "slack/blocks.h"
 #include "slack/requests.h"
@@ -22,23 +23,33 @@ class Outbox {
   // Tries of a kept message; the workers wait 2 s longer after each, at most a minute, so
   // about an hour in all.
   static constexpr int kMaxAttempts = 70;
+  static constexpr std::chrono::seconds kKeepFor{3600};
 
-  Outbox(slack::WebApi& slack, store::Inbox& inbox);
+  // `first_try` sends as soon as a message is written (with its own retries); `later_tries`
+  // sends kept ones, one call each, so a worker is never held long and the queue's waits
+  // grow between tries.
+  Outbox(slack::WebApi& first_try, slack::WebApi& later_tries, store::Inbox& inbox, const Clock& clock);
 
-  // Where the conversation asks, else in a direct message to the person; kept and sent again
-  // when Slack is unavailable. Fails only when Slack refused it for good, or it could be
-  // neither sent nor kept.
-  Status send(const slack::Conversation& where, const slack::Message& message);
+  // Where the conversation asks; if Slack refuses that for good (an expired response_url, a
+  // channel Deputy is not in), in a direct message to the person. While Slack is
+  // unavailable the message is kept, for at most `keep_for` (a Connect button no longer than
+  // its link works). Fails only when Slack refused it for good, or it could be neither sent
+  // nor kept.
+  Status send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for = kKeepFor);
   // A direct message to one person (an approver, someone asked to connect).
-  Status send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message);
-  // The next try of a kept message; Unavailable asks the workers to try again later.
+  Status send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                     std::chrono::seconds keep_for = kKeepFor);
+  // The next try of a kept message; Unavailable asks the workers to try again later. One
+  // past its time is dropped.
   Status resend(const store::ClaimedDelivery& delivery);
 
  private:
-  Status attempt(const slack::Conversation& where, const slack::Message& message);
+  Status attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message);
 
-  slack::WebApi& slack_;
+  slack::WebApi& first_try_;
+  slack::WebApi& later_tries_;
   store::Inbox& inbox_;
+  const Clock& clock_;
 };
 
 }  // namespace deputy::engine

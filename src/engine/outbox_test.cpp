@@ -22,7 +22,7 @@ struct OutboxTest : ::testing::Test {
   void SetUp() override {
     DEPUTY_REQUIRE_DATABASE(db);
     inbox = std::make_unique<store::Inbox>(*db.database, clock, std::chrono::seconds(3600));
-    outbox = std::make_unique<Outbox>(slack, *inbox);
+    outbox = std::make_unique<Outbox>(slack, slack, *inbox, clock);
   }
 
   static slack::Conversation slash_command() {
@@ -70,17 +70,15 @@ TEST_F(OutboxTest, AnExpiredResponseUrlFallsBackToADirectMessage) {
 }
 
 TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
-  slack_http.push(500, "down");  // response_url
-  slack_http.push(503, "down");  // the direct message instead
+  slack_http.push(500, "down");
   ASSERT_TRUE(outbox->send(slash_command(), result()).ok()) << "kept, so the caller has nothing to redo";
-  ASSERT_EQ(slack_http.requests.size(), 2u);
+  ASSERT_EQ(slack_http.requests.size(), 1u) << "no second copy elsewhere: a 500 may still have reached Slack";
 
   auto kept = due_after(std::chrono::seconds(2));
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0].delivery.kind, Outbox::kKind);
   EXPECT_EQ(kept[0].delivery.team_id, "T1");
 
-  slack_http.push(500, "still down");
   slack_http.push(500, "still down");
   EXPECT_EQ(outbox->resend(kept[0]).code(), ErrorCode::kUnavailable) << "the workers try again later";
 
@@ -113,6 +111,35 @@ TEST_F(OutboxTest, ADirectMessageToSomeoneElseIsKeptTooWhileSlackIsDown) {
   ASSERT_EQ(kept.size(), 1u);
   ASSERT_TRUE(outbox->resend(kept[0]).ok());
   EXPECT_EQ(nlohmann::json::parse(slack_http.requests.back().body)["channel"], "U2");
+}
+
+TEST_F(OutboxTest, AnAnswerInADirectMessageThreadGoesToTheTopOnlyWhenTheThreadRefusesIt) {
+  slack::Conversation thread;
+  thread.team_id = "T1";
+  thread.user_id = "U1";
+  thread.channel_id = "D0U1";
+  thread.thread_ts = "1700000000.000100";
+  thread.via = slack::ReplyVia::kDirectThread;
+  slack_http.push(503, "down");
+  ASSERT_TRUE(outbox->send(thread, result()).ok());
+  EXPECT_EQ(slack_http.requests.size(), 1u) << "kept for the thread, not posted twice in the same conversation";
+
+  slack_http.push(200, R"({"ok":false,"error":"thread_not_found"})");
+  ASSERT_TRUE(outbox->send(thread, result()).ok());
+  ASSERT_EQ(slack_http.requests.size(), 3u);
+  auto top = nlohmann::json::parse(slack_http.requests[2].body);
+  EXPECT_EQ(top["channel"], "U1");
+  EXPECT_FALSE(top.contains("thread_ts"));
+}
+
+TEST_F(OutboxTest, AKeptMessagePastItsTimeIsDroppedUnsent) {
+  slack_http.push(500, "down");
+  ASSERT_TRUE(outbox->send(slash_command(), result(), std::chrono::seconds(600)).ok());
+  auto kept = due_after(std::chrono::seconds(601));
+  ASSERT_EQ(kept.size(), 1u);
+  const size_t before = slack_http.requests.size();
+  EXPECT_TRUE(outbox->resend(kept[0]).ok()) << "done with, so the workers delete it";
+  EXPECT_EQ(slack_http.requests.size(), before) << "a Connect button is not sent after its link has expired";
 }
 
 }  // namespace

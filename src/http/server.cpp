@@ -64,7 +64,7 @@ const Handler* Router::find(std::string_view method, std::string_view path, bool
     *path_known = true;
     if (route.method == method) return &route.handler;
   }
-  return method == "HEAD" ? find("GET", path, path_known) : nullptr;
+  return nullptr;
 }
 
 std::string Router::allowed(std::string_view path) const {
@@ -73,7 +73,6 @@ std::string Router::allowed(std::string_view path) const {
     if (route.path != path) continue;
     if (!methods.empty()) methods += ", ";
     methods += route.method;
-    if (route.method == "GET") methods += ", HEAD";
   }
   return methods;
 }

@@ -51,7 +51,6 @@ class Router {
  public:
   // route_label names the route in metrics, e.g. "/slack/events".
   void add(std::string method, std::string path, Handler handler);
-  // HEAD is answered by the GET route, without the body (RFC 9110 9.3.2).
   const Handler* find(std::string_view method, std::string_view path, bool* path_known) const;
   // The methods a known path takes, for a 405's Allow header.
   std::string allowed(std::string_view path) const;

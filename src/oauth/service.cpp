@@ -39,6 +39,12 @@ http::Response html(int status, const std::string& title, const std::string& mes
 
 std::string lower(const std::string& s) { return to_lower(s); }
 
+// A grant the login obtained but Deputy will not keep is handed back to the app at once.
+void revoke_unused_grant(Protocol& protocol, const App& app, const TokenSet& tokens) {
+  const bool refresh = !tokens.refresh_token.empty();
+  (void)protocol.revoke(app, refresh ? tokens.refresh_token : tokens.access_token, refresh ? "refresh_token" : "access_token");
+}
+
 // scheme://host[:port] of a URL, lower-cased, without the scheme's default port.
 std::string url_origin(const std::string& url) {
   auto scheme_end = url.find("://");
@@ -271,8 +277,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   auto identity = read_identity(a, tokens, secrets["nonce"].get<std::string>());
   if (!identity) {
     count("identity_failed", login.app);
-    (void)protocol_.revoke(a, tokens.refresh_token.empty() ? tokens.access_token : tokens.refresh_token,
-                           tokens.refresh_token.empty() ? "access_token" : "refresh_token");
+    revoke_unused_grant(protocol_, a, tokens);
     login_failed(login, "Connecting " + name + " failed: Deputy could not tell which account logged in. Nothing was connected.");
     return reply(html(502, "Connecting failed", "Deputy could not tell which " + name + " account logged in (" + identity.status().message() + "). Nothing was connected."));
   }
@@ -282,11 +287,20 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   std::string slack_email;
   if (check == IdentityCheck::kEmailMatch) {
     auto profile = slack_.users_info(login.user_id);
+    if (!profile && profile.status().code() == ErrorCode::kUnavailable) {
+      // Slack is down for now: the check is not skipped for that, the login is refused.
+      count("identity_unavailable", login.app);
+      revoke_unused_grant(protocol_, a, tokens);
+      login_failed(login, "Connecting " + name + " did not finish: Slack could not tell me who you are just now. Nothing was connected.",
+                   " Try again in a moment.");
+      return reply(html(503, "Try again", "Slack could not confirm who you are just now, so nothing was connected. Start again from Slack in a moment."));
+    }
     if (profile) slack_email = profile->email;
-    // email_match compares two addresses. Without one of them there is nothing to compare, and
-    // the login goes through as DESIGN.md's connect flow describes (page, DM, job resumed); the
-    // state and the browser binding still tie it to the person who asked. Apps that must prove
-    // it further set identity_check: one_time_code.
+    // email_match compares two addresses. Without one of them (the Slack app lacks the
+    // users:read.email scope or Slack refuses users.info; the app account has none) there is
+    // nothing to compare, and the login goes through as DESIGN.md's connect flow describes
+    // (page, DM, job resumed); the state and the browser binding still tie it to the person
+    // who asked. Apps that must prove it further set identity_check: one_time_code.
     if (slack_email.empty() || identity->email.empty()) {
       count("identity_unchecked", login.app);
       spdlog::warn("email_match could not compare for {} on {}: {} has no email{}", login.user_id, login.app,
@@ -297,8 +311,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
   }
   if (check == IdentityCheck::kEmailMatch && (lower(slack_email) != lower(identity->email) || !identity->email_verified)) {
     count("identity_mismatch", login.app);
-    (void)protocol_.revoke(a, tokens.refresh_token.empty() ? tokens.access_token : tokens.refresh_token,
-                           tokens.refresh_token.empty() ? "access_token" : "refresh_token");
+    revoke_unused_grant(protocol_, a, tokens);
     (void)connections_.audit({login.team_id, "connect_refused", login.user_id, identity->account, login.app, "", "",
                               "app account email does not match the Slack profile email"});
     login_failed(login, "Someone finished your " + name + " connect link with the account " + identity->account +
@@ -342,7 +355,7 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
 
   if (!one_time_code.empty()) {
     count("code_pending", login.app);
-    notify(login.user_id, "One more step: to finish connecting " + name + " as " + identity->account +
+    notify(login.team_id, login.user_id, "One more step: to finish connecting " + name + " as " + identity->account +
                               ", send me the code shown in your browser, like `verify 123456`.");
     return reply(html(200, "Almost connected",
                       "You logged in to " + name + " as " + identity->account +
@@ -357,16 +370,17 @@ void ConnectionService::handle_callback(const http::Request& request, http::Repl
 void ConnectionService::login_failed(const store::PendingLogin& login, const std::string& what_happened,
                                      const std::string& if_no_job) {
   std::optional<std::string> cancelled;
-  if (!login.job_id.empty() && on_login_failed_) cancelled = on_login_failed_({login.team_id, login.user_id, login.app, login.job_id, ""});
-  notify(login.user_id, what_happened + (cancelled ? " I cancelled *" + slack::escape_mrkdwn(*cancelled) +
-                                                         "*, which was waiting for this login: run the command again when you are ready."
-                                                   : if_no_job));
+  if (!login.job_id.empty() && on_login_failed_)
+    cancelled = on_login_failed_({login.team_id, login.user_id, login.app, login.job_id, login.created_at});
+  notify(login.team_id, login.user_id,
+         what_happened + (cancelled ? " I cancelled *" + *cancelled + "*, which was waiting for this login: run the command again when you are ready."
+                                    : if_no_job));
 }
 
 void ConnectionService::finish_connected(const Connected& connected) {
   auto found = apps_.find(connected.app);
   std::string name = found == apps_.end() ? connected.app : found->second.display_name;
-  notify(connected.user_id, "Connected to " + name + " as " + connected.account + ".");
+  notify(connected.team_id, connected.user_id, "Connected to " + name + " as " + connected.account + ".");
   if (on_connected_) on_connected_(connected);
 }
 
@@ -648,6 +662,10 @@ Status ConnectionService::disconnect(const std::string& connection_id, const std
 Result<std::vector<store::ConnectionRecord>> ConnectionService::offboard(const std::string& team_id, const std::string& user_id,
                                                                          const std::string& actor) {
   if (user_id.empty()) return InvalidArgument("offboarding needs a person");
+  // First, so that a connect link open in the person's browser cannot connect them again
+  // while their grants are being revoked.
+  auto cancelled = states_.cancel_pending(team_id, user_id);
+  if (!cancelled) return cancelled.status();
   auto held = connections_.list({team_id, user_id, ""});
   if (!held) return held.status();
   std::vector<store::ConnectionRecord> removed;
@@ -656,9 +674,6 @@ Result<std::vector<store::ConnectionRecord>> ConnectionService::offboard(const s
     if (Status s = disconnect(record.id, actor, "revoked_by_admin"); !s.ok()) return s;
     removed.push_back(record);
   }
-  // A connect link still open in the person's browser would otherwise connect them again.
-  auto cancelled = states_.cancel_pending(team_id, user_id);
-  if (!cancelled) return cancelled.status();
   spdlog::info("{} offboarded {}: {} connection(s) revoked, {} login(s) in flight cancelled", actor, user_id, removed.size(), *cancelled);
   return removed;
 }
@@ -670,10 +685,11 @@ void ConnectionService::audit_refused_disconnect(const std::string& team_id, con
   (void)connections_.audit({team_id, "disconnect_refused", user_id, "", "", connection_id.substr(0, 64), "", "not the owner"});
 }
 
-void ConnectionService::notify(const std::string& user_id, const std::string& text) {
+void ConnectionService::notify(const std::string& team_id, const std::string& user_id, const std::string& text) {
   slack::Message message;
   message.text = text;
   message.blocks.section(slack::escape_mrkdwn(text));
+  if (messenger_) return messenger_(team_id, user_id, message);
   // Posting to a user id lands in the app's direct messages with that person.
   auto posted = slack_.post_message(user_id, message);
   if (!posted) spdlog::warn("could not DM {}: {}", user_id, posted.status().message());

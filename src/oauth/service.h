@@ -38,6 +38,15 @@ struct Connected {
   std::string account;
 };
 
+// A login that ended without a connection.
+struct FailedLogin {
+  std::string team_id;
+  std::string user_id;
+  std::string app;
+  std::string job_id;
+  int64_t started_at = 0;  // when its Connect link was made
+};
+
 // What an action needs to call the app as the connection's owner.
 struct AccessGrant {
   std::string connection_id;
@@ -64,11 +73,17 @@ class ConnectionService {
                     metrics::Registry& metrics, ServiceOptions options, Sleeper sleeper = {});
 
   void on_connected(std::function<void(const Connected&)> hook) { on_connected_ = std::move(hook); }
-  // A login that ended without a connection: the job parked for it (Connected::job_id) is
-  // given up, and the hook returns its command if it was cancelled.
-  using LoginFailedHook = std::function<std::optional<std::string>(const Connected&)>;
+  // A login that ended without a connection: the job parked for it is given up, and the
+  // hook returns its command if it was cancelled.
+  using LoginFailedHook = std::function<std::optional<std::string>(const FailedLogin&)>;
   void on_login_failed(LoginFailedHook hook) { on_login_failed_ = std::move(hook); }
+  // Where the service's direct messages go (the outbox, so Slack being down loses none);
+  // without one they are posted once, straight to Slack.
+  using Messenger = std::function<void(const std::string& team_id, const std::string& user_id, const slack::Message& message)>;
+  void set_messenger(Messenger messenger) { messenger_ = std::move(messenger); }
 
+  // How long a Connect link works.
+  std::chrono::seconds link_lifetime() const { return options_.state_lifetime; }
   // The link behind a Connect button; valid once, for state_lifetime.
   Result<std::string> connect_link(const LoginRequest& request);
 
@@ -134,7 +149,7 @@ class ConnectionService {
   Result<AccessGrant> refresh_locked(const std::string& connection_id, const std::string& rejected_token, int64_t seen_version);
   bool expiring(const store::ConnectionRecord& record) const;
   Result<AccessGrant> grant_of(const store::ConnectionRecord& record);
-  void notify(const std::string& user_id, const std::string& text);
+  void notify(const std::string& team_id, const std::string& user_id, const std::string& text);
   // Tells the person a login ended without a connection. The job parked for it is cancelled,
   // so that running the command again leaves no second copy waiting to run on a later login.
   void login_failed(const store::PendingLogin& login, const std::string& what_happened, const std::string& if_no_job = "");
@@ -157,6 +172,7 @@ class ConnectionService {
   Sleeper sleep_;
   std::function<void(const Connected&)> on_connected_;
   LoginFailedHook on_login_failed_;
+  Messenger messenger_;
   std::mutex locks_mutex_;
   std::map<std::string, std::weak_ptr<std::mutex>> locks_;
 };

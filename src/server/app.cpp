@@ -106,6 +106,7 @@ struct App::Parts {
   std::unique_ptr<store::Inbox> inbox;
   RecipeCatalog catalog;
   std::unique_ptr<store::Jobs> jobs;
+  std::unique_ptr<slack::WebApi> outbox_slack;
   std::unique_ptr<engine::Outbox> outbox;
   std::unique_ptr<engine::JobRunner> runner;
   std::unique_ptr<bot::Bot> bot;
@@ -174,11 +175,18 @@ Status App::start() {
     return out;
   });
 
-  p.outbox = std::make_unique<engine::Outbox>(*c.slack, *p.inbox);
+  // Kept messages are sent again one call per try: the queue spaces the tries, and a worker
+  // is never held through a long outage.
+  p.outbox_slack = std::make_unique<slack::WebApi>(c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
+                                                   &c.metrics);
+  p.outbox = std::make_unique<engine::Outbox>(*c.slack, *p.outbox_slack, *p.inbox, SystemClock::instance());
   p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, c.http_client,
                                                  *c.slack, *p.outbox, c.metrics);
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
-  c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::Connected& c) { return runner->on_login_failed(c); });
+  c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
+  c.connection_service->set_messenger([outbox = p.outbox.get()](const std::string& team_id, const std::string& user_id, const slack::Message& message) {
+    (void)outbox->send_direct(team_id, user_id, message);
+  });
   p.bot = std::make_unique<bot::Bot>(*c.slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);

@@ -170,14 +170,16 @@ Status Jobs::finish(const std::string& job_id, const std::string& state, const s
                      "no such job");
 }
 
-Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& user_id,
-                                                        const std::string& app, const std::string& why) {
+Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& team_id,
+                                                        const std::string& user_id, const std::string& app,
+                                                        int64_t login_started_at, const std::string& why) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   auto rows = (*lease)->query(
       "UPDATE jobs SET state = 'cancelled', outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, lease_until = 0 "
-      "WHERE id = ? AND state = 'awaiting_auth' AND waiting_user = ? AND waiting_app = ? RETURNING recipe",
-      {why, clock_.unix_seconds(), job_id, user_id, app});
+      "WHERE id = ? AND team_id = ? AND requester = ? AND state = 'awaiting_auth' AND waiting_user = ? AND waiting_app = ? "
+      "AND updated_at <= ? RETURNING recipe",
+      {why, clock_.unix_seconds(), job_id, team_id, user_id, user_id, app, login_started_at});
   if (!rows) return rows.status();
   if (rows->empty()) return std::optional<std::string>{};
   return std::optional<std::string>{rows->front().text(0)};

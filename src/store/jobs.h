@@ -91,10 +91,12 @@ class Jobs {
   // delivery that drives it, in the same transaction. Returns their ids.
   Result<std::vector<std::string>> resume_after_login(const std::string& team_id, const std::string& user_id,
                                                       const std::string& app);
-  // A job parked for this person's login to `app` whose login failed is cancelled; its recipe
-  // command if it was, nothing if it was not waiting for that login any more.
-  Result<std::optional<std::string>> cancel_waiting(const std::string& job_id, const std::string& user_id, const std::string& app,
-                                                    const std::string& why);
+  // The person's own job, parked for their login to `app` since before `login_started_at`,
+  // is cancelled because that login failed: its recipe command if it was, nothing if it no
+  // longer waits for that login (resumed, or parked again for a newer link since). A job
+  // parked for someone else's login (an approver's) is never cancelled by it.
+  Result<std::optional<std::string>> cancel_waiting(const std::string& job_id, const std::string& team_id, const std::string& user_id,
+                                                    const std::string& app, int64_t login_started_at, const std::string& why);
   // Records an approver's decision on the step the job waits at; only the approver, once.
   // A recorded decision puts the job back in the queue.
   // A click from another workspace than the job's is not the approver's, whoever it names.

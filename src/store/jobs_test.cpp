@@ -93,20 +93,34 @@ TEST_P(JobsTest, ALoginResumesTheJobsWaitingForItWithADeliveryEach) {
   EXPECT_TRUE(jobs->resume_after_login("T1", "U1", "salesforce")->empty());
 }
 
-TEST_P(JobsTest, AFailedLoginCancelsOnlyTheJobStillWaitingForIt) {
+TEST_P(JobsTest, AFailedLoginCancelsOnlyTheRequestersJobStillWaitingForThatLogin) {
   make("J1", "d1");
   make("J2", "d2");
+  make("J3", "d3");
   ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
   ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
-  EXPECT_FALSE(jobs->cancel_waiting("J1", "U2", "salesforce", "login failed")->has_value()) << "someone else's login";
-  EXPECT_FALSE(jobs->cancel_waiting("J1", "U1", "box", "login failed")->has_value()) << "another app's login";
-  auto cancelled = jobs->cancel_waiting("J1", "U1", "salesforce", "the Salesforce login failed");
-  ASSERT_TRUE(cancelled) << cancelled.status().message();
-  EXPECT_EQ(*cancelled, std::optional<std::string>("create opportunity"));
-  auto j1 = *jobs->get("J1");
-  EXPECT_EQ(j1->state, job_state::kCancelled);
+  // J3 waits for its approver's login, not its requester's.
+  ASSERT_TRUE(jobs->park("J3", job_state::kAwaitingAuth, "U0BOB", "salesforce", "{}").ok());
+  const int64_t link_made = clock.unix_seconds();
+  auto cancel = [&](const std::string& job, const std::string& team, const std::string& user, const std::string& app) {
+    auto r = jobs->cancel_waiting(job, team, user, app, link_made, "the Salesforce login failed");
+    EXPECT_TRUE(r) << r.status().message();
+    return r ? *r : std::nullopt;
+  };
+  EXPECT_FALSE(cancel("J1", "T1", "U2", "salesforce")) << "someone else's login";
+  EXPECT_FALSE(cancel("J1", "T1", "U1", "box")) << "another app's login";
+  EXPECT_FALSE(cancel("J1", "T2", "U1", "salesforce")) << "another workspace";
+  EXPECT_FALSE(cancel("J3", "T1", "U0BOB", "salesforce")) << "an approver's failed login leaves the requester's job alone";
+  EXPECT_EQ(cancel("J1", "T1", "U1", "salesforce"), std::optional<std::string>("create opportunity"));
+  EXPECT_EQ((*jobs->get("J1"))->state, job_state::kCancelled);
   EXPECT_EQ((*jobs->get("J2"))->state, job_state::kAwaitingAuth);
-  EXPECT_FALSE(jobs->cancel_waiting("J1", "U1", "salesforce", "again")->has_value()) << "once";
+  EXPECT_EQ((*jobs->get("J3"))->state, job_state::kAwaitingAuth);
+  EXPECT_FALSE(cancel("J1", "T1", "U1", "salesforce")) << "once";
+
+  // J2 is parked again later, with a newer link: the old link's failure no longer cancels it.
+  clock.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  EXPECT_FALSE(cancel("J2", "T1", "U1", "salesforce")) << "a stale link";
   EXPECT_EQ(*jobs->resume_after_login("T1", "U1", "salesforce"), std::vector<std::string>{"J2"});
 }
 
