@@ -192,6 +192,17 @@ test('email_match with no Slack email for the person has nothing to compare: the
   assert.match(deputy.logs, /email_match could not compare for U0NOEMAIL on demo: the Slack profile has no email/);
 });
 
+test('email_match does not skip the check when Slack cannot be asked for the moment: the login is refused, try again', async () => {
+  const browser = new FetchBrowser();
+  const back = await browser.login(await connectLink('U0BOB'), { login: 'bob' });
+  slack.failNext('users.info', { status: 503, times: 4 });
+  const page = await browser.request(back);
+  assert.equal(page.status, 503, page.text);
+  assert.match(page.text, /nothing was connected/);
+  await dmTo('U0BOB', /Slack could not tell me who you are just now\. Nothing was connected\. Try again in a moment\./);
+  assert.doesNotMatch(JSON.stringify(await connectionsOf('U0BOB')), /Demo CRM/);
+});
+
 test('an iss naming another server is refused (RFC 9207), whether the issuer is configured or only the authorize URL is known', async () => {
   for (const app of ['demo', 'plain']) {
     const browser = new FetchBrowser();
