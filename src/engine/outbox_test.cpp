@@ -35,6 +35,11 @@ struct OutboxTest : ::testing::Test {
     return where;
   }
 
+  // Alice's direct messages with the bot: at the top, or in a thread of them.
+  static slack::Conversation direct_messages(const std::string& channel, const std::string& thread_ts = "") {
+    return slack::Conversation{"T1", "U1", channel, thread_ts, "", slack::ReplyVia::kDirectThread};
+  }
+
   static slack::Message result() {
     slack::Message message;
     message.text = "Opened incident \"INC1\"";
@@ -94,12 +99,7 @@ TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
 
 TEST_F(OutboxTest, AMessageSlackRefusesForGoodIsNotKept) {
   slack_http.push(200, R"({"ok":false,"error":"channel_not_found"})");
-  slack::Conversation direct;
-  direct.team_id = "T1";
-  direct.user_id = "U1";
-  direct.channel_id = "U1";
-  direct.via = slack::ReplyVia::kDirectThread;
-  EXPECT_EQ(outbox->send(direct, result()).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(outbox->send(direct_messages("U1"), result()).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(slack_http.requests.size(), 1u) << "a direct message has no other way to go";
   EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
 }
@@ -114,12 +114,7 @@ TEST_F(OutboxTest, ADirectMessageToSomeoneElseIsKeptTooWhileSlackIsDown) {
 }
 
 TEST_F(OutboxTest, AnAnswerInADirectMessageThreadGoesToTheTopOnlyWhenTheThreadRefusesIt) {
-  slack::Conversation thread;
-  thread.team_id = "T1";
-  thread.user_id = "U1";
-  thread.channel_id = "D0U1";
-  thread.thread_ts = "1700000000.000100";
-  thread.via = slack::ReplyVia::kDirectThread;
+  const slack::Conversation thread = direct_messages("D0U1", "1700000000.000100");
   slack_http.push(503, "down");
   ASSERT_TRUE(outbox->send(thread, result()).ok());
   EXPECT_EQ(slack_http.requests.size(), 1u) << "kept for the thread, not posted twice in the same conversation";
