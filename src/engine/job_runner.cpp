@@ -350,7 +350,7 @@ Status JobRunner::transient(Run& run, const Status& why) {
     if (Status s = jobs_.requeue(run.job.id); !s.ok()) return s;
     return Unavailable(why.message());
   }
-  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + why.message() + ")");
+  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + why.message() + "), so I stopped there");
 }
 
 Status JobRunner::fail(Run& run, const std::string& why) {

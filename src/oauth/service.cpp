@@ -481,12 +481,12 @@ Result<ConnectionService::Bundle> ConnectionService::open_record(const store::Co
 
 // ------------------------------------------------------------------ tokens
 
-std::shared_ptr<std::mutex> ConnectionService::connection_mutex(const std::string& connection_id) {
+std::shared_ptr<ConnectionService::RefreshTurn> ConnectionService::refresh_turn(const std::string& connection_id) {
   std::lock_guard lock(locks_mutex_);
   auto& weak = locks_[connection_id];
   auto strong = weak.lock();
   if (!strong) {
-    strong = std::make_shared<std::mutex>();
+    strong = std::make_shared<RefreshTurn>();
     weak = strong;
   }
   if (locks_.size() > 1024) {
@@ -532,8 +532,10 @@ Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connect
                                                       int64_t seen_version) {
   // One refresh at a time per connection: in this process by mutex, across processes by the
   // database lock. Whoever waited re-reads the record and uses the token the winner stored.
-  auto mutex = connection_mutex(connection_id);
-  std::lock_guard in_process(*mutex);
+  auto turn = refresh_turn(connection_id);
+  const auto asked_at = std::chrono::steady_clock::now();
+  std::lock_guard in_process(turn->mutex);
+  if (!turn->failure.ok() && turn->failed_at >= asked_at) return turn->failure;
   std::optional<Result<AccessGrant>> outcome;
   Status locked = connections_.with_refresh_lock(connection_id, [&]() -> Status {
     auto current = connections_.by_id(connection_id);
@@ -602,10 +604,13 @@ Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connect
       if (attempt < options_.refresh_attempts) sleep_(backoff);
       backoff *= 2;
     }
-    outcome = Result<AccessGrant>(Unavailable(a.display_name + " could not renew the login right now; will try again"));
+    outcome = Result<AccessGrant>(Unavailable(a.display_name + " could not renew the login: its login service did not answer"));
     return Status::Ok();
   });
   if (!locked.ok()) return locked;
+  const bool passing_failure = !outcome->ok() && outcome->status().code() == ErrorCode::kUnavailable;
+  turn->failure = passing_failure ? outcome->status() : Status::Ok();
+  turn->failed_at = std::chrono::steady_clock::now();
   return std::move(*outcome);
 }
 

@@ -3,6 +3,7 @@
 // and disconnect with revocation at the app.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -155,7 +156,16 @@ class ConnectionService {
   void login_failed(const store::PendingLogin& login, const std::string& what_happened, const std::string& if_no_job = "");
   void finish_connected(const Connected& connected);
   std::string api_base(const App& app, const std::string& instance_url) const;
-  std::shared_ptr<std::mutex> connection_mutex(const std::string& connection_id);
+  // One per connection while anyone renews or waits to renew its tokens.
+  struct RefreshTurn {
+    std::mutex mutex;
+    // The latest renewal that failed for a passing reason, kept under `mutex`: whoever was
+    // already waiting for that renewal takes its answer instead of trying all over again,
+    // so one slow token endpoint holds a worker per waiting job once, not once each in turn.
+    std::chrono::steady_clock::time_point failed_at{};
+    Status failure;
+  };
+  std::shared_ptr<RefreshTurn> refresh_turn(const std::string& connection_id);
   void count(const std::string& event, const std::string& app);
 
   std::map<std::string, App> apps_;
@@ -174,7 +184,7 @@ class ConnectionService {
   LoginFailedHook on_login_failed_;
   Messenger messenger_;
   std::mutex locks_mutex_;
-  std::map<std::string, std::weak_ptr<std::mutex>> locks_;
+  std::map<std::string, std::weak_ptr<RefreshTurn>> locks_;
 };
 
 }  // namespace deputy::oauth

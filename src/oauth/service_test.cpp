@@ -171,6 +171,27 @@ TEST_P(ServiceTest, TransientFailuresAreRetriedAndNeverDropTheConnection) {
   EXPECT_EQ(connections->by_id(id)->value().status, "active");
 }
 
+TEST_P(ServiceTest, JobsWaitingOnARenewalThatFailedTakeItsAnswerInsteadOfEachTryingAgain) {
+  seed("dave", clock.unix_seconds() - 1);
+  auth.transient_failures = 1000;  // the token endpoint is down
+  std::vector<std::thread> jobs;
+  std::atomic<int> unavailable{0};
+  for (int i = 0; i < 8; ++i) {
+    jobs.emplace_back([&] {
+      auto grant = service->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
+      if (!grant && grant.status().code() == ErrorCode::kUnavailable) ++unavailable;
+    });
+  }
+  for (auto& t : jobs) t.join();
+  EXPECT_EQ(unavailable.load(), 8);
+  // One renewal's three tries, not three for each of the eight waiting jobs (a straggler
+  // that came after it may make its own).
+  EXPECT_LE(auth.token_requests, 6);
+  auth.transient_failures = 0;
+  auto later = service->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(later) << "a failure is not remembered for those who ask afterwards: " << later.status().message();
+}
+
 TEST_P(ServiceTest, NonsenseExpiresInIsHandled) {
   seed("alice", clock.unix_seconds() - 1);
   auth.expires_in = "soon";
