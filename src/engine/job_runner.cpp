@@ -234,7 +234,7 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   if (!grant) {
     auto code = grant.status().code();
     if (personal && (code == ErrorCode::kNotFound || code == ErrorCode::kUnauthenticated)) {
-      return Result<Next>(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "needs a new login" : ""));
+      return Result<Next>(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "has ended and could not be renewed" : ""));
     }
     if (code == ErrorCode::kNotFound)
       return Result<Next>(fail(run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
@@ -275,7 +275,7 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
     if (!renewed) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
       if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
-        return Result<Next>(park_for_login(run, acting_user, "needs a new login"));
+        return Result<Next>(park_for_login(run, acting_user, "has ended and could not be renewed"));
       if (renewed.status().code() == ErrorCode::kUnavailable) return Result<Next>(transient(run, renewed.status()));
       return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + renewed.status().message()));
     }
