@@ -184,9 +184,14 @@ Status Inbox::enqueue(const std::string& team_id, const std::string& kind, const
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
-  auto r = (*lease)->execute(
+  return enqueue_in(**lease, team_id, kind, payload, now, now + delay.count());
+}
+
+Status Inbox::enqueue_in(Connection& tx, const std::string& team_id, const std::string& kind, const std::string& payload,
+                         int64_t now, int64_t due_at) {
+  auto r = tx.execute(
       "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
-      {team_id, kind, payload, now, now + delay.count()});
+      {team_id, kind, payload, now, due_at});
   return r ? Status::Ok() : r.status();
 }
 

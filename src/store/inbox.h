@@ -63,6 +63,9 @@ class Inbox {
   Status fail(int64_t id, const std::string& error);
   // A delivery of Deputy's own making (a message to send again), queued to run after `delay`.
   Status enqueue(const std::string& team_id, const std::string& kind, const std::string& payload, std::chrono::seconds delay);
+  // The same inside a transaction the caller holds (a job resumed with its delivery).
+  static Status enqueue_in(Connection& tx, const std::string& team_id, const std::string& kind, const std::string& payload,
+                           int64_t now, int64_t due_at);
   // Back to the queue, not to be claimed before `delay` has passed.
   Status release(int64_t id, std::chrono::seconds delay);
   // Gives back a delivery this process claimed but never started: queued again at once, in

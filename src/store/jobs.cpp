@@ -1,5 +1,7 @@
 #include "store/jobs.h"
 
+#include "store/inbox.h"
+
 namespace deputy::store {
 namespace {
 
@@ -208,10 +210,7 @@ Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& tea
     if (!rows) return rows.status();
     for (const Row& row : *rows) {
       resumed.push_back(row.text(0));
-      auto queued = tx.execute(
-          "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) VALUES (?, 'job', ?, 'queued', 0, ?, ?)",
-          {team_id, row.text(0), now, now});
-      if (!queued) return queued.status();
+      if (Status queued = Inbox::enqueue_in(tx, team_id, "job", row.text(0), now, now); !queued.ok()) return queued;
     }
     return Status::Ok();
   });
