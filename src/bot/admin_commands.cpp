@@ -42,9 +42,10 @@ slack::Message say(const std::string& text) {
 
 }  // namespace
 
-Status Bot::admin_command(const slack::CommandRequest& request) {
+Status Bot::admin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& words) {
   const auto& where = request.where;
-  auto tokens = recipes::tokenize(request.text);
+  std::vector<std::string> tokens;
+  for (const auto& w : words) tokens.push_back(w.text);
   if (!is_admin(where.user_id)) {
     spdlog::warn("{} tried an admin command but is not an admin", where.user_id);
     (void)connections_.audit_admin_refused(where.team_id, where.user_id, tokens.size() > 1 ? tokens[1] : "");
@@ -52,7 +53,7 @@ Status Bot::admin_command(const slack::CommandRequest& request) {
   }
   std::string verb = tokens.size() > 1 ? to_lower(tokens[1]) : "";
   std::string argument = tokens.size() > 2 ? tokens[2] : "";
-  std::string person = recipes::mentioned_user_id(argument);
+  std::string person = words.size() > 2 ? words[2].user_id() : "";
 
   if (verb == "connections") {
     store::ConnectionFilter filter{where.team_id, person, person.empty() ? to_lower(argument) : ""};

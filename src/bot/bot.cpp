@@ -46,14 +46,17 @@ Status Bot::handle(const store::ClaimedDelivery& delivery) {
 }
 
 Status Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt) {
-  std::string text = to_lower(request.text);
-  auto words = split_words(text);
+  // Read as typed before anything looks at the words: Slack's escaping must not reach apps.
+  const std::vector<slack::Word> typed = slack::typed_words(request.text);
+  std::vector<std::string> words;
+  words.reserve(typed.size());
+  for (const auto& w : typed) words.push_back(to_lower(w.text));
   if (words.empty() || words[0] == "help") return reply(request.where, help_message());
   if (words[0] == "connections" || (words.size() >= 2 && words[0] == "personal" && words[1] == "accounts")) {
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
   }
   if (words[0] == "connect") return connect_command(request, words);
-  if (words[0] == "admin") return admin_command(request);
+  if (words[0] == "admin") return admin_command(request, typed);
   if (words[0] == "check" && words.size() == 2) return check_command(request, words[1]);
   if (words[0] == "verify" && words.size() == 2) {
     auto confirmed = connections_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
@@ -64,22 +67,20 @@ Status Bot::handle_command(const slack::CommandRequest& request, int64_t deliver
     return reply(request.where, message);
   }
   if (runner_ && recipes_) {
-    auto tokens = recipes::tokenize(request.text);
-    std::vector<std::string> lowered;
-    for (const auto& t : tokens) lowered.push_back(to_lower(t));
     size_t consumed = 0;
-    if (const recipes::Recipe* recipe = recipes::match(*recipes_, lowered, consumed)) {
-      auto params = recipes::parse_arguments(*recipe, std::vector<std::string>(tokens.begin() + static_cast<long>(consumed), tokens.end()));
+    if (const recipes::Recipe* recipe = recipes::match(*recipes_, words, consumed)) {
+      auto params = recipes::parse_arguments(*recipe, std::vector<slack::Word>(typed.begin() + static_cast<long>(consumed), typed.end()));
       if (!params) {
+        // The message quotes what was typed, which may hold & < >.
         slack::Message message;
-        message.text = params.status().message();
-        message.blocks.section(params.status().message() + "\nUsage: `" + slack::escape_mrkdwn(recipe->usage()) + "`");
+        message.text = slack::escape_mrkdwn(params.status().message());
+        message.blocks.section(message.text + "\nUsage: `" + slack::escape_mrkdwn(recipe->usage()) + "`");
         return reply(request.where, message);
       }
       return runner_->start(*recipe, *params, request, delivery_id, attempt);
     }
   }
-  return reply(request.where, unknown_command_message(request.text));
+  return reply(request.where, unknown_command_message(slack::as_typed(request.text)));
 }
 
 Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
@@ -287,7 +288,7 @@ slack::Message Bot::unknown_command_message(const std::string& typed) const {
   std::string shown = slack::escape_mrkdwn(cut);
   std::string suggestion = suggest(typed, known_words());
   slack::Message message;
-  message.text = "I don't know the command \"" + cut + "\".";
+  message.text = "I don't know the command \"" + shown + "\".";
   std::string body = "I don't know the command *" + shown + "*.";
   if (!suggestion.empty()) body += " Did you mean *" + suggestion + "*?";
   body += "\nType `help` to see what I can do.";

@@ -7,6 +7,7 @@
 #include "oauth/service.h"
 #include "recipes/recipe.h"
 #include "slack/requests.h"
+#include "slack/text.h"
 #include "slack/web_api.h"
 #include "store/inbox.h"
 
@@ -37,6 +38,7 @@ class Bot {
   // One page of the person's connections (kConnectionsPerPage rows), with Next/Previous.
   slack::Message connections_message(const std::string& team_id, const std::string& user_id, size_t page = 0);
   static constexpr size_t kConnectionsPerPage = 20;
+  // `typed`: the command as the person typed it (slack::as_typed), not as Slack escapes it.
   slack::Message unknown_command_message(const std::string& typed) const;
 
  private:
@@ -45,7 +47,7 @@ class Bot {
   Status disconnect_action(const slack::ActionRequest& request);
   Status check_command(const slack::CommandRequest& request, const std::string& app);
   // admin connections [@person|app] · admin offboard @person · admin audit [@person] [count]
-  Status admin_command(const slack::CommandRequest& request);
+  Status admin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& words);
   bool is_admin(const std::string& user_id) const;
   std::string app_name(const std::string& app_id) const;
 

@@ -189,12 +189,13 @@ Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& 
   std::string approver = recipes::render(step.approval->approver, run.scope);
   if (approver.rfind("<@", 0) == 0) approver = approver.substr(2, approver.find_first_of("|>") - 2);
   if (approver.empty()) return Result<Next>(fail(run, "the approval step names no approver"));
-  std::string ask = recipes::render(step.approval->text, run.scope);
+  // Values as typed (Tom & Jerry) are escaped into mrkdwn; the recipe's own text is mrkdwn already.
+  std::string ask = recipes::render(step.approval->text, run.scope, slack::escape_mrkdwn);
   std::string value = run.job.id + ":" + std::to_string(run.job.step);
 
   slack::Message request;
   request.text = "Approval requested by <@" + run.job.requester + ">: " + ask;
-  request.blocks.section("*<@" + run.job.requester + "> asks for your approval*\n" + slack::escape_mrkdwn(ask));
+  request.blocks.section("*<@" + run.job.requester + "> asks for your approval*\n" + ask);
   std::string details;
   for (const auto& [name, v] : run.scope["params"].items())
     details += "*" + name + "*: " + slack::escape_mrkdwn(v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
@@ -277,7 +278,7 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
       if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
         return Result<Next>(park_for_login(run, acting_user, "has ended and could not be renewed"));
       if (renewed.status().code() == ErrorCode::kUnavailable) return Result<Next>(transient(run, renewed.status()));
-      return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + renewed.status().message()));
+      return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message())));
     }
     grant = std::move(renewed);
     response = send(*grant);
@@ -304,7 +305,7 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   }
   if (response->status >= 400) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    return Result<Next>(fail(run, app_name(recipe.app) + " said: " + app_error_message(*response)));
+    return Result<Next>(fail(run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response))));
   }
 
   json kept = json::object();
@@ -350,14 +351,14 @@ Status JobRunner::transient(Run& run, const Status& why) {
     if (Status s = jobs_.requeue(run.job.id); !s.ok()) return s;
     return Unavailable(why.message());
   }
-  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + why.message() + "), so I stopped there");
+  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + slack::escape_mrkdwn(why.message()) + "), so I stopped there");
 }
 
 Status JobRunner::fail(Run& run, const std::string& why) {
   std::string command = run.recipe ? run.recipe->command : run.job.recipe;
   spdlog::warn("job {} ({}) failed: {}", run.job.id, command, why);
   std::string text = run.recipe && !run.recipe->reply_failure.empty()
-                         ? recipes::render(run.recipe->reply_failure, run.scope) + "\n" + why
+                         ? recipes::render(run.recipe->reply_failure, run.scope, slack::escape_mrkdwn) + "\n" + why
                          : ":x: *" + slack::escape_mrkdwn(command) + "* failed: " + why + ".";
   // Told first, then recorded: a crash in between repeats the message rather than losing it.
   tell_requester(run, text_message(text));
@@ -369,7 +370,7 @@ Status JobRunner::fail(Run& run, const std::string& why) {
 Status JobRunner::succeed(Run& run) {
   const recipes::Recipe& recipe = *run.recipe;
   std::string text = recipe.reply_success.empty() ? ":white_check_mark: Done: *" + slack::escape_mrkdwn(recipe.command) + "*"
-                                                  : recipes::render(recipe.reply_success, run.scope);
+                                                  : recipes::render(recipe.reply_success, run.scope, slack::escape_mrkdwn);
   slack::Message message;
   message.text = text;
   message.blocks.section(text);

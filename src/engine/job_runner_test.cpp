@@ -58,7 +58,7 @@ struct JobRunnerTest : ::testing::Test {
 
   static slack::ActionRequest bobs_click(const std::string& job_id) {
     slack::ActionRequest click;
-    click.where = slack::Conversation{"T1", "U0BOB", "D0BOB", "", "", slack::ReplyVia::kDirectThread};
+    click.where = slack::Conversation{"T1", "U0BOB", "D0BOB", "", "", slack::ReplyVia::kDirectMessage};
     click.action_id = job_actions::kApprove;
     click.value = job_id + ":0";
     return click;

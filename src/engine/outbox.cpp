@@ -30,7 +30,7 @@ Status Outbox::attempt(slack::WebApi& slack, const slack::Conversation& where, c
   // Unavailable may still have reached Slack (a timeout): the same route is tried again
   // later rather than a second copy sent somewhere else now.
   if (asked.ok() || asked.code() == ErrorCode::kUnavailable || where.user_id.empty()) return asked;
-  const bool top_of_direct_messages = where.via == slack::ReplyVia::kDirectThread && where.thread_ts.empty();
+  const bool top_of_direct_messages = where.via == slack::ReplyVia::kDirectMessage && where.thread_ts.empty();
   if (top_of_direct_messages) return asked;
   // Refused for good where asked (a response_url lasts 30 minutes, a channel may no longer
   // let Deputy in): the person can still be told directly.
@@ -61,7 +61,7 @@ Status Outbox::send_direct(const std::string& team_id, const std::string& user_i
   direct.team_id = team_id;
   direct.user_id = user_id;
   direct.channel_id = user_id;
-  direct.via = slack::ReplyVia::kDirectThread;
+  direct.via = slack::ReplyVia::kDirectMessage;
   return send(direct, message, keep_for);
 }
 

@@ -37,7 +37,7 @@ struct OutboxTest : ::testing::Test {
 
   // Alice's direct messages with the bot: at the top, or in a thread of them.
   static slack::Conversation direct_messages(const std::string& channel, const std::string& thread_ts = "") {
-    return slack::Conversation{"T1", "U1", channel, thread_ts, "", slack::ReplyVia::kDirectThread};
+    return slack::Conversation{"T1", "U1", channel, thread_ts, "", slack::ReplyVia::kDirectMessage};
   }
 
   static slack::Message result() {

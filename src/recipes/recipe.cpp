@@ -110,7 +110,8 @@ Result<Parameter> parse_parameter(const Context& c, const YAML::Node& node, cons
   else if (type == "date") p.type = ParameterType::kDate;
   else if (type == "choice") p.type = ParameterType::kChoice;
   else if (type == "user") p.type = ParameterType::kUser;
-  else return c.error(node["type"], path + ".type", "must be string, number, date, choice or user (got '" + type + "')");
+  else if (type == "url") p.type = ParameterType::kUrl;
+  else return c.error(node["type"], path + ".type", "must be string, number, date, choice, user or url (got '" + type + "')");
   if (Status s = read_bool(c, node, "required", path + ".required", p.required); !s.ok()) return s;
   if (Status s = read_bool(c, node, "positional", path + ".positional", p.positional); !s.ok()) return s;
   if (Status s = read_string(c, node, "description", path + ".description", p.description, false); !s.ok()) return s;
@@ -188,6 +189,7 @@ const char* type_name(ParameterType type) {
     case ParameterType::kDate: return "date";
     case ParameterType::kChoice: return "choice";
     case ParameterType::kUser: return "user";
+    case ParameterType::kUrl: return "url";
   }
   return "string";
 }
@@ -200,6 +202,7 @@ std::string Recipe::usage() const {
       case ParameterType::kDate: shape = "YYYY-MM-DD"; break;
       case ParameterType::kNumber: shape = "number"; break;
       case ParameterType::kUser: shape = "@person"; break;
+      case ParameterType::kUrl: shape = "https://…"; break;
       case ParameterType::kChoice: {
         for (size_t i = 0; i < p.choices.size(); ++i) shape += (i ? "|" : "") + p.choices[i];
         break;

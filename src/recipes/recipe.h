@@ -10,7 +10,7 @@
 
 namespace deputy::recipes {
 
-enum class ParameterType { kString, kNumber, kDate, kChoice, kUser };
+enum class ParameterType { kString, kNumber, kDate, kChoice, kUser, kUrl };
 
 struct Parameter {
   std::string name;

@@ -30,20 +30,15 @@ bool is_number(const std::string& v) {
 
 }  // namespace
 
-std::string mentioned_user_id(const std::string& v) {
-  std::string id = v;
-  if (id.rfind("<@", 0) == 0 && id.back() == '>') {
-    id = id.substr(2, id.size() - 3);
-    if (auto bar = id.find('|'); bar != std::string::npos) id.resize(bar);
-  }
-  bool plausible = id.size() >= 3 && (id[0] == 'U' || id[0] == 'W') &&
-                   std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isupper(c) || std::isdigit(c); });
-  return plausible ? id : "";
-}
-
 namespace {
 
-Result<std::string> check_value(const Parameter& p, const std::string& raw) {
+bool is_web_address(std::string_view v) {
+  return (v.rfind("https://", 0) == 0 || v.rfind("http://", 0) == 0) && v.find_first_of(" \t\r\n") == std::string_view::npos;
+}
+
+// The value of `p` from text[from, end) of `word`.
+Result<std::string> check_value(const Parameter& p, const slack::Word& word, size_t from) {
+  const std::string raw = word.text.substr(from);
   switch (p.type) {
     case ParameterType::kString: return raw;
     case ParameterType::kNumber:
@@ -60,9 +55,16 @@ Result<std::string> check_value(const Parameter& p, const std::string& raw) {
       return InvalidArgument("*" + p.name + "* must be one of " + list + " (got “" + raw + "”)");
     }
     case ParameterType::kUser: {
-      std::string id = mentioned_user_id(raw);
+      std::string id = word.user_id(from);
       if (id.empty()) return InvalidArgument("*" + p.name + "* must name a person with @ (got “" + raw + "”)");
       return id;
+    }
+    case ParameterType::kUrl: {
+      // Slack sends a typed address as a link form; the address is the value, not its label.
+      const slack::Reference* link = word.sole_reference(from);
+      if (link && link->kind == slack::Reference::Kind::kLink && is_web_address(link->target)) return link->target;
+      if (word.references.empty() && is_web_address(raw)) return raw;
+      return InvalidArgument("*" + p.name + "* must be a web address like https://example.com (got “" + raw + "”)");
     }
   }
   return raw;
@@ -98,79 +100,37 @@ std::string trim(const std::string& s) {
 
 }  // namespace
 
-std::vector<std::string> tokenize(const std::string& text) {
-  std::vector<std::string> out;
-  std::string current;
-  bool in_token = false;
-  std::string closing;  // the quote that ends the quoted part, when inside one
-  static const std::string kOpenCurly = "\xE2\x80\x9C", kCloseCurly = "\xE2\x80\x9D";
-  for (size_t i = 0; i < text.size();) {
-    if (!closing.empty()) {
-      if (text.compare(i, closing.size(), closing) == 0) {
-        i += closing.size();
-        closing.clear();
-        continue;
-      }
-      current += text[i++];
-      continue;
-    }
-    char ch = text[i];
-    if (ch == '"') {
-      closing = "\"";
-      in_token = true;
-      ++i;
-      continue;
-    }
-    if (text.compare(i, kOpenCurly.size(), kOpenCurly) == 0) {
-      closing = kCloseCurly;
-      in_token = true;
-      i += kOpenCurly.size();
-      continue;
-    }
-    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
-      if (in_token) out.push_back(std::move(current));
-      current.clear();
-      in_token = false;
-      ++i;
-      continue;
-    }
-    current += ch;
-    in_token = true;
-    ++i;
-  }
-  if (in_token) out.push_back(std::move(current));
-  return out;
-}
-
-Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<std::string>& tokens) {
+Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<slack::Word>& words) {
   std::map<std::string, std::string> values;
-  std::vector<std::string> positional;
-  for (const std::string& token : tokens) {
-    auto eq = token.find('=');
-    if (eq != std::string::npos && eq > 0) {
-      std::string name = to_lower(token.substr(0, eq));
+  std::vector<const slack::Word*> positional;
+  for (const slack::Word& word : words) {
+    auto eq = word.text.find('=');
+    // name= must be typed text: an '=' inside a link's label or address names nothing.
+    bool typed = eq != std::string::npos && (word.references.empty() || word.references.front().begin > eq);
+    if (typed && eq > 0) {
+      std::string name = to_lower(word.text.substr(0, eq));
       auto p = std::find_if(recipe.parameters.begin(), recipe.parameters.end(), [&](const Parameter& x) { return x.name == name; });
       if (p != recipe.parameters.end()) {
         if (values.count(name)) return InvalidArgument("*" + name + "* is given twice");
-        auto checked = check_value(*p, token.substr(eq + 1));
+        auto checked = check_value(*p, word, eq + 1);
         if (!checked) return checked.status();
         values[name] = *checked;
         continue;
       }
     }
-    positional.push_back(token);
+    positional.push_back(&word);
   }
   size_t next = 0;
   for (const Parameter& p : recipe.parameters) {
     if (!p.positional || values.count(p.name)) continue;
     if (next >= positional.size()) break;
-    auto checked = check_value(p, positional[next++]);
+    auto checked = check_value(p, *positional[next++], 0);
     if (!checked) return checked.status();
     values[p.name] = *checked;
   }
   if (next < positional.size()) {
     // Extra words most often belong to the last text parameter ("create opportunity Acme renewal 5000").
-    return InvalidArgument("I did not expect “" + positional[next] + "” (put text with spaces in \"quotes\")");
+    return InvalidArgument("I did not expect “" + positional[next]->text + "” (put text with spaces in \"quotes\")");
   }
   for (const Parameter& p : recipe.parameters) {
     if (values.count(p.name)) continue;

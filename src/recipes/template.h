@@ -10,18 +10,14 @@
 
 #include "common/result.h"
 #include "recipes/recipe.h"
+#include "slack/text.h"
 
 namespace deputy::recipes {
 
-// Splits on spaces, keeping "double" or “curly” quoted text together (quotes removed).
-std::vector<std::string> tokenize(const std::string& text);
-
-// "<@U123|alice>" or "<@U123>" as Slack sends mentions, or a bare id; empty when neither.
-std::string mentioned_user_id(const std::string& text);
-
-// The words after the command, as parameter values. A bad or missing value is an
+// The words after the command (slack::typed_words), as parameter values: text as typed, a
+// user as the id of a mention, a url as a link's address. A bad or missing value is an
 // InvalidArgument whose message a person can act on (the usage is added by the caller).
-Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<std::string>& tokens);
+Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe, const std::vector<slack::Word>& words);
 
 // The recipe whose command words start `tokens` (longest match); nullptr when none.
 const Recipe* match(const std::vector<Recipe>& recipes, const std::vector<std::string>& lowercase_tokens, size_t& consumed);

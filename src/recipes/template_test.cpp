@@ -32,17 +32,14 @@ steps:
   return *r;
 }
 
-TEST(Tokenize, KeepsQuotedTextTogether) {
-  EXPECT_EQ(tokenize(R"(create opportunity "Acme renewal" 5000  stage=Qualification)"),
-            (std::vector<std::string>{"create", "opportunity", "Acme renewal", "5000", "stage=Qualification"}));
-  EXPECT_EQ(tokenize("name=\xE2\x80\x9C" "Big deal\xE2\x80\x9D x"), (std::vector<std::string>{"name=Big deal", "x"}));
-  EXPECT_EQ(tokenize(R"(a "" b)"), (std::vector<std::string>{"a", "", "b"}));
-  EXPECT_TRUE(tokenize("   ").empty());
+// The arguments of a command, given as Slack sends the text.
+Result<std::map<std::string, std::string>> parse(const Recipe& r, std::string_view slack_text) {
+  return parse_arguments(r, slack::typed_words(slack_text));
 }
 
 TEST(ParseArguments, PositionalNamedDefaultsAndTypes) {
   Recipe r = opportunity();
-  auto v = parse_arguments(r, {"Acme", "5000.50", "close_date=2026-12-31", "approver=<@U0BOB|bob>"});
+  auto v = parse(r, "Acme 5000.50 close_date=2026-12-31 approver=<@U0BOB|bob>");
   ASSERT_TRUE(v) << v.status().message();
   EXPECT_EQ(v->at("name"), "Acme");
   EXPECT_EQ(v->at("amount"), "5000.50");
@@ -50,7 +47,7 @@ TEST(ParseArguments, PositionalNamedDefaultsAndTypes) {
   EXPECT_EQ(v->at("stage"), "Prospecting");
   EXPECT_EQ(v->at("approver"), "U0BOB");
 
-  auto named_first = parse_arguments(r, {"amount=7", "Acme", "stage=qualification"});
+  auto named_first = parse(r, "amount=7 Acme stage=qualification");
   ASSERT_TRUE(named_first) << named_first.status().message();
   EXPECT_EQ(named_first->at("name"), "Acme");
   EXPECT_EQ(named_first->at("stage"), "Qualification");
@@ -58,20 +55,75 @@ TEST(ParseArguments, PositionalNamedDefaultsAndTypes) {
 
 TEST(ParseArguments, BadOrMissingValuesSayWhich) {
   Recipe r = opportunity();
-  auto missing = parse_arguments(r, {"Acme"});
+  auto missing = parse(r, "Acme");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.status().message().find("*amount* is missing"), std::string::npos);
-  auto not_number = parse_arguments(r, {"Acme", "lots"});
+  auto not_number = parse(r, "Acme lots");
   ASSERT_FALSE(not_number);
   EXPECT_NE(not_number.status().message().find("*amount* must be a number"), std::string::npos);
-  EXPECT_FALSE(parse_arguments(r, {"Acme", "1", "close_date=31/12/2026"}));
-  EXPECT_FALSE(parse_arguments(r, {"Acme", "1", "close_date=2026-13-01"}));
-  EXPECT_FALSE(parse_arguments(r, {"Acme", "1", "stage=Closed"}));
-  EXPECT_FALSE(parse_arguments(r, {"Acme", "1", "approver=bob"}));
-  auto extra = parse_arguments(r, {"Acme", "1", "renewal"});
+  EXPECT_FALSE(parse(r, "Acme 1 close_date=31/12/2026"));
+  EXPECT_FALSE(parse(r, "Acme 1 close_date=2026-13-01"));
+  EXPECT_FALSE(parse(r, "Acme 1 stage=Closed"));
+  EXPECT_FALSE(parse(r, "Acme 1 approver=bob"));
+  auto extra = parse(r, "Acme 1 renewal");
   ASSERT_FALSE(extra);
   EXPECT_NE(extra.status().message().find("renewal"), std::string::npos);
-  EXPECT_FALSE(parse_arguments(r, {"Acme", "1", "amount=2"}));
+  EXPECT_FALSE(parse(r, "Acme 1 amount=2"));
+}
+
+TEST(ParseArguments, TextArrivesAsTypedNotAsSlackEscapesIt) {
+  Recipe r = opportunity();
+  auto v = parse(r, "\"Tom &amp; Jerry &lt;b&gt; \xE2\x80\x9Cquoted\xE2\x80\x9D \xE6\x9D\xB1\xE4\xBA\xAC\" 7 approver=<@U0BOB>");
+  ASSERT_TRUE(v) << v.status().message();
+  EXPECT_EQ(v->at("name"), "Tom & Jerry <b> \xE2\x80\x9Cquoted\xE2\x80\x9D \xE6\x9D\xB1\xE4\xBA\xAC");
+  EXPECT_EQ(v->at("approver"), "U0BOB");
+  auto curly = parse(r, "\xE2\x80\x9CSmith &amp; Sons\xE2\x80\x9D 7 approver=<@W0ENTERPRISE|ent>");
+  ASSERT_TRUE(curly) << curly.status().message();
+  EXPECT_EQ(curly->at("name"), "Smith & Sons");
+  EXPECT_EQ(curly->at("approver"), "W0ENTERPRISE");
+  // A mention given to a text parameter reads as the person saw it.
+  EXPECT_EQ(parse(r, "<@U0BOB|bob> 7")->at("name"), "@bob");
+}
+
+TEST(ParseArguments, AMentionTypedAsEscapedTextNamesNobody) {
+  Recipe r = opportunity();
+  // Someone types "<@U0EVE>" by hand: Slack sends it escaped, and it must not pick an approver.
+  auto typed = parse(r, "Acme 7 approver=&lt;@U0EVE&gt;");
+  ASSERT_FALSE(typed);
+  EXPECT_NE(typed.status().message().find("must name a person"), std::string::npos);
+  EXPECT_NE(typed.status().message().find("<@U0EVE>"), std::string::npos) << "quotes what was typed";
+  EXPECT_FALSE(parse(r, "Acme 7 approver=&lt;@U0EVE|eve&gt;"));
+  EXPECT_FALSE(parse(r, "Acme 7 approver=x<@U0BOB>")) << "a mention must be the whole value";
+  EXPECT_FALSE(parse(r, "Acme 7 approver=<#C0GENERAL|general>"));
+  EXPECT_EQ(parse(r, "Acme 7 approver=U0BOB")->at("approver"), "U0BOB") << "a bare id is still a person";
+}
+
+TEST(ParseArguments, LinksGiveTheirLabelToTextAndTheirAddressToUrls) {
+  auto r = parse_recipe(R"(command: save link
+app: box
+parameters:
+  - name: title
+  - name: link
+    type: url
+steps:
+  - id: save
+    http: {method: POST, path: /links}
+)", "l.yaml");
+  ASSERT_TRUE(r) << r.status().message();
+  auto both = parse(*r, "<https://example.com/q?a=1&amp;b=2|Q &amp; A> <https://example.com/q?a=1&amp;b=2|Q &amp; A>");
+  ASSERT_TRUE(both) << both.status().message();
+  EXPECT_EQ(both->at("title"), "Q & A");
+  EXPECT_EQ(both->at("link"), "https://example.com/q?a=1&b=2");
+  auto bare = parse(*r, "<mailto:ann@example.com|ann@example.com> <https://example.com>");
+  ASSERT_TRUE(bare) << bare.status().message();
+  EXPECT_EQ(bare->at("title"), "ann@example.com");
+  EXPECT_EQ(bare->at("link"), "https://example.com");
+  EXPECT_EQ(parse(*r, "t link=<https://example.com/x>")->at("link"), "https://example.com/x");
+  // An '=' inside a link names no parameter.
+  EXPECT_EQ(parse(*r, "<https://example.com/?title=x> <https://example.com>")->at("title"), "https://example.com/?title=x");
+  EXPECT_FALSE(parse(*r, "t <mailto:ann@example.com|ann@example.com>")) << "a url parameter wants a web address";
+  EXPECT_FALSE(parse(*r, "t &lt;https://example.com&gt;"));
+  EXPECT_FALSE(parse(*r, "t example"));
 }
 
 TEST(Match, LongestCommandPrefixWins) {

@@ -18,6 +18,10 @@ void SlackEndpoint::count(const char* kind, const char* outcome) {
 }
 
 void SlackEndpoint::handle(http::Request&& request, http::Reply reply) {
+  if (slack::is_ssl_check(request.header("Content-Type"), request.body)) {
+    count("ssl_check", "answered");
+    return reply(http::Response::text(200, ""));
+  }
   auto verdict = verifier_.verify(request.header("X-Slack-Request-Timestamp"), request.header("X-Slack-Signature"),
                                   request.body, clock_.unix_seconds());
   if (verdict != slack::SignatureVerdict::kValid) {

@@ -91,7 +91,7 @@ std::string truncate_utf8(const std::string& text, size_t max_bytes) {
   return text.substr(0, cut) + kEllipsis;
 }
 
-std::string escape_mrkdwn(const std::string& text) {
+std::string escape_mrkdwn(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace deputy::slack {
@@ -75,6 +76,6 @@ struct Message {
 // Cuts at a UTF-8 character boundary and marks the cut with an ellipsis.
 std::string truncate_utf8(const std::string& text, size_t max_bytes);
 // Escapes &, < and > as Slack's mrkdwn requires for user-supplied text.
-std::string escape_mrkdwn(const std::string& text);
+std::string escape_mrkdwn(std::string_view text);
 
 }  // namespace deputy::slack

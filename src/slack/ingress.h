@@ -25,4 +25,9 @@ struct Inbound {
 
 Inbound classify(std::string_view content_type, std::string_view body);
 
+// Slack's certificate probe for slash-command URLs (a form with ssl_check=1), which Slack
+// sends unsigned: it is answered 200 with an empty body before the signature check, and
+// nothing of it is stored or acted on, as Slack's Bolt frameworks do.
+bool is_ssl_check(std::string_view content_type, std::string_view body);
+
 }  // namespace deputy::slack

@@ -14,8 +14,10 @@ std::string str(const nlohmann::json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// Removes "<@BOT>" (and "<@BOT|name>") mentions of the bot from the text.
-std::string strip_mentions(std::string text, const std::string& bot_user_id) {
+// Removes "<@BOT>" (and "<@BOT|name>") mentions of the bot from the text (raw Slack text, in
+// which '<' only ever opens a form). When the envelope does not say who the bot is, the first
+// mention of an app_mention is the one that called it; a DM keeps its mentions then.
+std::string strip_mentions(std::string text, const std::string& bot_user_id, bool first_is_the_bot) {
   size_t from = 0;
   bool removed_any = false;
   while ((from = text.find("<@", from)) != std::string::npos) {
@@ -23,7 +25,7 @@ std::string strip_mentions(std::string text, const std::string& bot_user_id) {
     if (end == std::string::npos) break;
     std::string id = text.substr(from + 2, end - from - 2);
     id = id.substr(0, id.find('|'));
-    if ((!bot_user_id.empty() && id == bot_user_id) || (bot_user_id.empty() && !removed_any)) {
+    if ((!bot_user_id.empty() && id == bot_user_id) || (bot_user_id.empty() && first_is_the_bot && !removed_any)) {
       text.erase(from, end - from + 1);
       removed_any = true;
     } else {
@@ -63,12 +65,12 @@ Result<Request> event(const nlohmann::json& json) {
     request.where.via = ReplyVia::kEphemeral;
     request.where.thread_ts = str(event, "thread_ts");
   } else {
+    // A DM is answered inline, as a person would answer it; in a thread only when written in one.
     request.origin = Origin::kDirectMessage;
-    request.where.via = ReplyVia::kDirectThread;
+    request.where.via = ReplyVia::kDirectMessage;
     request.where.thread_ts = str(event, "thread_ts");
-    if (request.where.thread_ts.empty()) request.where.thread_ts = str(event, "ts");
   }
-  request.text = strip_mentions(str(event, "text"), bot_user_id);
+  request.text = strip_mentions(str(event, "text"), bot_user_id, request.origin == Origin::kMention);
   if (request.where.user_id.empty() || request.where.channel_id.empty()) return InvalidArgument("event without user or channel");
   return Request(request);
 }
@@ -89,9 +91,9 @@ Result<Request> block_actions(const nlohmann::json& json) {
   if (request.where.channel_id.empty()) request.where.channel_id = str(container, "channel_id");
   bool direct = !request.where.channel_id.empty() && request.where.channel_id[0] == 'D';
   if (direct && !request.in_ephemeral_message) {
-    request.where.via = ReplyVia::kDirectThread;
-    std::string thread = json.contains("message") ? str(json["message"], "thread_ts") : "";
-    request.where.thread_ts = thread.empty() ? request.message_ts : thread;
+    // Answered beside the message with the button: in its thread when it sits in one.
+    request.where.via = ReplyVia::kDirectMessage;
+    request.where.thread_ts = json.contains("message") ? str(json["message"], "thread_ts") : "";
   } else {
     request.where.via = request.where.response_url.empty() ? ReplyVia::kEphemeral : ReplyVia::kResponseUrl;
   }
@@ -141,7 +143,7 @@ Status deliver(WebApi& slack, const Conversation& where, const Message& message)
   switch (where.via) {
     case ReplyVia::kResponseUrl: return slack.respond(where.response_url, message);
     case ReplyVia::kEphemeral: return slack.post_ephemeral(where.channel_id, where.user_id, message, where.thread_ts);
-    case ReplyVia::kDirectThread: {
+    case ReplyVia::kDirectMessage: {
       auto posted = slack.post_message(where.channel_id, message, where.thread_ts);
       return posted ? Status::Ok() : posted.status();
     }

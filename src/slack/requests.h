@@ -11,7 +11,7 @@ namespace deputy::slack {
 enum class ReplyVia {
   kResponseUrl,  // slash commands and clicks in channels: ephemeral through response_url
   kEphemeral,    // mentions in channels: chat.postEphemeral to the asker only
-  kDirectThread, // direct messages: chat.postMessage in the message's thread
+  kDirectMessage,  // direct messages: chat.postMessage, in the thread when there is one
 };
 
 struct Conversation {

@@ -43,16 +43,42 @@ TEST(Requests, MentionsStripTheBotAndAnswerEphemerally) {
   EXPECT_EQ(threaded.text, "hey  help <@U9OTHER>");
 }
 
-TEST(Requests, DirectMessagesAnswerInThread) {
+TEST(Requests, DirectMessagesAreAnsweredInlineUnlessWrittenInAThread) {
   nlohmann::json env = {{"team_id", "T1"},
+                        {"authorizations", {{{"user_id", "U0BOT"}}}},
                         {"event", {{"type", "message"}, {"channel_type", "im"}, {"user", "U1"}, {"channel", "D1"}, {"ts", "7.7"}, {"text", "help"}}}};
   auto c = std::get<CommandRequest>(*interpret("event", env.dump()));
-  EXPECT_EQ(c.where.via, ReplyVia::kDirectThread);
-  EXPECT_EQ(c.where.thread_ts, "7.7");
+  EXPECT_EQ(c.where.via, ReplyVia::kDirectMessage);
+  EXPECT_EQ(c.where.thread_ts, "") << "inline, as a person answers a DM";
   EXPECT_EQ(c.origin, Origin::kDirectMessage);
+  env["event"]["thread_ts"] = "6.6";
+  env["event"]["ts"] = "7.8";
+  auto threaded = std::get<CommandRequest>(*interpret("event", env.dump()));
+  EXPECT_EQ(threaded.where.thread_ts, "6.6") << "in the thread the person wrote in";
 }
 
-TEST(Requests, ClicksInDirectMessagesStayInTheThread) {
+TEST(Requests, DirectMessagesKeepOtherPeoplesMentions) {
+  nlohmann::json env = {{"team_id", "T1"},
+                        {"event", {{"type", "message"}, {"channel_type", "im"}, {"user", "U1"}, {"channel", "D1"}, {"ts", "7.7"},
+                                   {"text", "approve request R1 <@U0BOB>"}}}};
+  // Without authorizations the bot's id is unknown; a DM's first mention is then someone else.
+  EXPECT_EQ(std::get<CommandRequest>(*interpret("event", env.dump())).text, "approve request R1 <@U0BOB>");
+  env["authorizations"] = {{{"user_id", "U0BOT"}}};
+  env["event"]["text"] = "<@U0BOT> approve request R1 <@U0BOB>";
+  EXPECT_EQ(std::get<CommandRequest>(*interpret("event", env.dump())).text, "approve request R1 <@U0BOB>");
+}
+
+TEST(Requests, TextIsKeptAsSlackSentIt) {
+  // Decoding happens once, where the words are read (slack::typed_words), never here: a
+  // decoded "&lt;@U1&gt;" would look like a mention to anything reading it after.
+  nlohmann::json env = {{"team_id", "T1"},
+                        {"authorizations", {{{"user_id", "U0BOT"}}}},
+                        {"event", {{"type", "app_mention"}, {"user", "U1"}, {"channel", "C1"}, {"ts", "5.5"},
+                                   {"text", "<@U0BOT> create Tom &amp; Jerry &lt;@U0EVE&gt;"}}}};
+  EXPECT_EQ(std::get<CommandRequest>(*interpret("event", env.dump())).text, "create Tom &amp; Jerry &lt;@U0EVE&gt;");
+}
+
+TEST(Requests, ClicksInDirectMessagesAnswerWhereTheButtonIs) {
   nlohmann::json payload = {{"type", "block_actions"},
                             {"user", {{"id", "U1"}}},
                             {"team", {{"id", "T1"}}},
@@ -62,8 +88,11 @@ TEST(Requests, ClicksInDirectMessagesStayInTheThread) {
                             {"response_url", "https://hooks.slack.com/actions/1"},
                             {"actions", {{{"action_id", "view.connections"}, {"value", "list"}}}}};
   auto a = std::get<ActionRequest>(*interpret("block_actions", payload.dump()));
-  EXPECT_EQ(a.where.via, ReplyVia::kDirectThread);
+  EXPECT_EQ(a.where.via, ReplyVia::kDirectMessage);
   EXPECT_EQ(a.where.thread_ts, "7.7");
+  payload["message"].erase("thread_ts");
+  auto inline_click = std::get<ActionRequest>(*interpret("block_actions", payload.dump()));
+  EXPECT_EQ(inline_click.where.thread_ts, "") << "a button in the DM itself is answered in the DM itself";
   payload["channel"]["id"] = "C1";
   auto in_channel = std::get<ActionRequest>(*interpret("block_actions", payload.dump()));
   EXPECT_EQ(in_channel.where.via, ReplyVia::kResponseUrl);
