@@ -74,14 +74,6 @@ class Transcript {
   }
 }
 
-/** "@bob" as a person types it becomes "<@U0BOB|bob>" as Slack sends it. */
-function withMentions(text) {
-  return text.replace(/@([a-z]+)\b/gi, (whole, name) => {
-    const person = PEOPLE.find((p) => p.name === name.toLowerCase());
-    return person ? `<@${person.id}|${person.name}>` : whole;
-  });
-}
-
 async function readJson(req) {
   let raw = '';
   for await (const chunk of req) raw += chunk;
@@ -156,22 +148,23 @@ export async function startPlayground({
         if (!PEOPLE.some((p) => p.id === user) || !typed) return json(400, { error: 'who and what' });
         const channel = where === 'dm' ? slack.dmChannelOf(user) : CHANNEL;
         if (typed.startsWith('/deputy')) {
-          // Slack shows a slash command only to the person who typed it.
-          transcript.add({ channel, author: user, text: typed, ephemeralTo: user });
+          // Slack shows a slash command only to the person who typed it. Messages are kept as
+          // Slack holds them (escaped, with <…> forms) and the page renders them as mrkdwn.
+          transcript.add({ channel, author: user, text: slack.slackText(typed), ephemeralTo: user });
           // Known before sending: Deputy may answer through response_url before its ack is read here.
           const responseId = `R${randomBytes(8).toString('hex')}`;
           transcript.responses.set(responseId, { user, channel, messageId: null });
-          const sent = await slack.sendSlashCommand({ user, channel, channelName: where === 'dm' ? 'directmessage' : 'general', text: withMentions(typed.slice('/deputy'.length).trim()), responseId });
+          const sent = await slack.sendSlashCommand({ user, channel, channelName: where === 'dm' ? 'directmessage' : 'general', typed: typed.slice('/deputy'.length).trim(), responseId });
           return json(sent.status === 200 ? 200 : 502, { status: sent.status });
         }
         const mention = /^@deputy\b/i.test(typed);
         if (where !== 'dm' && !mention) {
-          transcript.add({ channel, author: user, text: typed });
+          transcript.add({ channel, author: user, text: slack.slackText(typed) });
           return json(200, { status: 'posted' });
         }
-        const words = withMentions(mention ? typed.replace(/^@deputy\s*/i, '') : typed);
-        const sent = where === 'dm' ? await slack.sendDirectMessage({ user, text: words }) : await slack.sendAppMention({ user, channel, text: words });
-        transcript.add({ channel, author: user, text: typed, ts: sent.ts });
+        const words = mention ? typed.replace(/^@deputy\s*/i, '') : typed;
+        const sent = where === 'dm' ? await slack.sendDirectMessage({ user, typed: words }) : await slack.sendAppMention({ user, channel, typed: words });
+        transcript.add({ channel, author: user, text: slack.slackText(typed), ts: sent.ts });
         return json(sent.status === 200 ? 200 : 502, { status: sent.status });
       }
       if (req.method === 'POST' && url.pathname === '/api/click') {

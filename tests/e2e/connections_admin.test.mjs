@@ -43,7 +43,7 @@ async function connect(user, account, app) {
 
 async function dm(user, text) {
   const sent = await slack.sendDirectMessage({ user, text });
-  return slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  return slack.answerTo(sent);
 }
 
 function cli(...args) {

@@ -50,7 +50,7 @@ async function connectLink(user, app = 'demo') {
 async function connectionsOf(user) {
   slack.clear();
   const sent = await slack.sendDirectMessage({ user, text: 'connections' });
-  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  const reply = await slack.answerTo(sent);
   return reply.body.blocks;
 }
 

@@ -119,14 +119,48 @@ test('@Deputy help in a channel answers only the asker (chat.postEphemeral)', as
   assert.equal(slack.callsOf('chat.postMessage').length, 0, 'nothing is posted for the whole channel');
 });
 
-test('help in a DM answers in the thread of the message', async () => {
+test('a DM is answered inline, as a person would; a DM written in a thread is answered in that thread', async () => {
   const r = await slack.sendDirectMessage({ user: 'U0CAROL', text: 'help' });
   assert.equal(r.status, 200);
   const call = await slack.waitForCall('chat.postMessage');
-  assert.match(call.body.channel, /^D/);
-  assert.ok(call.body.thread_ts, 'answer is threaded');
-  assert.equal(call.body.thread_ts, r.ts ?? call.body.thread_ts);
+  assert.equal(call.body.channel, slack.dmChannelOf('U0CAROL'));
+  assert.equal(call.body.thread_ts, undefined, 'not threaded under the question');
   assert.ok(personalAccountsButton(call.body.blocks));
+
+  const parent = '1700000000.000300';
+  const threaded = await slack.sendDirectMessage({ user: 'U0CAROL', text: 'help', threadTs: parent });
+  const inThread = await slack.answerTo(threaded);
+  assert.equal(inThread.body.thread_ts, parent);
+});
+
+test("Slack's ssl_check probe gets 200 with an empty body, unsigned, and stores nothing", async () => {
+  const accepted = await deputy.metric('deputy_slack_requests_total', { outcome: 'accepted' });
+  // As Slack sends it: a form with ssl_check=1 and the verification token, no signature.
+  const r = await fetch(`${deputy.url}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' },
+    body: 'ssl_check=1&token=fakeVerificationToken',
+  });
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), '');
+  // A probe that also names a command is still only a probe.
+  const withCommand = await fetch(`${deputy.url}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `ssl_check=1&team_id=T0DEPUTY&user_id=U0ALICE&command=%2Fdeputy&text=help&response_url=${encodeURIComponent(`${slack.baseUrl}/response/probe`)}`,
+  });
+  assert.equal(withCommand.status, 200);
+  await sleep(300);
+  assert.equal(await deputy.metric('deputy_slack_requests_total', { outcome: 'accepted' }), accepted, 'nothing was queued');
+  assert.equal(await deputy.metric('deputy_slack_requests_total', { kind: 'ssl_check' }), 2);
+  assert.equal(slack.calls.length, 0, 'nothing was answered through Slack');
+  // Without ssl_check=1 the same unsigned form is refused.
+  const unsigned = await fetch(`${deputy.url}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'ssl_check=0&token=fakeVerificationToken',
+  });
+  assert.equal(unsigned.status, 401);
 });
 
 test('the Personal accounts button is routed and answered', async () => {

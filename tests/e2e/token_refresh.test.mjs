@@ -26,8 +26,9 @@ async function connect(user, login) {
 }
 
 async function check(user) {
-  const sent = await stack.slack.sendDirectMessage({ user, text: 'check demo' });
-  const reply = await stack.slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts, { timeoutMs: 15000 });
+  // Each in a thread of its own, so that twenty at once get answers that can be told apart.
+  const sent = await stack.slack.sendDirectMessage({ user, text: 'check demo', inThread: true });
+  const reply = await stack.slack.answerTo(sent, { timeoutMs: 15000 });
   return reply.body.text;
 }
 
@@ -52,7 +53,7 @@ test('a grant revoked at the app marks the connection needs re-login and asks to
   assert.match(text, /login has expired/);
   slack.clear();
   const sent = await slack.sendDirectMessage({ user: 'U0BOB', text: 'connections' });
-  const list = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.body.thread_ts === sent.ts);
+  const list = await slack.answerTo(sent);
   assert.match(JSON.stringify(list.body.blocks), /needs re-login/);
 });
 

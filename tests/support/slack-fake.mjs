@@ -30,6 +30,35 @@ function randomId(prefix, length = 10) {
   return prefix + randomBytes(length).toString('hex').toUpperCase().slice(0, length);
 }
 
+const DEFAULT_CHANNELS = { general: 'C0GENERAL', random: 'C0RANDOM' };
+
+/**
+ * What a person typed, as Slack sends it to an app: `&`, `<` and `>` escaped first, then
+ * people (@name), channels (#name), web addresses and email addresses turned into Slack's
+ * <…> forms. Slash commands of an app with should_escape get labelled mentions
+ * (<@U…|name>); events carry bare ones (<@U…>).
+ * https://api.slack.com/reference/surfaces/formatting#escaping
+ */
+export function toSlackText(typed, { users = DEFAULT_USERS, channels = DEFAULT_CHANNELS, labels = false } = {}) {
+  const escaped = String(typed).replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  const byName = new Map(Object.entries(users).map(([id, u]) => [u.name, id]));
+  // One pass, so a form made by one rule is never read again by another.
+  return escaped.replace(
+    /(https?:\/\/[^\s]+)|([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})|(^|(?<=\s))@([a-z0-9._-]+)|(^|(?<=\s))#([a-z0-9_-]+)/g,
+    (whole, url, email, _a, name, _b, channel) => {
+      if (url) return `<${url}>`;
+      if (email) return `<mailto:${email}|${email}>`;
+      if (name !== undefined) {
+        if (['here', 'channel', 'everyone'].includes(name)) return `<!${name}>`;
+        const id = byName.get(name.toLowerCase());
+        return id ? (labels ? `<@${id}|${name}>` : `<@${id}>`) : whole;
+      }
+      const id = channels[channel];
+      return id ? `<#${id}|${channel}>` : whole;
+    },
+  );
+}
+
 /** Slack percent-encodes form bodies without '+' for spaces (see its signing example). */
 function formEncode(fields) {
   return Object.entries(fields)
@@ -59,6 +88,12 @@ export class SlackFake {
     this.calls = [];
     this.faults = new Map();
     this.waiters = [];
+    this.seq = 0;  // numbers every call, across clear()
+  }
+
+  /** What a person typed, as this workspace's Slack sends it (see toSlackText). */
+  slackText(typed, { labels = false } = {}) {
+    return toSlackText(typed, { users: this.users, labels });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -125,6 +160,7 @@ export class SlackFake {
 
   #record(call) {
     call.at = Date.now();
+    call.seq = this.seq++;
     this.calls.push(call);
     for (const listener of this.listeners ?? []) listener(call);
     for (const waiter of [...this.waiters]) {
@@ -307,7 +343,9 @@ export class SlackFake {
 
   // responseId: chosen by a caller that must know it before Deputy can answer (the answer may
   // arrive before the ack has been read).
-  async sendSlashCommand({ user, channel = 'C0GENERAL', channelName = 'general', text = '', command = '/deputy', responseId = randomId('R', 12) }) {
+  // text: as Slack sends it (escaped, with <…> forms); typed: as the person typed it.
+  async sendSlashCommand({ user, channel = 'C0GENERAL', channelName = 'general', text = '', typed, command = '/deputy', responseId = randomId('R', 12) }) {
+    if (typed !== undefined) text = this.slackText(typed, { labels: true });
     const responseUrl = `${this.baseUrl}/response/${responseId}`;
     const fields = {
       token: 'fakeVerificationToken',
@@ -365,7 +403,8 @@ export class SlackFake {
     return [{ type: 'rich_text', block_id: randomBytes(2).toString('hex'), elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text }] }] }];
   }
 
-  async sendAppMention({ user, channel = 'C0GENERAL', text, threadTs }) {
+  async sendAppMention({ user, channel = 'C0GENERAL', text, typed, threadTs }) {
+    if (typed !== undefined) text = this.slackText(typed);
     const ts = nextTs();
     const full = `<@${this.botUserId}> ${text}`;
     const event = {
@@ -376,14 +415,32 @@ export class SlackFake {
     return this.sendEvent(event);
   }
 
-  async sendDirectMessage({ user, channel = this.dmChannelOf(user), text, threadTs }) {
+  // threadTs: written in the thread of that message; inThread: in a new thread of its own
+  // (so that several DMs at once each get a reply that can be told apart).
+  async sendDirectMessage({ user, channel = this.dmChannelOf(user), text, typed, threadTs, inThread = false }) {
+    if (typed !== undefined) text = this.slackText(typed);
+    if (inThread) threadTs = nextTs();
     const ts = nextTs();
     const event = {
       type: 'message', channel, user, text, ts, event_ts: ts, channel_type: 'im', team: this.teamId,
       client_msg_id: randomBytes(16).toString('hex'), blocks: this.#richText(text),
     };
     if (threadTs) event.thread_ts = threadTs;
-    return this.sendEvent(event);
+    const seq = this.seq;
+    const sent = await this.sendEvent(event);
+    return { ...sent, seq, user, channel, threadTs };
+  }
+
+  /**
+   * Deputy's answer to a DM sent with sendDirectMessage: inline in the DM (Slack's default
+   * for a message not in a thread), or in the thread it was written in.
+   */
+  answerTo(sent, { timeoutMs = 5000, match = () => true } = {}) {
+    return this.waitForCall(
+      (c) => c.method === 'chat.postMessage' && !c.failed && c.seq >= sent.seq && [sent.channel, sent.user].includes(c.body.channel) &&
+        (c.body.thread_ts ?? '') === (sent.threadTs ?? '') && match(c),
+      { timeoutMs },
+    );
   }
 
   async sendBlockAction({ user, actionId, value, blockId = randomBytes(3).toString('hex'), messageTs = nextTs(), channel = 'C0GENERAL', isEphemeral = false, threadTs, responseUrl, text = 'button' }) {

@@ -121,7 +121,7 @@ export function findButton(blocks, predicate) {
 /** Asks Deputy for a connect link in a DM and returns its URL. */
 export async function connectLink(slack, user, app = 'demo') {
   const sent = await slack.sendDirectMessage({ user, text: `connect ${app}` });
-  const reply = await slack.waitForCall((c) => c.method === 'chat.postMessage' && !c.failed && c.body.thread_ts === sent.ts);
+  const reply = await slack.answerTo(sent);
   const button = findButton(reply.body.blocks, (e) => e.url);
   if (!button) throw new Error(`no Connect button with a link in ${JSON.stringify(reply.body.blocks)}`);
   return { url: button.url, reply };
