@@ -163,8 +163,10 @@ export async function startPlayground({
           return json(200, { status: 'posted' });
         }
         const words = mention ? typed.replace(/^@deputy\s*/i, '') : typed;
+        // Shown before it is sent: Deputy may answer before the ack is read here.
+        const message = transcript.add({ channel, author: user, text: slack.slackText(typed) });
         const sent = where === 'dm' ? await slack.sendDirectMessage({ user, typed: words }) : await slack.sendAppMention({ user, channel, typed: words });
-        transcript.add({ channel, author: user, text: slack.slackText(typed), ts: sent.ts });
+        message.ts = sent.ts;
         return json(sent.status === 200 ? 200 : 502, { status: sent.status });
       }
       if (req.method === 'POST' && url.pathname === '/api/click') {
