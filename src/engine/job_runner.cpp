@@ -61,12 +61,6 @@ slack::Message text_message(const std::string& text) {
   return m;
 }
 
-// Curl's words for failures where the request never left this machine.
-bool never_sent(const Status& s) {
-  const std::string& m = s.message();
-  return m.find("Couldn't connect") != std::string::npos || m.find("Could not resolve") != std::string::npos ||
-         m.find("Couldn't resolve") != std::string::npos || m.find("onnection refused") != std::string::npos;
-}
 
 }  // namespace
 
@@ -265,13 +259,14 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   call.timeout = std::chrono::seconds(30);
 
   if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return s;
+  call.idempotent = h.idempotent;
   auto send = [&](const oauth::AccessGrant& g) {
     http::ClientRequest authorized = call;
     authorized.headers.emplace_back("Authorization", "Bearer " + g.access_token);
-    return http_.send(authorized);
+    return http_.call(std::move(authorized));
   };
-  auto response = send(*grant);
-  if (response && response->status == 401) {
+  http::ClientOutcome outcome = send(*grant);
+  if (outcome.reached == http::Reached::kAnswered && outcome.response.status == 401) {
     auto renewed = connections_.refresh_after_rejection(*grant);
     if (!renewed) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
@@ -281,17 +276,18 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
       return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message())));
     }
     grant = std::move(renewed);
-    response = send(*grant);
+    outcome = send(*grant);
   }
-  if (!response) {
-    if (h.idempotent || never_sent(response.status())) {
+  if (outcome.reached != http::Reached::kAnswered) {
+    if (h.idempotent || outcome.reached == http::Reached::kNotSent) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
-      return Result<Next>(transient(run, response.status()));
+      return Result<Next>(transient(run, outcome.error));
     }
     return Result<Next>(fail(run, "the call to " + app_name(recipe.app) + " in step *" + step.id +
                                       "* got no answer, so I cannot tell whether it happened. Check " + app_name(recipe.app) +
                                       " before you try again"));
   }
+  const http::ClientResponse* response = &outcome.response;
   audit_.audit({run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
                 recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account});
   if (response->status == 401) {

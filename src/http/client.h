@@ -1,7 +1,11 @@
-// Outbound HTTP boundary. Production uses libcurl; tests substitute a fake.
+// Outbound HTTP boundary: every call to an app, a token endpoint or Slack goes through a
+// Client. Production uses CurlMultiClient (client_curl.h): asynchronous, on an event loop,
+// with pooled keep-alive connections; tests substitute a fake.
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,7 +22,14 @@ struct ClientRequest {
   std::string url;
   Headers headers;
   std::string body;
+  // The whole call, waiting for a pooled connection included.
   std::chrono::milliseconds timeout{10000};
+  // Safe to send twice. Unset: as RFC 9110 says of the method (GET, HEAD, OPTIONS, PUT,
+  // DELETE are; POST and PATCH are not). A request that is not is always sent on a fresh
+  // connection, so that nothing (libcurl included) resends it after a reused one fails.
+  std::optional<bool> idempotent;
+
+  bool is_idempotent() const;
 };
 
 struct ClientResponse {
@@ -29,19 +40,34 @@ struct ClientResponse {
   std::string header(std::string_view name) const;
 };
 
-class Client {
- public:
-  virtual ~Client() = default;
-  // A transport failure (refused, timeout, TLS) is an Unavailable status; any HTTP
-  // status, including 4xx and 5xx, is a response.
-  virtual Result<ClientResponse> send(const ClientRequest& request) = 0;
+// How far a call got, for deciding whether it may be repeated.
+enum class Reached {
+  kNotSent,    // no byte of the request left: safe to send again
+  kMaybeSent,  // sent, or partly, and no answer came: the server may have acted on it
+  kAnswered,   // an HTTP response came back (any status)
 };
 
-// Thread-safe; each thread keeps its own curl handle so connections are reused.
-class CurlClient final : public Client {
+struct ClientOutcome {
+  Reached reached = Reached::kNotSent;
+  Status error;             // why there is no answer (Unavailable); Ok when answered
+  ClientResponse response;  // when answered
+};
+
+class Client {
  public:
-  CurlClient();
-  Result<ClientResponse> send(const ClientRequest& request) override;
+  using Done = std::function<void(ClientOutcome)>;
+  virtual ~Client() = default;
+
+  // Starts the call and returns at once; `done` runs exactly once, on the client's own
+  // thread, so it must be short (hand the outcome on, do not work in it).
+  virtual void start(ClientRequest request, Done done) = 0;
+
+  // Blocking forms, for code that has not moved to start() yet: they hold the calling
+  // thread until the answer and must never run on the client's own thread.
+  ClientOutcome call(ClientRequest request);
+  // A transport failure (refused, timeout, TLS) is an Unavailable status; any HTTP
+  // status, including 4xx and 5xx, is a response.
+  Result<ClientResponse> send(ClientRequest request);
 };
 
 }  // namespace deputy::http

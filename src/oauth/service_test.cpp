@@ -15,7 +15,14 @@ namespace {
 // Answers the token and revocation endpoints like a rotating authorization server.
 class FakeAuthServer final : public http::Client {
  public:
-  Result<http::ClientResponse> send(const http::ClientRequest& request) override {
+  void start(http::ClientRequest request, Done done) override {
+    http::ClientOutcome outcome;
+    outcome.reached = http::Reached::kAnswered;
+    outcome.response = answer(request);
+    done(std::move(outcome));
+  }
+
+  http::ClientResponse answer(const http::ClientRequest& request) {
     std::lock_guard lock(mutex_);
     auto form = parse_form(request.body).value_or(FormFields{});
     if (request.url.find("/revoke") != std::string::npos) {

@@ -6,7 +6,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
-#include "http/client.h"
+#include "http/client_curl.h"
 #include "metrics/metrics.h"
 #include "oauth/protocol.h"
 #include "oauth/service.h"
@@ -20,7 +20,7 @@ namespace deputy::server {
 
 struct Core {
   metrics::Registry metrics;
-  http::CurlClient http_client;
+  http::CurlMultiClient http_client;
   std::unique_ptr<store::Database> database;
   std::unique_ptr<vault::TokenVault> vault;
   std::unique_ptr<slack::WebApi> slack;

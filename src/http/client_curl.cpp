@@ -1,0 +1,402 @@
+#include "http/client_curl.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/threads.h"
+
+namespace deputy::http {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+struct Transfer {
+  ClientRequest request;
+  Client::Done done;
+  ClientResponse response;
+  curl_slist* header_list = nullptr;
+  CURL* easy = nullptr;
+  size_t max_bytes = 0;
+  bool too_large = false;
+  uint64_t id = 0;
+  // libcurl does not time a transfer out while it waits for a connection (a per-host cap):
+  // this timer keeps the deadline then too.
+  std::unique_ptr<asio::steady_timer> deadline;
+
+  Transfer() = default;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() {
+    if (easy) curl_easy_cleanup(easy);
+    if (header_list) curl_slist_free_all(header_list);
+  }
+};
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (t->response.body.size() + n > t->max_bytes) {
+    t->too_large = true;
+    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+  }
+  t->response.body.append(data, n);
+  return n;
+}
+
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+  std::string_view line(data, size * count);
+  Headers& headers = static_cast<Transfer*>(user)->response.headers;
+  if (line.rfind("HTTP/", 0) == 0) headers.clear();  // a new response after a 100-continue
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return size * count;
+}
+
+// The URL may carry a query with secrets; errors name the scheme and host only.
+std::string origin_of(const std::string& url) {
+  size_t scheme = url.find("//");
+  return url.substr(0, url.find('/', scheme == std::string::npos ? 0 : scheme + 2));
+}
+
+// Failures that happen before any byte of the request can have left.
+bool before_sending(CURLcode rc) {
+  switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_OUT_OF_MEMORY: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+// Follows libcurl's multi_socket design: curl says which sockets it wants watched and when
+// it wants a timeout; asio watches them (epoll) and tells curl what happened. Everything runs
+// on the one loop thread, so none of this state needs a lock.
+class CurlMultiClient::Loop {
+ public:
+  explicit Loop(CurlClientOptions options);
+  ~Loop();
+  void start(ClientRequest request, Done done);
+  size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Watched {
+    explicit Watched(asio::io_context& io) : descriptor(io) {}
+    asio::posix::stream_descriptor descriptor;
+    // Sockets curl opened through on_open are ours to close when curl asks; any other it
+    // wants watched (its resolver's wake-up pipe) is watched through a copy of the fd.
+    bool ours = false;
+    int wanted = 0;  // CURL_POLL_IN / _OUT bits
+    bool reading = false;
+    bool writing = false;
+    uint64_t generation = 0;  // fd numbers are reused; a handler checks it is still its socket
+  };
+
+  void add(std::unique_ptr<Transfer> t);
+  void configure(Transfer& t);
+  void act(curl_socket_t fd, int events);
+  void collect_finished();
+  void complete(std::unique_ptr<Transfer> t, CURLcode rc);
+  void watch(curl_socket_t fd);
+  void arm(curl_socket_t fd, Watched& w, bool read);
+  void shut_down();
+
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socket_data);
+  static int on_timer(CURLM* multi, long timeout_ms, void* self);
+  static curl_socket_t on_open(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int on_close(void* self, curl_socket_t fd);
+
+  CurlClientOptions options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::steady_timer timer_;
+  CURLM* multi_ = nullptr;
+  std::unordered_map<curl_socket_t, std::unique_ptr<Watched>> watched_;
+  std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
+  uint64_t next_generation_ = 1;
+  uint64_t next_transfer_ = 1;
+  std::atomic<size_t> in_flight_{0};
+  std::thread thread_;
+};
+
+CurlMultiClient::Loop::Loop(CurlClientOptions options)
+    : options_(std::move(options)), work_(io_.get_executor()), timer_(io_) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Loop::on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Loop::on_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections_per_host);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_connections);
+  thread_ = std::thread([this] {
+    name_this_thread("deputy-http-out");
+    io_.run();
+  });
+}
+
+CurlMultiClient::Loop::~Loop() {
+  asio::post(io_, [this] { shut_down(); });
+  thread_.join();
+  // Closes the pooled connections, through on_close.
+  curl_multi_cleanup(multi_);
+  watched_.clear();
+}
+
+void CurlMultiClient::Loop::shut_down() {
+  auto stopped = std::move(transfers_);
+  for (auto& [easy, t] : stopped) {
+    curl_multi_remove_handle(multi_, easy);
+    complete(std::move(t), CURLE_ABORTED_BY_CALLBACK);
+  }
+  timer_.cancel();
+  work_.reset();
+  io_.stop();
+}
+
+void CurlMultiClient::Loop::start(ClientRequest request, Done done) {
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->done = std::move(done);
+  asio::post(io_, [this, t = std::move(t)]() mutable { add(std::move(t)); });
+}
+
+void CurlMultiClient::Loop::configure(Transfer& t) {
+  CURL* curl = t.easy;
+  const ClientRequest& r = t.request;
+  for (const auto& [name, value] : r.headers) {
+    std::string line = name + ": " + value;
+    t.header_list = curl_slist_append(t.header_list, line.c_str());
+  }
+  // curl adds "Expect: 100-continue" to large POSTs; it only adds a round trip here.
+  t.header_list = curl_slist_append(t.header_list, "Expect:");
+  curl_easy_setopt(curl, CURLOPT_URL, r.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  if (r.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t.header_list);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, static_cast<long>(options_.max_idle.count()));
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  // libcurl sends a request again by itself when a reused connection turns out dead; for a
+  // request that must not run twice there is no reused connection to fail.
+  if (!r.is_idempotent()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+}
+
+void CurlMultiClient::Loop::add(std::unique_ptr<Transfer> t) {
+  t->easy = curl_easy_init();
+  t->max_bytes = options_.max_response_bytes;
+  if (!t->easy) return complete(std::move(t), CURLE_OUT_OF_MEMORY);
+  configure(*t);
+  CURL* easy = t->easy;
+  if (curl_multi_add_handle(multi_, easy) != CURLM_OK) return complete(std::move(t), CURLE_OUT_OF_MEMORY);
+  t->id = next_transfer_++;
+  t->deadline = std::make_unique<asio::steady_timer>(io_, t->request.timeout);
+  t->deadline->async_wait([this, easy, id = t->id](const error_code& ec) {
+    if (ec) return;
+    auto found = transfers_.find(easy);
+    if (found == transfers_.end() || found->second->id != id) return;
+    std::unique_ptr<Transfer> late = std::move(found->second);
+    transfers_.erase(found);
+    curl_multi_remove_handle(multi_, easy);
+    complete(std::move(late), CURLE_OPERATION_TIMEDOUT);
+  });
+  transfers_.emplace(easy, std::move(t));
+}
+
+void CurlMultiClient::Loop::act(curl_socket_t fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  collect_finished();
+}
+
+void CurlMultiClient::Loop::collect_finished() {
+  int left = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    CURL* easy = message->easy_handle;
+    CURLcode rc = message->data.result;
+    auto found = transfers_.find(easy);
+    if (found == transfers_.end()) continue;
+    std::unique_ptr<Transfer> t = std::move(found->second);
+    transfers_.erase(found);
+    curl_multi_remove_handle(multi_, easy);
+    complete(std::move(t), rc);
+  }
+}
+
+void CurlMultiClient::Loop::complete(std::unique_ptr<Transfer> t, CURLcode rc) {
+  ClientOutcome outcome;
+  if (rc == CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    outcome.reached = Reached::kAnswered;
+    outcome.response = std::move(t->response);
+    outcome.response.status = static_cast<int>(status);
+  } else {
+    long request_bytes = 0;
+    if (t->easy) curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+    outcome.reached = before_sending(rc) || request_bytes == 0 ? Reached::kNotSent : Reached::kMaybeSent;
+    std::string why = t->too_large ? "the answer was larger than " + std::to_string(t->max_bytes) + " bytes"
+                      : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
+                                                        : std::string(curl_easy_strerror(rc));
+    outcome.error = Unavailable("HTTP request to " + origin_of(t->request.url) + " failed: " + why);
+  }
+  Done done = std::move(t->done);
+  t.reset();
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  done(std::move(outcome));
+}
+
+void CurlMultiClient::Loop::watch(curl_socket_t fd) {
+  auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  Watched& w = *found->second;
+  if ((w.wanted & CURL_POLL_IN) && !w.reading) arm(fd, w, true);
+  if ((w.wanted & CURL_POLL_OUT) && !w.writing) arm(fd, w, false);
+}
+
+void CurlMultiClient::Loop::arm(curl_socket_t fd, Watched& w, bool read) {
+  (read ? w.reading : w.writing) = true;
+  auto wait = read ? asio::posix::descriptor::wait_read : asio::posix::descriptor::wait_write;
+  w.descriptor.async_wait(wait, [this, fd, read, generation = w.generation](const error_code& ec) {
+    auto found = watched_.find(fd);
+    if (found == watched_.end() || found->second->generation != generation) return;
+    Watched& now = *found->second;
+    (read ? now.reading : now.writing) = false;
+    if (ec == asio::error::operation_aborted) return;
+    const int bit = read ? CURL_POLL_IN : CURL_POLL_OUT;
+    // A wait armed before curl lost interest is not news for it.
+    if (!(now.wanted & bit)) return;
+    act(fd, ec ? CURL_CSELECT_ERR : (read ? CURL_CSELECT_IN : CURL_CSELECT_OUT));
+    watch(fd);
+  });
+}
+
+int CurlMultiClient::Loop::on_socket(CURL*, curl_socket_t fd, int what, void* self_pointer, void*) {
+  auto* self = static_cast<Loop*>(self_pointer);
+  auto found = self->watched_.find(fd);
+  if (what == CURL_POLL_REMOVE) {
+    if (found == self->watched_.end()) return 0;
+    if (found->second->ours) {
+      found->second->wanted = 0;  // idle in the pool; closed through on_close
+    } else {
+      error_code ignored;
+      found->second->descriptor.close(ignored);
+      self->watched_.erase(found);
+    }
+    return 0;
+  }
+  if (found == self->watched_.end()) {
+    int copy = ::dup(fd);
+    if (copy < 0) return -1;
+    auto w = std::make_unique<Watched>(self->io_);
+    error_code ec;
+    w->descriptor.assign(copy, ec);
+    if (ec) {
+      ::close(copy);
+      return -1;
+    }
+    w->generation = self->next_generation_++;
+    found = self->watched_.emplace(fd, std::move(w)).first;
+  }
+  found->second->wanted = what;
+  self->watch(fd);
+  return 0;
+}
+
+int CurlMultiClient::Loop::on_timer(CURLM*, long timeout_ms, void* self_pointer) {
+  auto* self = static_cast<Loop*>(self_pointer);
+  self->timer_.cancel();
+  if (timeout_ms < 0) return 0;
+  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  self->timer_.async_wait([self](const error_code& ec) {
+    if (!ec) self->act(CURL_SOCKET_TIMEOUT, 0);
+  });
+  return 0;
+}
+
+curl_socket_t CurlMultiClient::Loop::on_open(void* self_pointer, curlsocktype purpose, curl_sockaddr* address) {
+  auto* self = static_cast<Loop*>(self_pointer);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  auto w = std::make_unique<Watched>(self->io_);
+  error_code ec;
+  w->descriptor.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  w->ours = true;
+  w->generation = self->next_generation_++;
+  // A stale entry under a reused number belongs to a descriptor already closed elsewhere.
+  self->watched_[fd] = std::move(w);
+  return fd;
+}
+
+int CurlMultiClient::Loop::on_close(void* self_pointer, curl_socket_t fd) {
+  auto* self = static_cast<Loop*>(self_pointer);
+  auto found = self->watched_.find(fd);
+  if (found == self->watched_.end() || !found->second->ours) return ::close(fd);
+  error_code ec;
+  found->second->descriptor.close(ec);  // cancels its waits; their handlers see the entry gone
+  self->watched_.erase(found);
+  return ec ? -1 : 0;
+}
+
+CurlMultiClient::CurlMultiClient(CurlClientOptions options) : loop_(std::make_unique<Loop>(std::move(options))) {}
+CurlMultiClient::~CurlMultiClient() = default;
+
+void CurlMultiClient::start(ClientRequest request, Done done) { loop_->start(std::move(request), std::move(done)); }
+
+size_t CurlMultiClient::in_flight() const { return loop_->in_flight(); }
+
+}  // namespace deputy::http

@@ -1,0 +1,281 @@
+#include "http/client_curl.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "testing/certificates.h"
+#include "testing/temp_dir.h"
+#include "testing/wire_server.h"
+
+namespace deputy::http {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::WireServer;
+
+ClientRequest get(const std::string& url) {
+  ClientRequest r;
+  r.url = url;
+  r.timeout = 5s;
+  return r;
+}
+
+ClientRequest post(const std::string& url, std::string body = "{}") {
+  ClientRequest r = get(url);
+  r.method = "POST";
+  r.body = std::move(body);
+  return r;
+}
+
+// Starts `count` calls and returns futures of their outcomes.
+std::vector<std::future<ClientOutcome>> start_many(Client& client, const ClientRequest& request, int count) {
+  std::vector<std::future<ClientOutcome>> outcomes;
+  for (int i = 0; i < count; ++i) {
+    auto promise = std::make_shared<std::promise<ClientOutcome>>();
+    outcomes.push_back(promise->get_future());
+    client.start(request, [promise](ClientOutcome o) { promise->set_value(std::move(o)); });
+  }
+  return outcomes;
+}
+
+TEST(CurlMultiClient, AnswersAndKeepsOneConnectionAliveForIdempotentCalls) {
+  WireServer server;
+  CurlMultiClient client;
+  for (int i = 0; i < 5; ++i) {
+    ClientOutcome o = client.call(get(server.url("/a?n=" + std::to_string(i))));
+    ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
+    EXPECT_EQ(o.response.status, 200);
+    EXPECT_EQ(o.response.body, "GET /a?n=" + std::to_string(i));
+    EXPECT_EQ(o.response.header("content-type"), "text/plain");
+  }
+  EXPECT_EQ(server.connections(), 1);
+  auto sync = client.send(get(server.url("/b")));
+  ASSERT_TRUE(sync) << sync.status().message();
+  EXPECT_EQ(sync->body, "GET /b");
+}
+
+TEST(CurlMultiClient, ARequestThatMustNotRunTwiceNeverRidesAReusedConnection) {
+  WireServer server;
+  CurlMultiClient client;
+  ASSERT_EQ(client.call(get(server.url("/warm"))).reached, Reached::kAnswered);
+  ASSERT_EQ(client.call(post(server.url("/create"))).reached, Reached::kAnswered);
+  ASSERT_EQ(client.call(post(server.url("/create"))).reached, Reached::kAnswered);
+  ClientRequest patch = post(server.url("/update"));
+  patch.method = "PATCH";
+  ASSERT_EQ(client.call(patch).reached, Reached::kAnswered);
+  auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  std::set<int> before;
+  for (const auto& s : seen) {
+    if (s.method != "GET") {
+      EXPECT_EQ(before.count(s.connection), 0u) << s.method << " " << s.target << " reused a connection";
+    }
+    before.insert(s.connection);
+  }
+  EXPECT_EQ(seen[1].body, "{}");
+  // Marked idempotent, a POST may reuse one.
+  ClientRequest safe = post(server.url("/search"));
+  safe.idempotent = true;
+  ASSERT_EQ(client.call(safe).reached, Reached::kAnswered);
+  EXPECT_EQ(before.count(server.seen().back().connection), 1u);
+}
+
+TEST(CurlMultiClient, HundredsOfCallsWaitAtOnceWithoutAThreadEach) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kHold);
+  CurlClientOptions options;
+  options.max_connections_per_host = 300;
+  CurlMultiClient client(options);
+  auto outcomes = start_many(client, get(server.url("/slow")), 200);
+  // All 200 are at the server at once, while the client runs on its one loop thread.
+  ASSERT_TRUE(server.wait_for_held(200)) << server.held_now() << " held";
+  EXPECT_EQ(client.in_flight(), 200u);
+  server.release();
+  for (auto& f : outcomes) EXPECT_EQ(f.get().reached, Reached::kAnswered);
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST(CurlMultiClient, CapsConnectionsPerHost) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kHold);
+  CurlClientOptions options;
+  options.max_connections_per_host = 4;
+  CurlMultiClient client(options);
+  auto outcomes = start_many(client, get(server.url("/capped")), 20);
+  ASSERT_TRUE(server.wait_for_held(4));
+  std::this_thread::sleep_for(200ms);  // room for a fifth, if the cap let one through
+  EXPECT_EQ(server.most_held(), 4);
+  server.release();
+  for (auto& f : outcomes) EXPECT_EQ(f.get().reached, Reached::kAnswered);
+  EXPECT_LE(server.connections(), 4);
+}
+
+TEST(CurlMultiClient, ADeadlineEndsACallThatGetsNoAnswer) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
+  CurlMultiClient client;
+  ClientRequest r = post(server.url("/hang"));
+  r.timeout = 300ms;
+  ClientOutcome o = client.call(r);
+  EXPECT_EQ(o.reached, Reached::kMaybeSent) << "the app may have acted on it";
+  EXPECT_EQ(o.error.code(), ErrorCode::kUnavailable);
+  EXPECT_NE(o.error.message().find("Timeout"), std::string::npos) << o.error.message();
+  EXPECT_NE(o.error.message().find("http://127.0.0.1:"), std::string::npos);
+  EXPECT_EQ(o.error.message().find("/hang"), std::string::npos) << "names the origin only, never the path or query";
+}
+
+TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
+  CurlMultiClient client;
+  // Nothing listens on a port just closed.
+  uint16_t closed_port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = a.local_endpoint().port();
+  }
+  EXPECT_EQ(client.call(post("http://127.0.0.1:" + std::to_string(closed_port) + "/x")).reached, Reached::kNotSent);
+
+  WireServer hangs_up;
+  hangs_up.set_behaviour(WireServer::Behaviour::kHangUp);
+  ClientOutcome o = client.call(post(hangs_up.url("/x")));
+  EXPECT_EQ(o.reached, Reached::kMaybeSent) << o.error.message();
+  EXPECT_EQ(hangs_up.seen().size(), 1u) << "sent once, never again";
+
+  // Queued behind a per-host cap until its deadline: it never left.
+  WireServer holds;
+  holds.set_behaviour(WireServer::Behaviour::kHold);
+  CurlClientOptions one;
+  one.max_connections_per_host = 1;
+  CurlMultiClient capped(one);
+  auto first = start_many(capped, get(holds.url("/first")), 1);
+  ASSERT_TRUE(holds.wait_for_held(1));
+  ClientRequest second = post(holds.url("/second"));
+  second.timeout = 300ms;
+  EXPECT_EQ(capped.call(second).reached, Reached::kNotSent);
+  holds.release();
+  EXPECT_EQ(first[0].get().reached, Reached::kAnswered);
+}
+
+class CurlMultiClientTls : public ::testing::Test {
+ protected:
+  testing::TempDir dir;
+  testing::TestCertificates ca;
+  std::string ca_file = dir.file("ca.pem");
+  void SetUp() override { std::ofstream(ca_file) << ca.ca_pem(); }
+};
+
+TEST_F(CurlMultiClientTls, VerifiesTheServerItTalksTo) {
+  auto good = ca.issue("IP:127.0.0.1");
+  WireServer server(good.certificate_pem, good.key_pem);
+  CurlClientOptions options;
+  options.ca_file = ca_file;
+  CurlMultiClient client(options);
+  ClientOutcome o = client.call(get(server.url("/secure")));
+  ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
+  EXPECT_EQ(o.response.body, "GET /secure");
+}
+
+TEST_F(CurlMultiClientTls, RefusesACertificateForAnotherName) {
+  auto elsewhere = ca.issue("DNS:elsewhere.example");
+  WireServer server(elsewhere.certificate_pem, elsewhere.key_pem);
+  CurlClientOptions options;
+  options.ca_file = ca_file;
+  CurlMultiClient client(options);
+  ClientOutcome o = client.call(post(server.url("/secure")));
+  EXPECT_EQ(o.reached, Reached::kNotSent);
+  EXPECT_TRUE(server.seen().empty()) << "no request reached a server that is not the one asked for";
+}
+
+TEST_F(CurlMultiClientTls, RefusesACertificateFromAnUntrustedAuthority) {
+  testing::TestCertificates stranger("Someone Else's CA");
+  auto foreign = stranger.issue("IP:127.0.0.1");
+  WireServer server(foreign.certificate_pem, foreign.key_pem);
+  CurlClientOptions options;
+  options.ca_file = ca_file;
+  CurlMultiClient client(options);
+  ClientOutcome o = client.call(post(server.url("/secure")));
+  EXPECT_EQ(o.reached, Reached::kNotSent);
+  EXPECT_TRUE(server.seen().empty());
+  // And without the test CA, the system store does not know ours either.
+  CurlMultiClient system_store;
+  auto good = ca.issue("IP:127.0.0.1");
+  WireServer ours(good.certificate_pem, good.key_pem);
+  EXPECT_EQ(system_store.call(get(ours.url("/secure"))).reached, Reached::kNotSent);
+}
+
+// Proxy settings are read from the environment for each call, as libcurl does.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+TEST(CurlMultiClient, GoesThroughTheProxyTheEnvironmentNamesExceptForNoProxyHosts) {
+  WireServer proxy;
+  WireServer direct;
+  CurlMultiClient client;
+  ScopedEnv http_proxy("http_proxy", proxy.url(""));
+  ClientOutcome o = client.call(get("http://app.deputy-test.invalid/api/x"));
+  ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
+  ASSERT_EQ(proxy.seen().size(), 1u);
+  EXPECT_EQ(proxy.seen()[0].target, "http://app.deputy-test.invalid/api/x");
+  EXPECT_EQ(proxy.seen()[0].host, "app.deputy-test.invalid");
+
+  ScopedEnv no_proxy("no_proxy", "127.0.0.1");
+  ASSERT_EQ(client.call(get(direct.url("/inside"))).reached, Reached::kAnswered);
+  EXPECT_EQ(direct.seen().size(), 1u);
+  EXPECT_EQ(proxy.seen().size(), 1u) << "a no_proxy host is reached directly";
+}
+
+TEST(CurlMultiClient, IdleConnectionsAreClosedRatherThanReusedOnceTooOld) {
+  WireServer server;
+  CurlClientOptions options;
+  options.max_idle = 1s;
+  CurlMultiClient client(options);
+  ASSERT_EQ(client.call(get(server.url("/1"))).reached, Reached::kAnswered);
+  ASSERT_EQ(client.call(get(server.url("/2"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 1);
+  std::this_thread::sleep_for(2200ms);
+  ASSERT_EQ(client.call(get(server.url("/3"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(CurlMultiClient, AnAnswerTooLargeIsRefused) {
+  WireServer server;
+  CurlClientOptions options;
+  options.max_response_bytes = 8;
+  CurlMultiClient client(options);
+  ClientOutcome o = client.call(get(server.url("/a-long-path")));
+  EXPECT_NE(o.reached, Reached::kAnswered);
+  EXPECT_NE(o.error.message().find("larger than 8 bytes"), std::string::npos) << o.error.message();
+}
+
+TEST(CurlMultiClient, StoppingEndsTheCallsInFlight) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
+  std::vector<std::future<ClientOutcome>> outcomes;
+  {
+    CurlMultiClient client;
+    outcomes = start_many(client, post(server.url("/pending")), 3);
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (server.seen().size() < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  }
+  for (auto& f : outcomes) {
+    ClientOutcome o = f.get();
+    EXPECT_EQ(o.reached, Reached::kMaybeSent);
+    EXPECT_NE(o.error.message().find("the client stopped"), std::string::npos) << o.error.message();
+  }
+}
+
+}  // namespace
+}  // namespace deputy::http
