@@ -14,6 +14,11 @@ constexpr auto kLease = std::chrono::seconds(300);
 }  // namespace
 
 Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_attempts)
+    : Workers(
+          inbox, [handle = std::move(handle)](const store::ClaimedDelivery& d, Finish finish) { finish(handle(d)); }, count,
+          max_attempts) {}
+
+Workers::Workers(store::Inbox& inbox, StartHandle handle, unsigned count, int max_attempts)
     : inbox_(inbox),
       handle_(std::move(handle)),
       complete_([&inbox](int64_t id) { (void)inbox.complete(id); }),
@@ -24,6 +29,20 @@ Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_att
       max_wait_in_memory_(std::chrono::duration_cast<std::chrono::milliseconds>(kLease) / 2) {}
 
 Workers::~Workers() { stop(); }
+
+void Workers::Shared::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex);
+    if (closed) return;
+    tasks.push_back(std::move(task));
+  }
+  wake.notify_one();
+}
+
+size_t Workers::in_flight() {
+  std::lock_guard lock(mutex_);
+  return in_flight_;
+}
 
 void Workers::set_complete(Complete complete) { complete_ = std::move(complete); }
 
@@ -81,8 +100,14 @@ void Workers::give_back(const std::vector<int64_t>& ids) {
 
 void Workers::stop() {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     stopping_ = true;
+    wake_.notify_all();
+    // Deliveries in flight finish through continuations the workers still run.
+    if (!threads_.empty()) drained_.wait_for(lock, stop_grace_, [&] { return in_flight_ == 0; });
+    if (in_flight_ > 0) spdlog::warn("stopping with {} deliveries still waiting on the network; their leases bring them back", in_flight_);
+    shared_->closed = true;
+    shared_->tasks.clear();
   }
   wake_.notify_all();
   for (auto& t : threads_) {
@@ -172,44 +197,114 @@ void Workers::loop() {
     if (Status s = lower_this_thread_priority(nice_); !s.ok()) spdlog::warn("worker keeps the process's CPU priority: {}", s.message());
   }
   uint64_t seen = 0;
-  while (!stopping_) {
-    if (auto item = next(seen)) {
-      bool more;
-      {
-        std::lock_guard lock(mutex_);
-        more = !ready_.empty();
+  while (true) {
+    std::function<void()> task;
+    bool may_start = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (shared_->closed) return;
+      if (!shared_->tasks.empty()) {
+        task = std::move(shared_->tasks.front());
+        shared_->tasks.pop_front();
+      } else {
+        // The slot is taken before looking for work, so two workers cannot both take the last.
+        may_start = !stopping_ && in_flight_ < max_in_flight_;
+        if (may_start) ++in_flight_;
       }
-      // This worker may have been the one woken for a handed-over delivery it did not take.
-      if (more) wake_.notify_one();
-      run(*item);
+    }
+    // Continuations first: they finish work already admitted and free its memory.
+    if (task) {
+      task();
       continue;
     }
-    // Sleep until work is handed over, or signalled since the database was last asked.
+    if (may_start) {
+      if (auto item = next(seen)) {
+        bool more;
+        {
+          std::lock_guard lock(mutex_);
+          more = !ready_.empty();
+        }
+        // This worker may have been the one woken for a handed-over delivery it did not take.
+        if (more) wake_.notify_one();
+        begin(*item);
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+      if (stopping_) drained_.notify_all();
+    }
+    // Sleep until a continuation is posted, work is handed over or signalled since the
+    // database was last asked, or (when full) a delivery in flight finishes.
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, kPollInterval, [&] { return stopping_ || !ready_.empty() || signals_ != seen; });
+    wake_.wait_for(lock, kPollInterval, [&] {
+      if (shared_->closed || !shared_->tasks.empty()) return true;
+      if (stopping_ || in_flight_ >= max_in_flight_) return false;
+      return !may_start || !ready_.empty() || signals_ != seen;
+    });
   }
 }
 
-void Workers::run(const store::ClaimedDelivery& item) {
-  Status outcome;
+// The caller has taken a slot for it (in_flight_); settle() gives it back.
+void Workers::begin(const store::ClaimedDelivery& item) {
+  // A handler that finishes before it returns (most do) is settled here, with no hand-off.
+  struct Inline {
+    std::mutex mutex;
+    bool returned = false;
+    bool finished = false;  // a delivery is settled once, whatever calls finish again
+    std::optional<Status> outcome;
+  };
+  auto early = std::make_shared<Inline>();
+  Finish finish = [this, shared = shared_, item, early](Status outcome) {
+    {
+      std::lock_guard lock(early->mutex);
+      if (early->finished) return;
+      early->finished = true;
+      if (!early->returned) {
+        early->outcome = std::move(outcome);
+        return;
+      }
+    }
+    shared->post([this, item, outcome = std::move(outcome)] { settle(item, outcome); });
+  };
   try {
-    outcome = handle_(item);
+    handle_(item, finish);
   } catch (const std::exception& e) {
-    outcome = Internal(std::string("unexpected exception: ") + e.what());
+    finish(Internal(std::string("unexpected exception: ") + e.what()));
   }
+  std::optional<Status> now;
+  {
+    std::lock_guard lock(early->mutex);
+    early->returned = true;
+    now = std::move(early->outcome);
+  }
+  if (now) settle(item, *now);
+}
+
+void Workers::settle(const store::ClaimedDelivery& item, const Status& outcome) {
   if (outcome.ok()) {
     complete_(item.id);
-    return;
-  }
-  auto custom = max_attempts_by_kind_.find(item.delivery.kind);
-  const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
-  if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
-    spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());
-    (void)inbox_.release(item.id, std::chrono::seconds(std::min(2 * item.attempts, 60)));
   } else {
-    spdlog::error("delivery {} failed: {}", item.id, outcome.message());
-    (void)inbox_.fail(item.id, outcome.message());
+    auto custom = max_attempts_by_kind_.find(item.delivery.kind);
+    const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
+    if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
+      spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());
+      (void)inbox_.release(item.id, std::chrono::seconds(std::min(2 * item.attempts, 60)));
+    } else {
+      spdlog::error("delivery {} failed: {}", item.id, outcome.message());
+      (void)inbox_.fail(item.id, outcome.message());
+    }
   }
+  bool was_full = false;
+  bool stopping = false;
+  {
+    std::lock_guard lock(mutex_);
+    was_full = in_flight_ >= max_in_flight_;
+    --in_flight_;
+    stopping = stopping_;
+  }
+  // stop() may be waiting for the last one; a worker may be waiting for a free slot.
+  if (stopping) drained_.notify_all();
+  if (was_full) wake_.notify_one();
 }
 
 }  // namespace deputy::engine

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -20,16 +21,40 @@
 
 namespace deputy::engine {
 
+// Runs tasks on the workers' threads, posted from any thread (an answer arrived from the
+// network, say). Held by shared pointer: a late callback finds it closed, not gone.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Runs `task` soon on a worker thread, before any new delivery; dropped once closed.
+  virtual void post(std::function<void()> task) = 0;
+};
+
 class Workers {
  public:
   // Transient failures (Unavailable) are retried up to max_attempts; others fail at once.
   using Handle = std::function<Status(const store::ClaimedDelivery&)>;
+  // Ends a delivery that a handler started: exactly once, from any thread.
+  using Finish = std::function<void(Status)>;
+  // A handler that may return before its work is done (it waits on the network without a
+  // thread) and calls `finish` when it is; the worker is free meanwhile.
+  using StartHandle = std::function<void(const store::ClaimedDelivery&, Finish finish)>;
   // Where a finished delivery's id goes; by default it is deleted from the inbox at once.
   using Complete = std::function<void(int64_t id)>;
   // How queued deliveries are claimed; by default in a transaction of the worker's own.
   using Claim = std::function<Result<std::vector<store::ClaimedDelivery>>(size_t limit, std::chrono::seconds lease)>;
 
   Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_attempts = 3);
+  Workers(store::Inbox& inbox, StartHandle handle, unsigned count, int max_attempts = 3);
+  // Deliveries started and not yet finished, at most (default 1024): past it, workers run
+  // continuations only. What waits on the network costs memory, not a thread.
+  void set_max_in_flight(size_t limit) { max_in_flight_ = std::max<size_t>(1, limit); }
+  // How long stop() lets deliveries in flight finish before it leaves them to their leases
+  // (a step that may have been sent then follows the in-doubt rule on the next run).
+  void set_stop_grace(std::chrono::milliseconds grace) { stop_grace_ = grace; }
+  // Where continuations of deliveries in flight are posted.
+  std::shared_ptr<Executor> executor() const { return shared_; }
+  size_t in_flight();
   // Handed-over deliveries that waited longer than this go back to the database queue
   // instead of running from memory, so none runs after its lease could have expired.
   void set_max_wait_in_memory(std::chrono::milliseconds wait) { max_wait_in_memory_ = wait; }
@@ -57,13 +82,23 @@ class Workers {
   // backlog, so that older queued work runs first.
   size_t room();
   void hand_over(std::vector<store::ClaimedDelivery> claimed);
-  // Lets each worker finish what it holds, gives deliveries not yet started back to the
-  // queue, then joins the workers.
+  // Starts no new delivery, lets those in flight finish (up to the stop grace), gives
+  // deliveries not yet started back to the queue, then joins the workers.
   void stop();
 
  private:
+  // The lock, the wake-up and the continuations, shared with callbacks that may outlive us.
+  struct Shared final : Executor {
+    void post(std::function<void()> task) override;
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<std::function<void()>> tasks;
+    bool closed = false;
+  };
+
   void loop();
-  void run(const store::ClaimedDelivery& item);
+  void begin(const store::ClaimedDelivery& item);
+  void settle(const store::ClaimedDelivery& item, const Status& outcome);
   // The next delivery to run, from memory or the database; `seen` tracks answered signals.
   std::optional<store::ClaimedDelivery> next(uint64_t& seen);
   std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);
@@ -75,8 +110,9 @@ class Workers {
   std::optional<store::ClaimedDelivery> take_handed_locked(std::vector<int64_t>& stale);
   void give_back(const std::vector<int64_t>& ids);
 
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   store::Inbox& inbox_;
-  Handle handle_;
+  StartHandle handle_;
   Complete complete_;
   Claim claim_;
   unsigned count_;
@@ -85,8 +121,12 @@ class Workers {
   size_t capacity_;
   size_t claim_batch_ = 1;
   int nice_ = 0;
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  std::mutex& mutex_ = shared_->mutex;
+  std::condition_variable& wake_ = shared_->wake;
+  size_t max_in_flight_ = 1024;
+  size_t in_flight_ = 0;
+  std::condition_variable drained_;  // stop() waits on it for in_flight_ to reach zero
+  std::chrono::milliseconds stop_grace_{10000};
   std::chrono::milliseconds max_wait_in_memory_;
   std::deque<Handed> ready_;
   uint64_t signals_ = 0;
