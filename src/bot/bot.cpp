@@ -29,28 +29,57 @@ std::vector<std::string> Bot::known_words() const {
   return words;
 }
 
-Status Bot::handle(const store::ClaimedDelivery& delivery) {
-  if (delivery.delivery.kind == engine::Outbox::kKind) return outbox_.resend(delivery);
+void Bot::handle(const store::ClaimedDelivery& delivery, Done done) {
+  if (delivery.delivery.kind == engine::Outbox::kKind) return done(outbox_.resend(delivery));
   if (delivery.delivery.kind == "job") {
-    if (!runner_) return FailedPrecondition("no job runner");
-    return runner_->run(delivery.delivery.payload, delivery.attempts);
+    if (!runner_) return done(FailedPrecondition("no job runner"));
+    return runner_->run(delivery.delivery.payload, delivery.attempts, std::move(done));
   }
   auto request = slack::interpret(delivery.delivery.kind, delivery.delivery.payload);
   if (!request) {
     // Stored deliveries were checked at the door; one that still cannot be read is dropped loudly.
     spdlog::error("delivery {} cannot be interpreted: {}", delivery.id, request.status().message());
-    return request.status();
+    return done(request.status());
   }
-  if (auto* command = std::get_if<slack::CommandRequest>(&*request)) return handle_command(*command, delivery.id, delivery.attempts);
-  return handle_action(std::get<slack::ActionRequest>(*request), delivery.attempts);
+  if (auto* command = std::get_if<slack::CommandRequest>(&*request))
+    return handle_command(*command, delivery.id, delivery.attempts, std::move(done));
+  handle_action(std::get<slack::ActionRequest>(*request), delivery.attempts, std::move(done));
 }
 
-Status Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt) {
+void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done) {
   // Read as typed before anything looks at the words: Slack's escaping must not reach apps.
   const std::vector<slack::Word> typed = slack::typed_words(request.text);
   std::vector<std::string> words;
   words.reserve(typed.size());
   for (const auto& w : typed) words.push_back(to_lower(w.text));
+  if (!is_builtin(words) && runner_ && recipes_) {
+    size_t consumed = 0;
+    if (const recipes::Recipe* recipe = recipes::match(*recipes_, words, consumed)) {
+      auto params = recipes::parse_arguments(*recipe, std::vector<slack::Word>(typed.begin() + static_cast<long>(consumed), typed.end()));
+      if (!params) {
+        // The message quotes what was typed, which may hold & < >.
+        slack::Message message;
+        message.text = slack::escape_mrkdwn(params.status().message());
+        message.blocks.section(message.text + "\nUsage: `" + slack::escape_mrkdwn(recipe->usage()) + "`");
+        return done(reply(request.where, message));
+      }
+      // A job, which may wait on an app without holding this thread.
+      return runner_->start(*recipe, *params, request, delivery_id, attempt, std::move(done));
+    }
+  }
+  done(builtin_command(request, typed, words));
+}
+
+bool Bot::is_builtin(const std::vector<std::string>& words) {
+  if (words.empty()) return true;
+  const std::string& first = words[0];
+  return first == "help" || first == "connections" || first == "connect" || first == "admin" ||
+         ((first == "check" || first == "verify") && words.size() == 2) ||
+         (words.size() >= 2 && first == "personal" && words[1] == "accounts");
+}
+
+Status Bot::builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
+                            const std::vector<std::string>& words) {
   if (words.empty() || words[0] == "help") return reply(request.where, help_message());
   if (words[0] == "connections" || (words.size() >= 2 && words[0] == "personal" && words[1] == "accounts")) {
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
@@ -66,24 +95,16 @@ Status Bot::handle_command(const slack::CommandRequest& request, int64_t deliver
     message.blocks.section(message.text);
     return reply(request.where, message);
   }
-  if (runner_ && recipes_) {
-    size_t consumed = 0;
-    if (const recipes::Recipe* recipe = recipes::match(*recipes_, words, consumed)) {
-      auto params = recipes::parse_arguments(*recipe, std::vector<slack::Word>(typed.begin() + static_cast<long>(consumed), typed.end()));
-      if (!params) {
-        // The message quotes what was typed, which may hold & < >.
-        slack::Message message;
-        message.text = slack::escape_mrkdwn(params.status().message());
-        message.blocks.section(message.text + "\nUsage: `" + slack::escape_mrkdwn(recipe->usage()) + "`");
-        return reply(request.where, message);
-      }
-      return runner_->start(*recipe, *params, request, delivery_id, attempt);
-    }
-  }
   return reply(request.where, unknown_command_message(slack::as_typed(request.text)));
 }
 
-Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
+void Bot::handle_action(const slack::ActionRequest& request, int attempt, Done done) {
+  if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
+    return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt, std::move(done));
+  done(handle_action_now(request));
+}
+
+Status Bot::handle_action_now(const slack::ActionRequest& request) {
   if (request.action_id.rfind(actions::kShowConnections, 0) == 0) {
     const bool paging = request.value.rfind("page:", 0) == 0;
     size_t page = paging ? std::strtoul(request.value.c_str() + 5, nullptr, 10) : 0;
@@ -97,8 +118,6 @@ Status Bot::handle_action(const slack::ActionRequest& request, int attempt) {
   }
   if (request.action_id == actions::kDisconnect) return disconnect_action(request);
   if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
-  if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
-    return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt);
   spdlog::warn("unknown button action '{}' from {}", request.action_id, request.where.user_id);
   slack::Message message;
   message.text = "That button no longer does anything. Type `help` to see what I can do.";

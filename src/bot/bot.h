@@ -26,10 +26,12 @@ class Bot {
   Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, oauth::ConnectionService& connections,
       std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr);
 
+  // How a delivery ends: once, perhaps later (a job waiting on an app), from any worker.
+  using Done = std::function<void(Status)>;
   // `delivery.attempts` counts tries of the same work; transient trouble is retried by the worker.
-  Status handle(const store::ClaimedDelivery& delivery);
-  Status handle_command(const slack::CommandRequest& request, int64_t delivery_id = 0, int attempt = 1);
-  Status handle_action(const slack::ActionRequest& request, int attempt = 1);
+  void handle(const store::ClaimedDelivery& delivery, Done done);
+  void handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done);
+  void handle_action(const slack::ActionRequest& request, int attempt, Done done);
 
   // Where an answer for this conversation goes (response_url, ephemeral, DM thread).
   Status reply(const slack::Conversation& where, const slack::Message& message);
@@ -43,6 +45,13 @@ class Bot {
 
  private:
   std::vector<std::string> known_words() const;
+  // Whether the (lower-case) words name a built-in command, which wins over recipes.
+  static bool is_builtin(const std::vector<std::string>& words);
+  // Built-in commands and the unknown-command answer, answered before returning.
+  Status builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
+                         const std::vector<std::string>& words);
+  // Buttons other than Approve and Reject, answered before returning.
+  Status handle_action_now(const slack::ActionRequest& request);
   Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);
   Status disconnect_action(const slack::ActionRequest& request);
   Status check_command(const slack::CommandRequest& request, const std::string& app);

@@ -1,5 +1,7 @@
 #include "engine/job_runner.h"
 
+#include <future>
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,18 @@ struct JobRunner::Run {
   json context;  // {"steps": {...}, "acting_user": "U…", "account": "…", "shared": bool}
   json scope;    // what templates read
   int attempt = 1;
+};
+
+// One app call of an HTTP step, kept while it is in flight.
+struct JobRunner::Call {
+  std::shared_ptr<Run> run;
+  const recipes::Step* step = nullptr;
+  http::ClientRequest request;  // without the Authorization header
+  oauth::AccessGrant grant;
+  bool personal = false;
+  std::string acting_user;
+  bool renewed = false;  // the grant was renewed after a 401 already
+  Then then;
 };
 
 namespace {
@@ -92,8 +106,8 @@ std::string JobRunner::app_name(const std::string& app_id) const {
 
 void JobRunner::count(const std::string& outcome) { metrics_.increment("deputy_jobs_finished_total", {{"outcome", outcome}}); }
 
-Status JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
-                        const slack::CommandRequest& request, int64_t delivery_id, int attempt) {
+void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
+                      const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done) {
   store::JobRecord job;
   job.id = new_job_id();
   job.origin = "delivery:" + std::to_string(delivery_id);
@@ -105,36 +119,56 @@ Status JobRunner::start(const recipes::Recipe& recipe, const std::map<std::strin
   json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
   job.context = context.dump();
   auto stored = jobs_.create(job);
-  if (!stored) return stored.status();
+  if (!stored) return done(stored.status());
   spdlog::info("job {} ({}) for {} stored", stored->id, recipe.command, request.where.user_id);
-  return drive(std::move(*stored), attempt);
+  drive(std::move(*stored), attempt, std::move(done));
 }
 
-Status JobRunner::run(const std::string& job_id, int attempt) {
+void JobRunner::run(const std::string& job_id, int attempt, Done done) {
   auto found = jobs_.get(job_id);
-  if (!found) return found.status();
+  if (!found) return done(found.status());
   if (!found->has_value()) {
     spdlog::warn("job {} to run does not exist", job_id.substr(0, 64));
-    return Status::Ok();
+    return done(Status::Ok());
   }
-  return drive(std::move(**found), attempt);
+  drive(std::move(**found), attempt, std::move(done));
 }
 
-Status JobRunner::drive(store::JobRecord stored, int attempt, bool* ran) {
+namespace {
+// Waits for an asynchronous run to end.
+template <typename Start>
+Status wait_for(Start start) {
+  auto ended = std::make_shared<std::promise<Status>>();
+  auto result = ended->get_future();
+  start([ended](Status s) { ended->set_value(std::move(s)); });
+  return result.get();
+}
+}  // namespace
+
+Status JobRunner::run(const std::string& job_id, int attempt) {
+  return wait_for([&](Done done) { run(job_id, attempt, std::move(done)); });
+}
+
+Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt) {
+  return wait_for([&](Done done) { decide(click, approved, attempt, std::move(done)); });
+}
+
+void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran) {
   auto claimed = jobs_.claim(stored.id);
-  if (!claimed) return claimed.status();
-  if (!claimed->has_value()) return Status::Ok();  // parked, finished, or another runner has it
+  if (!claimed) return done(claimed.status());
+  if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
   if (ran) *ran = true;
-  Run run;
+  auto shared_run = std::make_shared<Run>();
+  Run& run = *shared_run;
   run.job = std::move(**claimed);
   run.attempt = attempt;
   auto where = slack::conversation_from_json(run.job.reply_to);
-  if (!where) return fail(run, "its reply address is unreadable");
+  if (!where) return done(fail(run, "its reply address is unreadable"));
   run.reply_to = *where;
   run.context = json::parse(run.job.context, nullptr, false);
   if (!run.context.is_object()) run.context = json{{"steps", json::object()}, {"acting_user", run.job.requester}};
   run.recipe = recipe_named(run.job.recipe);
-  if (!run.recipe) return fail(run, "the recipe *" + run.job.recipe + "* is no longer loaded");
+  if (!run.recipe) return done(fail(run, "the recipe *" + run.job.recipe + "* is no longer loaded"));
 
   json params = json::parse(run.job.params, nullptr, false);
   run.scope = {{"params", typed_params(*run.recipe, params.is_object() ? params : json::object())},
@@ -143,20 +177,33 @@ Status JobRunner::drive(store::JobRecord stored, int attempt, bool* ran) {
   if (run.context.contains("approver")) run.scope["approver"] = {{"id", run.context["approver"]}};
   if (recipes::mentions_profile(*run.recipe)) {
     auto profile = slack_.users_info(run.job.requester);
-    if (!profile) return transient(run, profile.status());
+    if (!profile) return done(transient(run, profile.status()));
     run.scope["user"] = {{"id", profile->id}, {"name", profile->name}, {"real_name", profile->real_name}, {"email", profile->email}};
   }
+  advance(std::move(shared_run), std::move(done));
+}
 
-  for (size_t i = static_cast<size_t>(run.job.step); i < run.recipe->steps.size(); ++i) {
-    run.job.step = static_cast<int>(i);
-    run.scope["steps"] = run.context["steps"];
-    const recipes::Step& step = run.recipe->steps[i];
-    auto next = step.approval ? approval_step(run, step) : http_step(run, step);
-    if (!next) return next.status();
-    if (*next == Next::kStop) return Status::Ok();
+void JobRunner::advance(std::shared_ptr<Run> run, Done done) {
+  for (size_t i = static_cast<size_t>(run->job.step); i < run->recipe->steps.size(); ++i) {
+    run->job.step = static_cast<int>(i);
+    run->scope["steps"] = run->context["steps"];
+    const recipes::Step& step = run->recipe->steps[i];
+    if (step.approval) {
+      auto next = approval_step(*run, step);
+      if (!next) return done(next.status());
+      if (*next == Next::kStop) return done(Status::Ok());
+      continue;
+    }
+    // The job yields here while the app answers, and goes on from the next step.
+    return http_step(run, step, [this, run, done = std::move(done)](Result<Next> next) {
+      if (!next) return done(next.status());
+      if (*next == Next::kStop) return done(Status::Ok());
+      run->job.step += 1;
+      advance(run, done);
+    });
   }
-  run.scope["steps"] = run.context["steps"];
-  return succeed(run);
+  run->scope["steps"] = run->context["steps"];
+  done(succeed(*run));
 }
 
 Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& step) {
@@ -210,14 +257,15 @@ Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& 
   return Next::kStop;
 }
 
-Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step) {
+void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes::Step& step, Then then) {
+  Run& run = *shared_run;
   const recipes::HttpStep& h = *step.http;
   const recipes::Recipe& recipe = *run.recipe;
   auto earlier = jobs_.step(run.job.id, run.job.step);
-  if (!earlier) return earlier.status();
+  if (!earlier) return then(earlier.status());
   if (earlier->has_value() && (*earlier)->state == store::step_state::kStarted && !h.idempotent) {
     // The call may have reached the app before Deputy stopped; repeating it could do the work twice.
-    return Result<Next>(fail(run, "Deputy stopped while step *" + step.id + "* was talking to " + app_name(recipe.app) +
+    return then(fail(run, "Deputy stopped while step *" + step.id + "* was talking to " + app_name(recipe.app) +
                                       ", so I cannot tell whether it happened. Check " + app_name(recipe.app) +
                                       " before you try again; I did not repeat it"));
   }
@@ -229,20 +277,20 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   if (!grant) {
     auto code = grant.status().code();
     if (personal && (code == ErrorCode::kNotFound || code == ErrorCode::kUnauthenticated)) {
-      return Result<Next>(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "has ended and could not be renewed" : ""));
+      return then(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "has ended and could not be renewed" : ""));
     }
     if (code == ErrorCode::kNotFound)
-      return Result<Next>(fail(run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
+      return then(fail(run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
                                         recipe.app + "`"));
     if (code == ErrorCode::kUnauthenticated)
-      return Result<Next>(fail(run, "the shared " + app_name(recipe.app) + " account needs a new login; an admin reconnects it with `connect shared " +
+      return then(fail(run, "the shared " + app_name(recipe.app) + " account needs a new login; an admin reconnects it with `connect shared " +
                                         recipe.app + "`"));
-    return Result<Next>(transient(run, grant.status()));
+    return then(transient(run, grant.status()));
   }
 
   if (auto empty = recipes::empty_placeholders(h.path, run.scope); !empty.empty()) {
     // An empty id in a path would address a whole collection instead of one record.
-    return Result<Next>(fail(run, "step *" + step.id + "* needs " + empty.front() + ", which is empty (did an earlier step find nothing?)"));
+    return then(fail(run, "step *" + step.id + "* needs " + empty.front() + ", which is empty (did an earlier step find nothing?)"));
   }
   http::ClientRequest call;
   call.method = h.method;
@@ -258,50 +306,78 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   }
   call.timeout = std::chrono::seconds(30);
 
-  if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return s;
+  if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return then(s);
   call.idempotent = h.idempotent;
-  auto send = [&](const oauth::AccessGrant& g) {
-    http::ClientRequest authorized = call;
-    authorized.headers.emplace_back("Authorization", "Bearer " + g.access_token);
-    return http_.call(std::move(authorized));
-  };
-  http::ClientOutcome outcome = send(*grant);
-  if (outcome.reached == http::Reached::kAnswered && outcome.response.status == 401) {
-    auto renewed = connections_.refresh_after_rejection(*grant);
+  auto pending = std::make_shared<Call>();
+  pending->run = shared_run;
+  pending->step = &step;
+  pending->request = std::move(call);
+  pending->grant = std::move(*grant);
+  pending->personal = personal;
+  pending->acting_user = acting_user;
+  pending->then = std::move(then);
+  send(std::move(pending));
+}
+
+void JobRunner::send(std::shared_ptr<Call> call) {
+  http::ClientRequest authorized = call->request;
+  authorized.headers.emplace_back("Authorization", "Bearer " + call->grant.access_token);
+  // The executor is taken now: the answer may come after this runner has stopped, and then
+  // the closed executor drops the resumption instead of running it.
+  http_.start(std::move(authorized), [this, call, executor = executor_](http::ClientOutcome outcome) {
+    // On the client's loop: the rest (database, templates, Slack) is the workers' to do.
+    auto resume = [this, call, outcome = std::move(outcome)]() mutable { answered(call, std::move(outcome)); };
+    if (executor) executor->post(std::move(resume));
+    else resume();
+  });
+}
+
+void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome) {
+  Run& run = *call->run;
+  const recipes::Step& step = *call->step;
+  const recipes::HttpStep& h = *step.http;
+  const recipes::Recipe& recipe = *run.recipe;
+  const bool personal = call->personal;
+  const std::string& acting_user = call->acting_user;
+  const Then& then = call->then;
+  if (outcome.reached == http::Reached::kAnswered && outcome.response.status == 401 && !call->renewed) {
+    auto renewed = connections_.refresh_after_rejection(call->grant);
     if (!renewed) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
       if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
-        return Result<Next>(park_for_login(run, acting_user, "has ended and could not be renewed"));
-      if (renewed.status().code() == ErrorCode::kUnavailable) return Result<Next>(transient(run, renewed.status()));
-      return Result<Next>(fail(run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message())));
+        return then(park_for_login(run, acting_user, "has ended and could not be renewed"));
+      if (renewed.status().code() == ErrorCode::kUnavailable) return then(transient(run, renewed.status()));
+      return then(fail(run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message())));
     }
-    grant = std::move(renewed);
-    outcome = send(*grant);
+    call->grant = std::move(*renewed);
+    call->renewed = true;
+    return send(call);
   }
   if (outcome.reached != http::Reached::kAnswered) {
     if (h.idempotent || outcome.reached == http::Reached::kNotSent) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
-      return Result<Next>(transient(run, outcome.error));
+      return then(transient(run, outcome.error));
     }
-    return Result<Next>(fail(run, "the call to " + app_name(recipe.app) + " in step *" + step.id +
-                                      "* got no answer, so I cannot tell whether it happened. Check " + app_name(recipe.app) +
-                                      " before you try again"));
+    return then(fail(run, "the call to " + app_name(recipe.app) + " in step *" + step.id +
+                              "* got no answer, so I cannot tell whether it happened. Check " + app_name(recipe.app) +
+                              " before you try again"));
   }
   const http::ClientResponse* response = &outcome.response;
+  const oauth::AccessGrant* grant = &call->grant;
   audit_.audit({run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
                 recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account});
   if (response->status == 401) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    if (personal) return Result<Next>(park_for_login(run, acting_user, "was refused"));
-    return Result<Next>(fail(run, app_name(recipe.app) + " refused the shared account"));
+    if (personal) return then(park_for_login(run, acting_user, "was refused"));
+    return then(fail(run, app_name(recipe.app) + " refused the shared account"));
   }
   if (response->status >= 500 && h.idempotent) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    return Result<Next>(transient(run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status))));
+    return then(transient(run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status))));
   }
   if (response->status >= 400) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    return Result<Next>(fail(run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response))));
+    return then(fail(run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response))));
   }
 
   json kept = json::object();
@@ -313,8 +389,8 @@ Result<JobRunner::Next> JobRunner::http_step(Run& run, const recipes::Step& step
   run.context["steps"][step.id] = kept;
   run.context["account"] = grant->account;
   run.context["shared"] = !personal;
-  if (Status s = jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump()); !s.ok()) return s;
-  return Next::kContinue;
+  if (Status s = jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump()); !s.ok()) return then(s);
+  then(Next::kContinue);
 }
 
 Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std::string& reason) {
@@ -389,46 +465,53 @@ void JobRunner::tell_requester(Run& run, const slack::Message& message) {
   (void)outbox_.send(run.reply_to, message);
 }
 
-Status JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt) {
+void JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt, Done done) {
   auto colon = click.value.rfind(':');
-  if (colon == std::string::npos) return InvalidArgument("approval button without a job");
+  if (colon == std::string::npos) return done(InvalidArgument("approval button without a job"));
   std::string job_id = click.value.substr(0, colon);
   int step = std::atoi(click.value.c_str() + colon + 1);
   auto decision = jobs_.decide(job_id, step, click.where.team_id, click.where.user_id, approved);
-  if (!decision) return decision.status();
+  if (!decision) return done(decision.status());
   switch (*decision) {
     case store::Decision::kNotTheApprover: {
       spdlog::warn("{} clicked {} on job {} but is not its approver", click.where.user_id, approved ? "approve" : "reject", job_id);
       (void)audit_.audit({click.where.team_id, "approval_refused", click.where.user_id, "", "", "", "", "job " + job_id.substr(0, 64)});
-      return outbox_.send(click.where, text_message("Only the person asked to approve this request can decide it."));
+      return done(outbox_.send(click.where, text_message("Only the person asked to approve this request can decide it.")));
     }
     case store::Decision::kNotWaiting:
-      return outbox_.send(click.where, text_message("This request is no longer waiting for a decision."));
+      return done(outbox_.send(click.where, text_message("This request is no longer waiting for a decision.")));
     case store::Decision::kAlreadyDecided: {
       auto job = jobs_.get(job_id);
-      if (!job) return job.status();
+      if (!job) return done(job.status());
       // A retried click whose first delivery stopped before running the job: drive it now.
       // If another runner has it (a second click while the decided job is still running),
       // this click changes nothing and is told so like any other.
       if (job->has_value() && ((*job)->state == js::kQueued || (*job)->state == js::kRunning)) {
-        bool ran = false;
-        Status driven = drive(std::move(**job), attempt, &ran);
-        if (ran || !driven.ok()) return driven;
+        // drive() says whether it claimed the job before it goes on; the flag outlives this call.
+        auto ran = std::make_shared<bool>(false);
+        drive(
+            std::move(**job), attempt,
+            [this, done, where = click.where, ran](Status driven) {
+              if (*ran || !driven.ok()) return done(driven);
+              done(outbox_.send(where, text_message("This request has already been decided; nothing changed.")));
+            },
+            ran.get());
+        return;
       }
-      return outbox_.send(click.where, text_message("This request has already been decided; nothing changed."));
+      return done(outbox_.send(click.where, text_message("This request has already been decided; nothing changed.")));
     }
     case store::Decision::kRecorded: break;
   }
   (void)audit_.audit({click.where.team_id, approved ? "approved" : "rejected", click.where.user_id, click.where.user_id, "", "", "",
                       "job " + job_id});
-  slack::Message done = text_message(approved ? ":white_check_mark: You approved this request. I am running it now."
-                                              : "You rejected this request. I have told the person who asked.");
+  slack::Message decided = text_message(approved ? ":white_check_mark: You approved this request. I am running it now."
+                                                 : "You rejected this request. I have told the person who asked.");
   Status updated = click.where.via == slack::ReplyVia::kResponseUrl && !click.where.response_url.empty()
-                       ? slack_.respond(click.where.response_url, done, true)
-                   : !click.message_ts.empty() ? slack_.update(click.where.channel_id, click.message_ts, done)
-                                               : slack::deliver(slack_, click.where, done);
+                       ? slack_.respond(click.where.response_url, decided, true)
+                   : !click.message_ts.empty() ? slack_.update(click.where.channel_id, click.message_ts, decided)
+                                               : slack::deliver(slack_, click.where, decided);
   if (!updated.ok()) spdlog::warn("could not update the approval message: {}", updated.message());
-  return run(job_id, attempt);
+  run(job_id, attempt, std::move(done));
 }
 
 std::optional<std::string> JobRunner::on_login_failed(const oauth::FailedLogin& login) {

@@ -5,12 +5,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/executor.h"
 #include "http/client.h"
 #include "metrics/metrics.h"
 #include "oauth/service.h"
@@ -30,18 +32,30 @@ inline constexpr const char* kReject = "job.reject";
 
 class JobRunner {
  public:
+  // How a job run ends for the delivery that ran it; called once, perhaps later, from a
+  // worker thread (an app's answer arrived) or the calling one.
+  using Done = std::function<void(Status)>;
+
   JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
             store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
             metrics::Registry& metrics, int max_attempts = 3);
 
   // A recipe command: stores the job once per Slack delivery, then runs it. `attempt` counts
   // deliveries of the same work; transient trouble is an Unavailable status until the last one.
-  Status start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
-               const slack::CommandRequest& request, int64_t delivery_id, int attempt);
+  // While an app call is in flight the job holds no thread: it resumes on the answer.
+  void start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
+             const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done);
   // Drives a job that was queued again (after a login or a decision, or after a crash).
-  Status run(const std::string& job_id, int attempt);
+  void run(const std::string& job_id, int attempt, Done done);
   // An Approve or Reject click: only the named approver's counts, once.
+  void decide(const slack::ActionRequest& click, bool approved, int attempt, Done done);
+  // Blocking forms (tests, tools): wait for the job to stop or park.
+  Status run(const std::string& job_id, int attempt);
   Status decide(const slack::ActionRequest& click, bool approved, int attempt);
+
+  // Where a job continues when its app call is answered: the workers (they run the
+  // database work and templates). Without one, it continues on the client's thread.
+  void set_executor(std::shared_ptr<Executor> executor) { executor_ = std::move(executor); }
 
   // After a person connects an app: their parked jobs go back to the queue.
   void on_connected(const oauth::Connected& connected);
@@ -52,14 +66,20 @@ class JobRunner {
 
  private:
   struct Run;
+  struct Call;
   enum class Next { kContinue, kStop };
+  using Then = std::function<void(Result<Next>)>;
 
   const recipes::Recipe* recipe_named(const std::string& command) const;
-  // `ran` (when given) says whether this call claimed the job: false when it is parked,
-  // finished, or another runner holds it.
-  Status drive(store::JobRecord job, int attempt, bool* ran = nullptr);
+  // `ran` (when given) is set before this returns: whether this call claimed the job (false
+  // when it is parked, finished, or another runner holds it).
+  void drive(store::JobRecord job, int attempt, Done done, bool* ran = nullptr);
+  // Runs the steps from run->job.step on, then the reply.
+  void advance(std::shared_ptr<Run> run, Done done);
   Result<Next> approval_step(Run& run, const recipes::Step& step);
-  Result<Next> http_step(Run& run, const recipes::Step& step);
+  void http_step(const std::shared_ptr<Run>& run, const recipes::Step& step, Then then);
+  void send(std::shared_ptr<Call> call);
+  void answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome);
   Status transient(Run& run, const Status& why);
   Status fail(Run& run, const std::string& why);
   Status succeed(Run& run);
@@ -78,6 +98,7 @@ class JobRunner {
   metrics::Registry& metrics_;
   int max_attempts_;
   std::function<void()> wake_;
+  std::shared_ptr<Executor> executor_;
 };
 
 }  // namespace deputy::engine

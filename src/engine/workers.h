@@ -17,18 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include "engine/executor.h"
 #include "store/inbox.h"
 
 namespace deputy::engine {
-
-// Runs tasks on the workers' threads, posted from any thread (an answer arrived from the
-// network, say). Held by shared pointer: a late callback finds it closed, not gone.
-class Executor {
- public:
-  virtual ~Executor() = default;
-  // Runs `task` soon on a worker thread, before any new delivery; dropped once closed.
-  virtual void post(std::function<void()> task) = 0;
-};
 
 class Workers {
  public:

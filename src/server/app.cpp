@@ -189,7 +189,11 @@ Status App::start() {
   });
   p.bot = std::make_unique<bot::Bot>(*c.slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
-      *p.inbox, [bot = p.bot.get()](const store::ClaimedDelivery& d) { return bot->handle(d); }, cfg.server.workers);
+      *p.inbox,
+      engine::Workers::StartHandle(
+          [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); }),
+      cfg.server.workers);
+  p.runner->set_executor(p.workers->executor());
   engine::Ingest::Handoff handoff;
   // Only a single process (SQLite) runs admitted work from memory. With PostgreSQL several
   // processes share the queue, and work one of them holds in memory would be hidden from

@@ -25,6 +25,7 @@ test('kill -9 during 50 queued jobs loses none and duplicates none', async (t) =
     await eventually(() => apps.recordsOf('Opportunity').length >= 8, { timeoutMs: 20000, message: 'some jobs ran' });
     await stack.deputy.kill9();
     const createdBeforeRestart = apps.recordsOf('Opportunity').length;
+    const answeredBeforeKill = sent.filter((s) => slack.calls.some((c) => c.method === 'response_url' && c.id === s.responseId && /Created opportunity/.test(c.body.text))).length;
     assert.ok(createdBeforeRestart < 50, `the kill came too late (${createdBeforeRestart} done)`);
 
     second = new Deputy({ env: stack.deputy.extraEnv, dir: stack.deputy.dir, config: stack.deputy.config });
@@ -48,8 +49,10 @@ test('kill -9 during 50 queued jobs loses none and duplicates none', async (t) =
         unknown += 1;
       }
     }
-    t.diagnostic(`${createdBeforeRestart} created before the kill, ${created.length} in the end, ${unknown} reported as unknown outcome`);
-    assert.ok(unknown <= 4, `at most one unknown outcome per worker (got ${unknown})`);
+    t.diagnostic(`${createdBeforeRestart} created and ${answeredBeforeKill} answered before the kill, ${created.length} in the end, ${unknown} reported as unknown outcome`);
+    // Jobs wait on the app without a thread each, so every job not finished at the kill may
+    // have had its call in flight; only those can be reported as unknown.
+    assert.ok(unknown <= 50 - answeredBeforeKill, `unknown outcomes only for jobs unfinished at the kill (got ${unknown}, ${answeredBeforeKill} answered before it)`);
     assert.ok(apps.calls.filter((c) => c.method === 'POST').length <= 50, 'no call was repeated');
   } finally {
     await second?.stop();
