@@ -105,6 +105,10 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     for (Status st : {read_scalar(source, server, "io_threads", "server.io_threads", s.io_threads),
                       read_scalar(source, server, "workers", "server.workers", s.workers),
                       read_scalar(source, server, "worker_nice", "server.worker_nice", s.worker_nice),
+                      read_scalar(source, server, "jobs_in_flight", "server.jobs_in_flight", s.jobs_in_flight),
+                      read_scalar(source, server, "outbound_connections_per_host", "server.outbound_connections_per_host",
+                                  s.outbound_connections_per_host),
+                      read_scalar(source, server, "outbound_ca_file", "server.outbound_ca_file", s.outbound_ca_file),
                       read_scalar(source, server, "max_body_bytes", "server.max_body_bytes", s.max_body_bytes),
                       read_scalar(source, server, "header_limit_bytes", "server.header_limit_bytes", s.header_limit_bytes),
                       read_scalar(source, server, "read_timeout_seconds", "server.read_timeout_seconds", s.read_timeout_seconds),
@@ -112,6 +116,10 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
       if (!st.ok()) return st;
     }
     if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
+    if (s.jobs_in_flight == 0) return field_error(source, server["jobs_in_flight"], "server.jobs_in_flight", "must be at least 1");
+    if (s.outbound_connections_per_host == 0) {
+      return field_error(source, server["outbound_connections_per_host"], "server.outbound_connections_per_host", "must be at least 1");
+    }
     if (s.worker_nice < 0 || s.worker_nice > 19) {
       return field_error(source, server["worker_nice"], "server.worker_nice", "must be from 0 (same as the ack path) to 19");
     }

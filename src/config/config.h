@@ -47,6 +47,13 @@ struct ServerSettings {
   unsigned io_threads = 0;  // 0: one per core
   unsigned workers = 4;     // job worker threads
   int worker_nice = 10;     // workers' nice value above the rest of Deputy's (0: same priority)
+  // Deliveries started and not finished at once (jobs waiting on an app hold no thread).
+  unsigned jobs_in_flight = 1024;
+  // Outbound HTTP: connections to one host at most (apps, token endpoints, Slack), and a CA
+  // bundle to trust instead of the system's (a company's own CA); proxies come from the
+  // environment (https_proxy, http_proxy, no_proxy).
+  unsigned outbound_connections_per_host = 256;
+  std::string outbound_ca_file;
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;
   unsigned read_timeout_seconds = 30;

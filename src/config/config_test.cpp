@@ -43,6 +43,24 @@ TEST(Config, WorkersRunBelowTheAckPathUnlessSetOtherwise) {
   EXPECT_FALSE(load_from_string("server:\n  worker_nice: 20\n", {}, "deputy.yaml"));
 }
 
+TEST(Config, LimitsOnJobsInFlightAndOutboundConnections) {
+  auto defaults = load_from_string("listen: 127.0.0.1:3000\n", {}, "deputy.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->server.jobs_in_flight, 1024u);
+  EXPECT_EQ(defaults->server.outbound_connections_per_host, 256u);
+  EXPECT_EQ(defaults->server.outbound_ca_file, "");
+  auto set = load_from_string("server:\n  jobs_in_flight: 64\n  outbound_connections_per_host: 8\n  outbound_ca_file: /etc/ca.pem\n", {},
+                              "deputy.yaml");
+  ASSERT_TRUE(set) << set.status().message();
+  EXPECT_EQ(set->server.jobs_in_flight, 64u);
+  EXPECT_EQ(set->server.outbound_connections_per_host, 8u);
+  EXPECT_EQ(set->server.outbound_ca_file, "/etc/ca.pem");
+  auto zero = load_from_string("server:\n  outbound_connections_per_host: 0\n", {}, "deputy.yaml");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.status().message().find("server.outbound_connections_per_host"), std::string::npos) << zero.status().message();
+  EXPECT_FALSE(load_from_string("server:\n  jobs_in_flight: 0\n", {}, "deputy.yaml"));
+}
+
 TEST(Config, ErrorsNameFileLineAndField) {
   auto c = load_from_string("listen: 127.0.0.1:3000\nserver:\n  workers: many\n", {}, "deputy.yaml");
   ASSERT_FALSE(c);

@@ -15,7 +15,7 @@
 namespace deputy::http {
 
 struct CurlClientOptions {
-  long max_connections_per_host = 32;  // further calls to that host wait for one (deadline included)
+  long max_connections_per_host = 256;  // further calls to that host wait for one (deadline included)
   long max_connections = 1024;         // all hosts together
   // A pooled connection idle this long is closed rather than reused: shorter than the idle
   // timeouts servers and load balancers commonly use (60 s and up), so a connection the

@@ -177,10 +177,10 @@ Status App::start() {
 
   // Kept messages are sent again one call per try: the queue spaces the tries, and a worker
   // is never held through a long outage.
-  p.outbox_slack = std::make_unique<slack::WebApi>(c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
+  p.outbox_slack = std::make_unique<slack::WebApi>(*c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
                                                    &c.metrics);
   p.outbox = std::make_unique<engine::Outbox>(*c.slack, *p.outbox_slack, *p.inbox, SystemClock::instance());
-  p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, c.http_client,
+  p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, *c.http_client,
                                                  *c.slack, *p.outbox, c.metrics);
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
   c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
@@ -194,6 +194,7 @@ Status App::start() {
           [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); }),
       cfg.server.workers);
   p.runner->set_executor(p.workers->executor());
+  p.workers->set_max_in_flight(cfg.server.jobs_in_flight);
   engine::Ingest::Handoff handoff;
   // Only a single process (SQLite) runs admitted work from memory. With PostgreSQL several
   // processes share the queue, and work one of them holds in memory would be hidden from

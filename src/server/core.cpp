@@ -11,6 +11,10 @@ namespace deputy::server {
 
 Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring) {
   auto core = std::make_unique<Core>();
+  http::CurlClientOptions outbound;
+  outbound.max_connections_per_host = static_cast<long>(cfg.server.outbound_connections_per_host);
+  outbound.ca_file = cfg.server.outbound_ca_file;
+  core->http_client = std::make_unique<http::CurlMultiClient>(outbound);
   auto apps = oauth::build_catalogue(cfg.apps);
   if (!apps) return apps.status();
   auto database = store::open(cfg.database, pool_size);
@@ -41,11 +45,11 @@ Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_s
   }
   if (Status s = verify_keyring(*core->vault, *keyring, *core->database, SystemClock::instance()); !s.ok()) return s;
 
-  core->slack = std::make_unique<slack::WebApi>(core->http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token},
+  core->slack = std::make_unique<slack::WebApi>(*core->http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token},
                                                 &core->metrics);
   core->connections = std::make_unique<store::Connections>(*core->database, SystemClock::instance());
   core->oauth_states = std::make_unique<store::OAuthStates>(*core->database, SystemClock::instance());
-  core->protocol = std::make_unique<oauth::Protocol>(core->http_client);
+  core->protocol = std::make_unique<oauth::Protocol>(*core->http_client);
   core->connection_service = std::make_unique<oauth::ConnectionService>(
       std::move(apps).value(), *core->protocol, *core->connections, *core->oauth_states, *core->vault, *core->slack,
       SystemClock::instance(), core->metrics, oauth::ServiceOptions{cfg.effective_public_url()});

@@ -20,7 +20,7 @@ namespace deputy::server {
 
 struct Core {
   metrics::Registry metrics;
-  http::CurlMultiClient http_client;
+  std::unique_ptr<http::CurlMultiClient> http_client;
   std::unique_ptr<store::Database> database;
   std::unique_ptr<vault::TokenVault> vault;
   std::unique_ptr<slack::WebApi> slack;

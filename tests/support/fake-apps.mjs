@@ -120,7 +120,9 @@ export class FakeApps {
     if (raw) {
       try { body = JSON.parse(raw); } catch { return send(400, [{ errorCode: 'JSON_PARSER_ERROR', message: 'malformed JSON' }]); }
     }
-    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    // delayMs: every app answers that late; delayByPath: {prefix: ms} for one app only.
+    const delay = Object.entries(this.delayByPath ?? {}).find(([prefix]) => url.pathname.startsWith(prefix))?.[1] ?? this.delayMs;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     const failure = this.failures.find((f) => f.remaining > 0);
     if (failure) {
       failure.remaining -= 1;
