@@ -14,21 +14,14 @@
 
 #include "engine/workers.h"
 #include "testing/databases.h"
+#include "testing/eventually.h"
 
 namespace deputy::engine {
 namespace {
 
 using namespace std::chrono_literals;
 
-template <typename Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return predicate();
-}
+using testing::eventually;
 
 struct IngestTest : ::testing::TestWithParam<std::string> {
   testing::TestDatabase test_db{GetParam()};

@@ -7,21 +7,14 @@
 #include <thread>
 
 #include "testing/databases.h"
+#include "testing/eventually.h"
 
 namespace deputy::engine {
 namespace {
 
 using namespace std::chrono_literals;
 
-template <typename Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return predicate();
-}
+using testing::eventually;
 
 // Deliveries whose handler starts them and returns, as a job waiting on an app does; the
 // test finishes them later from a thread of its own, as the network's answer would.

@@ -65,6 +65,7 @@ TEST_F(ProtocolTest, ExchangesACodeWithBasicAuthAndTheVerifier) {
   auto form = parse_form(request.body).value();
   EXPECT_EQ(form_value(form, "grant_type"), "authorization_code");
   EXPECT_EQ(form_value(form, "code_verifier"), "the-verifier");
+  EXPECT_FALSE(request.is_idempotent()) << "a code (or a rotating refresh token) is never sent twice";
   EXPECT_FALSE(form_value(form, "client_secret")) << "basic auth keeps the secret out of the body";
   bool basic = false;
   for (auto& [k, v] : request.headers) {

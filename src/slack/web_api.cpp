@@ -59,6 +59,10 @@ Result<nlohmann::json> WebApi::send_with_retries(const std::string& method, cons
   request.url = url;
   request.body = body;
   request.headers = {{"Content-Type", content_type}};
+  // Slack's calls may ride a kept-alive connection: a message sent twice after a dead reused
+  // connection is the same trade the outbox already makes on a timeout, and a new TLS
+  // connection for every message would cost each answer a round trip or two.
+  request.idempotent = true;
   // response_url calls carry their own authority; the bot token goes only to the Web API.
   if (expect_ok_field) request.headers.emplace_back("Authorization", "Bearer " + settings_.bot_token);
 

@@ -27,6 +27,7 @@ TEST_F(WebApiTest, PostsJsonWithTheBotToken) {
   const auto& r = http.requests[0];
   EXPECT_EQ(r.url, "http://slack.test/api/chat.postMessage");
   EXPECT_EQ(r.method, "POST");
+  EXPECT_TRUE(r.is_idempotent()) << "Slack's calls may reuse a kept-alive connection";
   bool auth = false, json = false;
   for (auto& [k, v] : r.headers) {
     if (k == "Authorization" && v == "Bearer xoxb-test-token") auth = true;
