@@ -254,7 +254,9 @@ void Workers::begin(const store::ClaimedDelivery& item) {
     std::optional<Status> outcome;
   };
   auto early = std::make_shared<Inline>();
-  Finish finish = [this, shared = shared_, item, early](Status outcome) {
+  // What settling needs, without the payload: a Finish may be kept while a call is in flight.
+  Ticket ticket{item.id, item.attempts, item.delivery.kind};
+  Finish finish = [this, shared = shared_, ticket, early](Status outcome) {
     {
       std::lock_guard lock(early->mutex);
       if (early->finished) return;
@@ -264,7 +266,7 @@ void Workers::begin(const store::ClaimedDelivery& item) {
         return;
       }
     }
-    shared->post([this, item, outcome = std::move(outcome)] { settle(item, outcome); });
+    shared->post([this, ticket, outcome = std::move(outcome)] { settle(ticket, outcome); });
   };
   try {
     handle_(item, finish);
@@ -277,14 +279,14 @@ void Workers::begin(const store::ClaimedDelivery& item) {
     early->returned = true;
     now = std::move(early->outcome);
   }
-  if (now) settle(item, *now);
+  if (now) settle(ticket, *now);
 }
 
-void Workers::settle(const store::ClaimedDelivery& item, const Status& outcome) {
+void Workers::settle(const Ticket& item, const Status& outcome) {
   if (outcome.ok()) {
     complete_(item.id);
   } else {
-    auto custom = max_attempts_by_kind_.find(item.delivery.kind);
+    auto custom = max_attempts_by_kind_.find(item.kind);
     const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
     if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
       spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());

@@ -90,7 +90,12 @@ class Workers {
 
   void loop();
   void begin(const store::ClaimedDelivery& item);
-  void settle(const store::ClaimedDelivery& item, const Status& outcome);
+  struct Ticket {
+    int64_t id = 0;
+    int attempts = 0;
+    std::string kind;
+  };
+  void settle(const Ticket& item, const Status& outcome);
   // The next delivery to run, from memory or the database; `seen` tracks answered signals.
   std::optional<store::ClaimedDelivery> next(uint64_t& seen);
   std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);

@@ -64,7 +64,7 @@ class Client {
 
   // Blocking forms, for code that has not moved to start() yet: they hold the calling
   // thread until the answer and must never run on the client's own thread.
-  ClientOutcome call(ClientRequest request);
+  virtual ClientOutcome call(ClientRequest request);
   // A transport failure (refused, timeout, TLS) is an Unavailable status; any HTTP
   // status, including 4xx and 5xx, is a response.
   Result<ClientResponse> send(ClientRequest request);

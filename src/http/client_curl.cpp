@@ -93,6 +93,64 @@ bool before_sending(CURLcode rc) {
   }
 }
 
+// Everything about a request but how its sockets are watched, for both ways of sending.
+void configure_request(Transfer& t, const CurlClientOptions& options) {
+  CURL* curl = t.easy;
+  const ClientRequest& r = t.request;
+  for (const auto& [name, value] : r.headers) {
+    std::string line = name + ": " + value;
+    t.header_list = curl_slist_append(t.header_list, line.c_str());
+  }
+  // curl adds "Expect: 100-continue" to large POSTs; it only adds a round trip here.
+  t.header_list = curl_slist_append(t.header_list, "Expect:");
+  curl_easy_setopt(curl, CURLOPT_URL, r.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  if (r.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t.header_list);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, options.user_agent.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, static_cast<long>(options.max_idle.count()));
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+  // libcurl sends a request again by itself when a reused connection turns out dead; for a
+  // request that must not run twice there is no reused connection to fail.
+  if (!r.is_idempotent()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+}
+
+
+// The outcome of a transfer libcurl ended with `rc`.
+ClientOutcome outcome_of(Transfer& t, CURLcode rc) {
+  ClientOutcome outcome;
+  if (rc == CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+    outcome.reached = Reached::kAnswered;
+    outcome.response = std::move(t.response);
+    outcome.response.status = static_cast<int>(status);
+    return outcome;
+  }
+  long request_bytes = 0;
+  if (t.easy) curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+  outcome.reached = before_sending(rc) || request_bytes == 0 ? Reached::kNotSent : Reached::kMaybeSent;
+  std::string why = t.too_large ? "the answer was larger than " + std::to_string(t.max_bytes) + " bytes"
+                    : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
+                                                      : std::string(curl_easy_strerror(rc));
+  outcome.error = Unavailable("HTTP request to " + origin_of(t.request.url) + " failed: " + why);
+  return outcome;
+}
+
 }  // namespace
 
 // Follows libcurl's multi_socket design: curl says which sockets it wants watched and when
@@ -104,6 +162,7 @@ class CurlMultiClient::Loop {
   ~Loop();
   void start(ClientRequest request, Done done);
   size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  const CurlClientOptions& options() const { return options_; }
 
  private:
   struct Watched {
@@ -191,43 +250,12 @@ void CurlMultiClient::Loop::start(ClientRequest request, Done done) {
 }
 
 void CurlMultiClient::Loop::configure(Transfer& t) {
-  CURL* curl = t.easy;
-  const ClientRequest& r = t.request;
-  for (const auto& [name, value] : r.headers) {
-    std::string line = name + ": " + value;
-    t.header_list = curl_slist_append(t.header_list, line.c_str());
-  }
-  // curl adds "Expect: 100-continue" to large POSTs; it only adds a round trip here.
-  t.header_list = curl_slist_append(t.header_list, "Expect:");
-  curl_easy_setopt(curl, CURLOPT_URL, r.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-  if (r.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-  }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t.header_list);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_PRIVATE, &t);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, static_cast<long>(options_.max_idle.count()));
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-  // libcurl sends a request again by itself when a reused connection turns out dead; for a
-  // request that must not run twice there is no reused connection to fail.
-  if (!r.is_idempotent()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+  configure_request(t, options_);
+  curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open);
+  curl_easy_setopt(t.easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close);
+  curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETDATA, this);
 }
 
 void CurlMultiClient::Loop::add(std::unique_ptr<Transfer> t) {
@@ -273,22 +301,7 @@ void CurlMultiClient::Loop::collect_finished() {
 }
 
 void CurlMultiClient::Loop::complete(std::unique_ptr<Transfer> t, CURLcode rc) {
-  ClientOutcome outcome;
-  if (rc == CURLE_OK) {
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    outcome.reached = Reached::kAnswered;
-    outcome.response = std::move(t->response);
-    outcome.response.status = static_cast<int>(status);
-  } else {
-    long request_bytes = 0;
-    if (t->easy) curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
-    outcome.reached = before_sending(rc) || request_bytes == 0 ? Reached::kNotSent : Reached::kMaybeSent;
-    std::string why = t->too_large ? "the answer was larger than " + std::to_string(t->max_bytes) + " bytes"
-                      : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
-                                                        : std::string(curl_easy_strerror(rc));
-    outcome.error = Unavailable("HTTP request to " + origin_of(t->request.url) + " failed: " + why);
-  }
+  ClientOutcome outcome = outcome_of(*t, rc);
   Done done = std::move(t->done);
   t.reset();
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -396,6 +409,27 @@ CurlMultiClient::CurlMultiClient(CurlClientOptions options) : loop_(std::make_un
 CurlMultiClient::~CurlMultiClient() = default;
 
 void CurlMultiClient::start(ClientRequest request, Done done) { loop_->start(std::move(request), std::move(done)); }
+
+ClientOutcome CurlMultiClient::call(ClientRequest request) {
+  // A caller that waits anyway sends on its own thread, with a connection kept per thread,
+  // rather than handing the call to the loop and back (two thread switches per call).
+  struct EasyDeleter {
+    void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+  };
+  thread_local std::unique_ptr<CURL, EasyDeleter> handle(curl_easy_init());
+  if (!handle) return ClientOutcome{Reached::kNotSent, Internal("curl_easy_init failed"), {}};
+  curl_easy_reset(handle.get());
+  Transfer t;
+  t.request = std::move(request);
+  t.easy = handle.get();
+  t.max_bytes = loop_->options().max_response_bytes;
+  configure_request(t, loop_->options());
+  CURLcode rc = curl_easy_perform(t.easy);
+  ClientOutcome outcome = outcome_of(t, rc);
+  curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, nullptr);
+  t.easy = nullptr;  // the thread's handle, kept with its connection for the next call
+  return outcome;
+}
 
 size_t CurlMultiClient::in_flight() const { return loop_->in_flight(); }
 

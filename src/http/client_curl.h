@@ -36,6 +36,9 @@ class CurlMultiClient final : public Client {
   CurlMultiClient& operator=(const CurlMultiClient&) = delete;
 
   void start(ClientRequest request, Done done) override;
+  // Blocking: on the calling thread with a connection of that thread's own (no per-host cap,
+  // same deadline, TLS, proxy and fresh-connection rules), for callers that wait anyway.
+  ClientOutcome call(ClientRequest request) override;
 
   // Calls started and not yet done (for metrics and tests).
   size_t in_flight() const;

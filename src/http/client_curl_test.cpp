@@ -158,9 +158,32 @@ TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
   ASSERT_TRUE(holds.wait_for_held(1));
   ClientRequest second = post(holds.url("/second"));
   second.timeout = 300ms;
-  EXPECT_EQ(capped.call(second).reached, Reached::kNotSent);
+  EXPECT_EQ(start_many(capped, second, 1)[0].get().reached, Reached::kNotSent);
   holds.release();
   EXPECT_EQ(first[0].get().reached, Reached::kAnswered);
+}
+
+// Each test above sends through call() (the caller's thread) or start() (the loop); both
+// ways keep the same rules.
+TEST(CurlMultiClient, TheLoopKeepsTheSameRulesAsTheBlockingForm) {
+  auto through_loop = [](Client& client, ClientRequest r) { return start_many(client, r, 1)[0].get(); };
+  WireServer server;
+  CurlMultiClient client;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(through_loop(client, get(server.url("/g"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 1) << "GETs share one kept-alive connection";
+  ASSERT_EQ(through_loop(client, post(server.url("/p"))).reached, Reached::kAnswered);
+  ASSERT_EQ(through_loop(client, post(server.url("/p"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 3) << "each POST on a fresh connection";
+  WireServer silent;
+  silent.set_behaviour(WireServer::Behaviour::kNeverAnswer);
+  ClientRequest hang = post(silent.url("/hang"));
+  hang.timeout = 300ms;
+  EXPECT_EQ(through_loop(client, hang).reached, Reached::kMaybeSent);
+  testing::TestCertificates ca;
+  auto elsewhere = ca.issue("DNS:elsewhere.example");
+  WireServer tls(elsewhere.certificate_pem, elsewhere.key_pem);
+  EXPECT_EQ(through_loop(client, get(tls.url("/secure"))).reached, Reached::kNotSent);
+  EXPECT_TRUE(tls.seen().empty());
 }
 
 class CurlMultiClientTls : public ::testing::Test {

@@ -62,7 +62,8 @@ class WireServer {
     acceptor_.close(ignored);
     {
       std::lock_guard lock(mutex_);
-      for (auto& s : open_) s->close(ignored);
+      // shutdown() wakes a thread blocked reading; close() alone does not.
+      for (auto& s : open_) s->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
     }
     for (auto& t : connection_threads_) t.join();
   }
