@@ -52,7 +52,8 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
   std::vector<std::string> words;
   words.reserve(typed.size());
   for (const auto& w : typed) words.push_back(to_lower(w.text));
-  if (!is_builtin(words) && runner_ && recipes_) {
+  if (auto answered = builtin_command(request, typed, words)) return done(*answered);
+  if (runner_ && recipes_) {
     size_t consumed = 0;
     if (const recipes::Recipe* recipe = recipes::match(*recipes_, words, consumed)) {
       auto params = recipes::parse_arguments(*recipe, std::vector<slack::Word>(typed.begin() + static_cast<long>(consumed), typed.end()));
@@ -67,19 +68,11 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
       return runner_->start(*recipe, *params, request, delivery_id, attempt, std::move(done));
     }
   }
-  done(builtin_command(request, typed, words));
+  done(reply(request.where, unknown_command_message(slack::as_typed(request.text))));
 }
 
-bool Bot::is_builtin(const std::vector<std::string>& words) {
-  if (words.empty()) return true;
-  const std::string& first = words[0];
-  return first == "help" || first == "connections" || first == "connect" || first == "admin" ||
-         ((first == "check" || first == "verify") && words.size() == 2) ||
-         (words.size() >= 2 && first == "personal" && words[1] == "accounts");
-}
-
-Status Bot::builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
-                            const std::vector<std::string>& words) {
+std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
+                                           const std::vector<std::string>& words) {
   if (words.empty() || words[0] == "help") return reply(request.where, help_message());
   if (words[0] == "connections" || (words.size() >= 2 && words[0] == "personal" && words[1] == "accounts")) {
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
@@ -95,7 +88,7 @@ Status Bot::builtin_command(const slack::CommandRequest& request, const std::vec
     message.blocks.section(message.text);
     return reply(request.where, message);
   }
-  return reply(request.where, unknown_command_message(slack::as_typed(request.text)));
+  return std::nullopt;
 }
 
 void Bot::handle_action(const slack::ActionRequest& request, int attempt, Done done) {

@@ -2,6 +2,8 @@
 // asker in the right place (ephemeral in channels, in-thread in DMs).
 #pragma once
 
+#include <optional>
+
 #include "bot/catalog.h"
 #include "engine/job_runner.h"
 #include "oauth/service.h"
@@ -45,11 +47,10 @@ class Bot {
 
  private:
   std::vector<std::string> known_words() const;
-  // Whether the (lower-case) words name a built-in command, which wins over recipes.
-  static bool is_builtin(const std::vector<std::string>& words);
-  // Built-in commands and the unknown-command answer, answered before returning.
-  Status builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
-                         const std::vector<std::string>& words);
+  // A built-in command (they win over recipes), answered before returning; nullopt when the
+  // (lower-case) words name none.
+  std::optional<Status> builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
+                                        const std::vector<std::string>& words);
   // Buttons other than Approve and Reject, answered before returning.
   Status handle_action_now(const slack::ActionRequest& request);
   Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);

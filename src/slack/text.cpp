@@ -1,7 +1,6 @@
 #include "slack/text.h"
 
 #include <algorithm>
-#include <array>
 
 namespace deputy::slack {
 namespace {
@@ -9,6 +8,16 @@ namespace {
 constexpr std::string_view kOpenCurly = "\xE2\x80\x9C";   // “
 constexpr std::string_view kCloseCurly = "\xE2\x80\x9D";  // ”
 constexpr std::string_view kLowCurly = "\xE2\x80\x9E";    // „ (opens in German and others)
+
+bool starts(std::string_view text, size_t at, std::string_view what) { return text.compare(at, what.size(), what) == 0; }
+
+// The character that an entity at `at` stands for and the entity's length; {0, 0} if none.
+// Slack escapes these three only.
+std::pair<char, size_t> entity_at(std::string_view text, size_t at) {
+  for (auto [entity, c] : {std::pair<std::string_view, char>{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}})
+    if (starts(text, at, entity)) return {c, entity.size()};
+  return {0, 0};
+}
 
 bool is_user_id(std::string_view id) {
   return id.size() >= 3 && (id[0] == 'U' || id[0] == 'W') &&
@@ -83,7 +92,6 @@ Form read_form(std::string_view inside) {
 // decoded, to on_char with whether it came from an entity (and so is never syntax).
 template <typename OnForm, typename OnChar>
 void scan(std::string_view text, OnForm on_form, OnChar on_char) {
-  static constexpr std::array<std::pair<std::string_view, char>, 3> kEntities{{{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}}};
   size_t i = 0;
   while (i < text.size()) {
     const char c = text[i];
@@ -95,10 +103,9 @@ void scan(std::string_view text, OnForm on_form, OnChar on_char) {
         continue;
       }
     } else if (c == '&') {
-      auto entity = std::find_if(kEntities.begin(), kEntities.end(), [&](const auto& e) { return text.compare(i, e.first.size(), e.first) == 0; });
-      if (entity != kEntities.end()) {
-        i += entity->first.size();
-        on_char(text, i, entity->second, true);
+      if (auto [decoded, length] = entity_at(text, i); length > 0) {
+        i += length;
+        on_char(text, i, decoded, true);
         continue;
       }
     }
@@ -106,8 +113,6 @@ void scan(std::string_view text, OnForm on_form, OnChar on_char) {
     on_char(text, i, c, false);
   }
 }
-
-bool starts(std::string_view text, size_t at, std::string_view what) { return text.compare(at, what.size(), what) == 0; }
 
 // The quote that closes one opening at `at`, or empty when no quote opens there:
 // "…", “…” (English), „…“ (German and others), ”…” (Swedish and Finnish).
@@ -124,13 +129,10 @@ std::string_view closing_quote(std::string_view text, size_t at) {
 std::string decode_entities(std::string_view escaped) {
   std::string out;
   out.reserve(escaped.size());
-  for (size_t i = 0; i < escaped.size(); ++i) {
-    if (escaped[i] == '&') {
-      if (starts(escaped, i, "&amp;")) { out += '&'; i += 4; continue; }
-      if (starts(escaped, i, "&lt;")) { out += '<'; i += 3; continue; }
-      if (starts(escaped, i, "&gt;")) { out += '>'; i += 3; continue; }
-    }
-    out += escaped[i];
+  for (size_t i = 0; i < escaped.size();) {
+    auto [decoded, length] = entity_at(escaped, i);
+    out += length > 0 ? decoded : escaped[i];
+    i += length > 0 ? length : 1;
   }
   return out;
 }
