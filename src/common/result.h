@@ -2,6 +2,7 @@
 // Result<T> carries either a value or that Status.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,9 +33,18 @@ class Status {
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
+  // An Unavailable that says when to try again (a rate limit, a full bulkhead): the work
+  // waits in the queue that long, and the wait is not counted as one of its tries.
+  Status with_retry_after(std::chrono::milliseconds delay) && {
+    retry_after_ = delay;
+    return std::move(*this);
+  }
+  std::chrono::milliseconds retry_after() const { return retry_after_; }
+
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  std::chrono::milliseconds retry_after_{0};
 };
 
 inline Status InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }

@@ -106,6 +106,10 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
                       read_scalar(source, server, "workers", "server.workers", s.workers),
                       read_scalar(source, server, "worker_nice", "server.worker_nice", s.worker_nice),
                       read_scalar(source, server, "jobs_in_flight", "server.jobs_in_flight", s.jobs_in_flight),
+                      read_scalar(source, server, "jobs_in_flight_per_app", "server.jobs_in_flight_per_app", s.jobs_in_flight_per_app),
+                      read_scalar(source, server, "jobs_in_flight_per_person", "server.jobs_in_flight_per_person",
+                                  s.jobs_in_flight_per_person),
+                      read_scalar(source, server, "job_max_wait_seconds", "server.job_max_wait_seconds", s.job_max_wait_seconds),
                       read_scalar(source, server, "outbound_connections_per_host", "server.outbound_connections_per_host",
                                   s.outbound_connections_per_host),
                       read_scalar(source, server, "outbound_ca_file", "server.outbound_ca_file", s.outbound_ca_file),
@@ -117,6 +121,11 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     }
     if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
     if (s.jobs_in_flight == 0) return field_error(source, server["jobs_in_flight"], "server.jobs_in_flight", "must be at least 1");
+    for (auto [name, value] : {std::pair<const char*, unsigned>{"jobs_in_flight_per_app", s.jobs_in_flight_per_app},
+                               {"jobs_in_flight_per_person", s.jobs_in_flight_per_person},
+                               {"job_max_wait_seconds", s.job_max_wait_seconds}}) {
+      if (value == 0) return field_error(source, server[name], std::string("server.") + name, "must be at least 1");
+    }
     if (s.outbound_connections_per_host == 0) {
       return field_error(source, server["outbound_connections_per_host"], "server.outbound_connections_per_host", "must be at least 1");
     }
@@ -136,7 +145,7 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
       static const std::vector<std::string> kAppKeys = {
           "type", "display_name", "client_id", "client_secret", "issuer", "authorize_url", "token_url", "revoke_url",
           "userinfo_url", "api_base_url", "login_host", "instance", "token_auth", "identity", "identity_check", "api_key",
-          "pkce", "scopes"};
+          "pkce", "scopes", "timeout_seconds"};
       for (const auto& field : a) {
         auto key = field.first.as<std::string>();
         if (std::find(kAppKeys.begin(), kAppKeys.end(), key) == kAppKeys.end())
@@ -151,6 +160,9 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
       for (auto& [key, target] : strings) {
         if (Status s = read_scalar(source, a, key, path + "." + key, *target); !s.ok()) return s;
       }
+      if (Status s = read_scalar(source, a, "timeout_seconds", path + ".timeout_seconds", app.timeout_seconds); !s.ok()) return s;
+      if (app.timeout_seconds == 0 || app.timeout_seconds > 600)
+        return field_error(source, a["timeout_seconds"], path + ".timeout_seconds", "must be from 1 to 600 seconds");
       if (a["pkce"].IsDefined()) {
         bool pkce = true;
         if (Status s = read_scalar(source, a, "pkce", path + ".pkce", pkce); !s.ok()) return s;

@@ -40,6 +40,7 @@ struct AppSettings {
   std::string api_key;          // api_key apps (shared only); or DEPUTY_APP_<ID>_API_KEY
   std::optional<bool> pkce;
   std::optional<std::vector<std::string>> scopes;
+  unsigned timeout_seconds = 30;  // the deadline of one API call, waiting for a connection included
   int line = 0;
 };
 
@@ -49,6 +50,12 @@ struct ServerSettings {
   int worker_nice = 10;     // workers' nice value above the rest of Deputy's (0: same priority)
   // Deliveries started and not finished at once (jobs waiting on an app hold no thread).
   unsigned jobs_in_flight = 1024;
+  // App calls in flight for one app, and for one person, at most: a hanging app or one
+  // person's burst takes no more than that, and the rest wait in the queue.
+  unsigned jobs_in_flight_per_app = 512;
+  unsigned jobs_in_flight_per_person = 16;
+  // How long a command may wait out rate limits and busy apps before the person is told.
+  unsigned job_max_wait_seconds = 900;
   // Outbound HTTP: connections to one host at most (apps, token endpoints, Slack), and a CA
   // bundle to trust instead of the system's (a company's own CA); proxies come from the
   // environment (https_proxy, http_proxy, no_proxy).

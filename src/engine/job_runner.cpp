@@ -33,6 +33,7 @@ struct JobRunner::Call {
   bool personal = false;
   std::string acting_user;
   bool renewed = false;  // the grant was renewed after a 401 already
+  Bulkhead::Slot slot;   // its place among the app's and the person's calls in flight
   Then then;
 };
 
@@ -68,6 +69,17 @@ std::string app_error_message(const http::ClientResponse& response) {
   return "HTTP " + std::to_string(response.status);
 }
 
+// How long an app asks a turned-away call to wait: a 429, a 503 that says when to come back,
+// or Salesforce's daily API limit (403 REQUEST_LIMIT_EXCEEDED, which carries no Retry-After).
+std::optional<std::chrono::milliseconds> rate_limit_wait(const http::ClientResponse& response) {
+  const auto asked = response.retry_after(std::chrono::system_clock::now(), JobRunner::kMaxRetryAfter);
+  if (response.status == 429) return asked.value_or(std::chrono::seconds(5));
+  if (response.status == 503 && asked) return *asked;
+  if (response.status == 403 && response.body.find("REQUEST_LIMIT_EXCEEDED") != std::string::npos)
+    return asked.value_or(std::chrono::seconds(60));
+  return std::nullopt;
+}
+
 slack::Message text_message(const std::string& text) {
   slack::Message m;
   m.text = text;
@@ -91,6 +103,8 @@ JobRunner::JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& j
       metrics_(metrics),
       max_attempts_(max_attempts) {
   metrics_.describe("deputy_jobs_finished_total", "counter", "Jobs that ended, by outcome.");
+  metrics_.describe("deputy_jobs_deferred_total", "counter",
+                    "App calls put back in the queue for a while: the app or the person had no free place, or the app was limiting requests.");
 }
 
 const recipes::Recipe* JobRunner::recipe_named(const std::string& command) const {
@@ -163,12 +177,12 @@ void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran
   run.job = std::move(**claimed);
   run.attempt = attempt;
   auto where = slack::conversation_from_json(run.job.reply_to);
-  if (!where) return done(fail(run, "its reply address is unreadable"));
+  if (!where) return fail(shared_run, "its reply address is unreadable", std::move(done));
   run.reply_to = *where;
   run.context = json::parse(run.job.context, nullptr, false);
   if (!run.context.is_object()) run.context = json{{"steps", json::object()}, {"acting_user", run.job.requester}};
   run.recipe = recipe_named(run.job.recipe);
-  if (!run.recipe) return done(fail(run, "the recipe *" + run.job.recipe + "* is no longer loaded"));
+  if (!run.recipe) return fail(shared_run, "the recipe *" + run.job.recipe + "* is no longer loaded", std::move(done));
 
   json params = json::parse(run.job.params, nullptr, false);
   run.scope = {{"params", typed_params(*run.recipe, params.is_object() ? params : json::object())},
@@ -177,7 +191,7 @@ void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran
   if (run.context.contains("approver")) run.scope["approver"] = {{"id", run.context["approver"]}};
   if (recipes::mentions_profile(*run.recipe)) {
     auto profile = slack_.users_info(run.job.requester);
-    if (!profile) return done(transient(run, profile.status()));
+    if (!profile) return transient(shared_run, profile.status(), std::move(done));
     run.scope["user"] = {{"id", profile->id}, {"name", profile->name}, {"real_name", profile->real_name}, {"email", profile->email}};
   }
   advance(std::move(shared_run), std::move(done));
@@ -188,48 +202,49 @@ void JobRunner::advance(std::shared_ptr<Run> run, Done done) {
     run->job.step = static_cast<int>(i);
     run->scope["steps"] = run->context["steps"];
     const recipes::Step& step = run->recipe->steps[i];
-    if (step.approval) {
-      auto next = approval_step(*run, step);
-      if (!next) return done(next.status());
-      if (*next == Next::kStop) return done(Status::Ok());
-      continue;
-    }
-    // The job yields here while the app answers, and goes on from the next step.
-    return http_step(run, step, [this, run, done = std::move(done)](Result<Next> next) {
+    // The job yields here while the app (or Slack) answers, and goes on from the next step.
+    Then next_step = [this, run, done = std::move(done)](Result<Next> next) {
       if (!next) return done(next.status());
       if (*next == Next::kStop) return done(Status::Ok());
       run->job.step += 1;
       advance(run, done);
-    });
+    };
+    if (step.approval) return approval_step(run, step, std::move(next_step));
+    return http_step(run, step, std::move(next_step));
   }
   run->scope["steps"] = run->context["steps"];
-  done(succeed(*run));
+  succeed(run, std::move(done));
 }
 
-Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& step) {
+JobRunner::Done JobRunner::stopped(Then then) {
+  return [then = std::move(then)](Status s) {
+    if (s.ok()) return then(Next::kStop);
+    then(std::move(s));
+  };
+}
+
+void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& step, Then then) {
+  Run& run = *shared_run;
   auto recorded = jobs_.step(run.job.id, run.job.step);
-  if (!recorded) return recorded.status();
+  if (!recorded) return then(recorded.status());
   if (recorded->has_value()) {
     const std::string& approver = (*recorded)->actor;
     if ((*recorded)->state == store::step_state::kRejected) {
       std::string text = "<@" + approver + "> rejected your request *" + slack::escape_mrkdwn(run.recipe->command) + "*.";
-      tell_requester(run, text_message(text));
-      if (Status s = jobs_.finish(run.job.id, js::kCancelled, "rejected by " + approver); !s.ok()) return s;
-      count("rejected");
-      return Next::kStop;
+      return finish(shared_run, text_message(text), js::kCancelled, "rejected by " + approver, "rejected", stopped(std::move(then)));
     }
     run.context["steps"][step.id] = {{"decision", "approved"}, {"by", approver}};
     // From here the recipe acts as the approver, when it acts as people at all.
     if (run.recipe->verify_user_access_at_runtime) run.context["acting_user"] = approver;
     run.context["approver"] = approver;
     run.scope["approver"] = {{"id", approver}};
-    if (Status s = jobs_.advance(run.job.id, run.job.step + 1, run.context.dump()); !s.ok()) return s;
-    return Next::kContinue;
+    if (Status s = jobs_.advance(run.job.id, run.job.step + 1, run.context.dump()); !s.ok()) return then(s);
+    return then(Next::kContinue);
   }
 
   std::string approver = recipes::render(step.approval->approver, run.scope);
   if (approver.rfind("<@", 0) == 0) approver = approver.substr(2, approver.find_first_of("|>") - 2);
-  if (approver.empty()) return Result<Next>(fail(run, "the approval step names no approver"));
+  if (approver.empty()) return fail(shared_run, "the approval step names no approver", stopped(std::move(then)));
   // Values as typed (Tom & Jerry) are escaped into mrkdwn; the recipe's own text is mrkdwn already.
   std::string ask = recipes::render(step.approval->text, run.scope, slack::escape_mrkdwn);
   std::string value = run.job.id + ":" + std::to_string(run.job.step);
@@ -250,11 +265,11 @@ Result<JobRunner::Next> JobRunner::approval_step(Run& run, const recipes::Step& 
                      slack::Confirm{"Reject this request?", "<@" + run.job.requester + "> will be told you rejected it.", "Reject", "Cancel"}}},
       "job.decision");
   auto posted = slack_.post_message(approver, request);
-  if (!posted) return transient(run, posted.status());
-  if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return s;
+  if (!posted) return transient(shared_run, posted.status(), stopped(std::move(then)));
+  if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return then(s);
   tell_requester(run, text_message("I asked <@" + approver + "> to approve *" + slack::escape_mrkdwn(run.recipe->command) +
                                    "*. I will tell you what they decide."));
-  return Next::kStop;
+  then(Next::kStop);
 }
 
 void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes::Step& step, Then then) {
@@ -265,11 +280,22 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
   if (!earlier) return then(earlier.status());
   if (earlier->has_value() && (*earlier)->state == store::step_state::kStarted && !h.idempotent) {
     // The call may have reached the app before Deputy stopped; repeating it could do the work twice.
-    return then(fail(run, "Deputy stopped while step *" + step.id + "* was talking to " + app_name(recipe.app) +
+    return fail(shared_run, "Deputy stopped while step *" + step.id + "* was talking to " + app_name(recipe.app) +
                                       ", so I cannot tell whether it happened. Check " + app_name(recipe.app) +
-                                      " before you try again; I did not repeat it"));
+                                      " before you try again; I did not repeat it", stopped(then));
   }
 
+  // Before anything else is spent on it: a call that cannot go now waits in the queue.
+  auto entered = bulkhead_->enter(recipe.app, run.job.team_id + ":" + run.job.requester);
+  if (auto* full = std::get_if<Bulkhead::Full>(&entered)) {
+    const bool app_full = full->who == Bulkhead::Full::Who::kApp;
+    metrics_.increment("deputy_jobs_deferred_total", {{"reason", app_full ? "app_busy" : "person_busy"}});
+    return wait_and_retry(shared_run, full->wait,
+                               app_full ? app_name(recipe.app) + " has as many calls in flight as it may have"
+                                        : "this person has as many calls in flight as they may have",
+                               app_full ? app_name(recipe.app) + " was too busy with other requests"
+                                        : "you had too many other requests running", stopped(then));
+  }
   const bool personal = recipe.verify_user_access_at_runtime;
   const std::string acting_user = run.context.value("acting_user", run.job.requester);
   auto grant = connections_.access(run.job.team_id, acting_user, recipe.app,
@@ -280,17 +306,17 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
       return then(park_for_login(run, acting_user, code == ErrorCode::kUnauthenticated ? "has ended and could not be renewed" : ""));
     }
     if (code == ErrorCode::kNotFound)
-      return then(fail(run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
-                                        recipe.app + "`"));
+      return fail(shared_run, "no shared " + app_name(recipe.app) + " account is connected yet; an admin connects one with `connect shared " +
+                                        recipe.app + "`", stopped(then));
     if (code == ErrorCode::kUnauthenticated)
-      return then(fail(run, "the shared " + app_name(recipe.app) + " account needs a new login; an admin reconnects it with `connect shared " +
-                                        recipe.app + "`"));
-    return then(transient(run, grant.status()));
+      return fail(shared_run, "the shared " + app_name(recipe.app) + " account needs a new login; an admin reconnects it with `connect shared " +
+                                        recipe.app + "`", stopped(then));
+    return transient(shared_run, grant.status(), stopped(then));
   }
 
   if (auto empty = recipes::empty_placeholders(h.path, run.scope); !empty.empty()) {
     // An empty id in a path would address a whole collection instead of one record.
-    return then(fail(run, "step *" + step.id + "* needs " + empty.front() + ", which is empty (did an earlier step find nothing?)"));
+    return fail(shared_run, "step *" + step.id + "* needs " + empty.front() + ", which is empty (did an earlier step find nothing?)", stopped(then));
   }
   http::ClientRequest call;
   call.method = h.method;
@@ -304,7 +330,7 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
     call.body = recipes::render_json(json::parse(h.body_template), run.scope).dump();
     call.headers.emplace_back("Content-Type", "application/json");
   }
-  call.timeout = std::chrono::seconds(30);
+  if (auto app = connections_.apps().find(recipe.app); app != connections_.apps().end()) call.timeout = app->second.timeout;
 
   if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return then(s);
   call.idempotent = h.idempotent;
@@ -315,6 +341,7 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
   pending->grant = std::move(*grant);
   pending->personal = personal;
   pending->acting_user = acting_user;
+  pending->slot = std::move(std::get<Bulkhead::Slot>(entered));
   pending->then = std::move(then);
   send(std::move(pending));
 }
@@ -325,6 +352,8 @@ void JobRunner::send(std::shared_ptr<Call> call) {
   // The executor is taken now: the answer may come after this runner has stopped, and then
   // the closed executor drops the resumption instead of running it.
   http_.start(std::move(authorized), [this, call, executor = executor_](http::ClientOutcome outcome) {
+    // The place is free as soon as the app has answered, not when the workers get to it.
+    if (!(outcome.reached == http::Reached::kAnswered && outcome.response.status == 401 && !call->renewed)) call->slot.leave();
     // On the client's loop: the rest (database, templates, Slack) is the workers' to do.
     auto resume = [this, call, outcome = std::move(outcome)]() mutable { answered(call, std::move(outcome)); };
     if (executor) executor->post(std::move(resume));
@@ -346,8 +375,8 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
       (void)jobs_.abandon_step(run.job.id, run.job.step);
       if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
         return then(park_for_login(run, acting_user, "has ended and could not be renewed"));
-      if (renewed.status().code() == ErrorCode::kUnavailable) return then(transient(run, renewed.status()));
-      return then(fail(run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message())));
+      if (renewed.status().code() == ErrorCode::kUnavailable) return transient(call->run, renewed.status(), stopped(then));
+      return fail(call->run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message()), stopped(then));
     }
     call->grant = std::move(*renewed);
     call->renewed = true;
@@ -356,28 +385,44 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   if (outcome.reached != http::Reached::kAnswered) {
     if (h.idempotent || outcome.reached == http::Reached::kNotSent) {
       (void)jobs_.abandon_step(run.job.id, run.job.step);
-      return then(transient(run, outcome.error));
+      return transient(call->run, outcome.error, stopped(then));
     }
-    return then(fail(run, "the call to " + app_name(recipe.app) + " in step *" + step.id +
-                              "* got no answer, so I cannot tell whether it happened. Check " + app_name(recipe.app) +
-                              " before you try again"));
+    return fail(call->run, "the call to " + app_name(recipe.app) + " in step *" + step.id + "* got no answer" +
+                              (outcome.deadline_passed
+                                   ? " within " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(call->request.timeout).count()) + " s"
+                                   : "") +
+                              ", so I cannot tell whether it happened. Check " + app_name(recipe.app) + " before you try again", stopped(then));
   }
   const http::ClientResponse* response = &outcome.response;
   const oauth::AccessGrant* grant = &call->grant;
+  if (auto limited = rate_limit_wait(*response)) {
+    // Turned away before it was acted on: the step runs again once the app allows it.
+    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    metrics_.increment("deputy_jobs_deferred_total", {{"reason", "rate_limited"}});
+    return wait_and_retry(call->run, *limited,
+                               app_name(recipe.app) + " is limiting requests (HTTP " + std::to_string(response->status) + ")",
+                               app_name(recipe.app) + " kept limiting requests (HTTP " + std::to_string(response->status) + ")", stopped(then));
+  }
   audit_.audit({run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
                 recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account});
   if (response->status == 401) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
     if (personal) return then(park_for_login(run, acting_user, "was refused"));
-    return then(fail(run, app_name(recipe.app) + " refused the shared account"));
+    return fail(call->run, app_name(recipe.app) + " refused the shared account", stopped(then));
   }
   if (response->status >= 500 && h.idempotent) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    return then(transient(run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status))));
+    return transient(call->run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status)), stopped(then));
+  }
+  if (response->status >= 500) {
+    // The app may have done the work before it failed; repeating it could do it twice.
+    return fail(call->run, app_name(recipe.app) + " answered HTTP " + std::to_string(response->status) + " in step *" + step.id +
+                              "* (" + slack::escape_mrkdwn(app_error_message(*response)) + "), so I cannot tell whether it happened. Check " +
+                              app_name(recipe.app) + " before you try again; I did not repeat it", stopped(then));
   }
   if (response->status >= 400) {
     (void)jobs_.abandon_step(run.job.id, run.job.step);
-    return then(fail(run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response))));
+    return fail(call->run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response)), stopped(then));
   }
 
   json kept = json::object();
@@ -416,48 +461,75 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
   return Status::Ok();
 }
 
-Status JobRunner::transient(Run& run, const Status& why) {
-  if (run.attempt < max_attempts_) {
-    spdlog::warn("job {} step {} hit a transient problem (attempt {}), will retry: {}", run.job.id, run.job.step, run.attempt,
+void JobRunner::transient(const RunPtr& run, const Status& why, Done done) {
+  // Trouble that says when it passes (a rate limit) is waited out without using a try.
+  if (why.retry_after().count() > 0)
+    return wait_and_retry(run, why.retry_after(), why.message(), slack::escape_mrkdwn(why.message()), std::move(done));
+  if (run->attempt < max_attempts_) {
+    spdlog::warn("job {} step {} hit a transient problem (attempt {}), will retry: {}", run->job.id, run->job.step, run->attempt,
                  why.message());
-    if (Status s = jobs_.requeue(run.job.id); !s.ok()) return s;
-    return Unavailable(why.message());
+    if (Status s = jobs_.requeue(run->job.id); !s.ok()) return done(s);
+    return done(Unavailable(why.message()));
   }
-  return fail(run, app_name(run.recipe ? run.recipe->app : "") + " could not be reached (" + slack::escape_mrkdwn(why.message()) + "), so I stopped there");
+  fail(run, app_name(run->recipe ? run->recipe->app : "") + " could not be reached (" + slack::escape_mrkdwn(why.message()) + "), so I stopped there",
+       std::move(done));
 }
 
-Status JobRunner::fail(Run& run, const std::string& why) {
-  std::string command = run.recipe ? run.recipe->command : run.job.recipe;
-  spdlog::warn("job {} ({}) failed: {}", run.job.id, command, why);
-  std::string text = run.recipe && !run.recipe->reply_failure.empty()
-                         ? recipes::render(run.recipe->reply_failure, run.scope, slack::escape_mrkdwn) + "\n" + why
+void JobRunner::wait_and_retry(const RunPtr& run, std::chrono::milliseconds wait, const std::string& why, const std::string& too_long,
+                               Done done) {
+  const auto waited_until = std::chrono::system_clock::time_point(std::chrono::seconds(run->job.created_at)) + max_wait_;
+  if (clock_.now() + wait > waited_until) {
+    const auto seconds = max_wait_.count();
+    const std::string limit = seconds < 120 ? std::to_string(seconds) + " seconds" : std::to_string(seconds / 60) + " minutes";
+    const auto step = static_cast<size_t>(run->job.step);
+    const std::string where = run->recipe && step < run->recipe->steps.size() ? " before step *" + run->recipe->steps[step].id + "*" : "";
+    return fail(run, too_long + " for longer than the " + limit + " I give a command, so I stopped" + where +
+                         ". Nothing was done in that step; try again later",
+                std::move(done));
+  }
+  // A wait of zero would read as an ordinary failure, which uses up a try.
+  wait = std::max<std::chrono::milliseconds>(wait, std::chrono::seconds(1));
+  spdlog::info("job {} step {} waits {} ms: {}", run->job.id, run->job.step, wait.count(), why);
+  if (Status s = jobs_.requeue(run->job.id); !s.ok()) return done(s);
+  done(Unavailable(why).with_retry_after(wait));
+}
+
+void JobRunner::fail(const RunPtr& run, const std::string& why, Done done) {
+  std::string command = run->recipe ? run->recipe->command : run->job.recipe;
+  spdlog::warn("job {} ({}) failed: {}", run->job.id, command, why);
+  std::string text = run->recipe && !run->recipe->reply_failure.empty()
+                         ? recipes::render(run->recipe->reply_failure, run->scope, slack::escape_mrkdwn) + "\n" + why
                          : ":x: *" + slack::escape_mrkdwn(command) + "* failed: " + why + ".";
-  // Told first, then recorded: a crash in between repeats the message rather than losing it.
-  tell_requester(run, text_message(text));
-  if (Status s = jobs_.finish(run.job.id, js::kFailed, why); !s.ok()) return s;
-  count("failed");
-  return Status::Ok();
+  finish(run, text_message(text), js::kFailed, why, "failed", std::move(done));
 }
 
-Status JobRunner::succeed(Run& run) {
-  const recipes::Recipe& recipe = *run.recipe;
+void JobRunner::succeed(const RunPtr& run, Done done) {
+  const recipes::Recipe& recipe = *run->recipe;
   std::string text = recipe.reply_success.empty() ? ":white_check_mark: Done: *" + slack::escape_mrkdwn(recipe.command) + "*"
-                                                  : recipes::render(recipe.reply_success, run.scope, slack::escape_mrkdwn);
+                                                  : recipes::render(recipe.reply_success, run->scope, slack::escape_mrkdwn);
   slack::Message message;
   message.text = text;
   message.blocks.section(text);
-  std::string account = run.context.value("account", "");
-  std::string acting_user = run.context.value("acting_user", run.job.requester);
+  std::string account = run->context.value("account", "");
+  std::string acting_user = run->context.value("acting_user", run->job.requester);
   if (!account.empty()) {
-    std::string who = run.context.value("shared", false) ? "the shared account " + account
-                      : acting_user == run.job.requester ? "you (" + account + ")"
-                                                          : "<@" + acting_user + "> (" + account + ")";
+    std::string who = run->context.value("shared", false) ? "the shared account " + account
+                      : acting_user == run->job.requester ? "you (" + account + ")"
+                                                           : "<@" + acting_user + "> (" + account + ")";
     message.blocks.context({"Acted in " + app_name(recipe.app) + " as " + who});
   }
-  tell_requester(run, message);
-  if (Status s = jobs_.finish(run.job.id, js::kSucceeded, text); !s.ok()) return s;
-  count("succeeded");
-  return Status::Ok();
+  finish(run, message, js::kSucceeded, text, "succeeded", std::move(done));
+}
+
+void JobRunner::finish(const RunPtr& run, const slack::Message& message, const char* state, std::string outcome, const char* counted,
+                       Done done) {
+  // Told first, then recorded: a crash in between repeats the message rather than losing
+  // it. The worker is free while Slack answers; the outbox keeps what Slack did not take.
+  outbox_.start_send(run->reply_to, message, [this, run, state, outcome = std::move(outcome), counted, done = std::move(done)](Status) {
+    if (Status s = jobs_.finish(run->job.id, state, outcome); !s.ok()) return done(s);
+    count(counted);
+    done(Status::Ok());
+  });
 }
 
 void JobRunner::tell_requester(Run& run, const slack::Message& message) {

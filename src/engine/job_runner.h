@@ -12,6 +12,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/bulkhead.h"
 #include "engine/executor.h"
 #include "http/client.h"
 #include "metrics/metrics.h"
@@ -56,6 +57,14 @@ class JobRunner {
   // Where a job continues when its app call is answered: the workers (they run the
   // database work and templates). Without one, it continues on the client's thread.
   void set_executor(std::shared_ptr<Executor> executor) { executor_ = std::move(executor); }
+  // App calls in flight per app and per person (set before the first job runs). A job
+  // whose app or person is full goes back to the queue for a while.
+  void set_limits(BulkheadLimits limits) { bulkhead_ = std::make_unique<Bulkhead>(limits, clock_); }
+  // How long after its command a job may still be waiting out rate limits and full
+  // bulkheads; past it, the person is told and the job stops.
+  void set_max_wait(std::chrono::seconds wait) { max_wait_ = wait; }
+  // The longest Retry-After an app's answer is taken at.
+  static constexpr std::chrono::seconds kMaxRetryAfter{300};
 
   // After a person connects an app: their parked jobs go back to the queue.
   void on_connected(const oauth::Connected& connected);
@@ -66,9 +75,12 @@ class JobRunner {
 
  private:
   struct Run;
+  using RunPtr = std::shared_ptr<Run>;
   struct Call;
   enum class Next { kContinue, kStop };
   using Then = std::function<void(Result<Next>)>;
+  // A step's continuation as the end of the job: Ok stops it, anything else is its status.
+  static Done stopped(Then then);
 
   const recipes::Recipe* recipe_named(const std::string& command) const;
   // `ran` (when given) is set before this returns: whether this call claimed the job (false
@@ -76,13 +88,19 @@ class JobRunner {
   void drive(store::JobRecord job, int attempt, Done done, bool* ran = nullptr);
   // Runs the steps from run->job.step on, then the reply.
   void advance(std::shared_ptr<Run> run, Done done);
-  Result<Next> approval_step(Run& run, const recipes::Step& step);
+  void approval_step(const RunPtr& run, const recipes::Step& step, Then then);
   void http_step(const std::shared_ptr<Run>& run, const recipes::Step& step, Then then);
   void send(std::shared_ptr<Call> call);
   void answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome);
-  Status transient(Run& run, const Status& why);
-  Status fail(Run& run, const std::string& why);
-  Status succeed(Run& run);
+  // The ends of a run: each calls `done` once, perhaps after Slack has answered.
+  void transient(const RunPtr& run, const Status& why, Done done);
+  // Back to the queue for `wait`, as no try (a rate limit, a full bulkhead), unless that
+  // would keep the person waiting past max_wait.
+  void wait_and_retry(const RunPtr& run, std::chrono::milliseconds wait, const std::string& why, const std::string& too_long, Done done);
+  void fail(const RunPtr& run, const std::string& why, Done done);
+  void succeed(const RunPtr& run, Done done);
+  // Tells the requester, then records the job's end (`counted` is its outcome in metrics).
+  void finish(const RunPtr& run, const slack::Message& message, const char* state, std::string outcome, const char* counted, Done done);
   Status park_for_login(Run& run, const std::string& user_id, const std::string& reason);
   void tell_requester(Run& run, const slack::Message& message);
   std::string app_name(const std::string& app_id) const;
@@ -99,6 +117,9 @@ class JobRunner {
   int max_attempts_;
   std::function<void()> wake_;
   std::shared_ptr<Executor> executor_;
+  const Clock& clock_ = SystemClock::instance();
+  std::unique_ptr<Bulkhead> bulkhead_ = std::make_unique<Bulkhead>(BulkheadLimits{}, clock_);
+  std::chrono::seconds max_wait_{900};
 };
 
 }  // namespace deputy::engine

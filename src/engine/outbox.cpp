@@ -1,5 +1,7 @@
 #include "engine/outbox.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -25,34 +27,72 @@ std::string kept_payload(const slack::Conversation& where, const slack::Message&
 Outbox::Outbox(slack::WebApi& first_try, slack::WebApi& later_tries, store::Inbox& inbox, const Clock& clock)
     : first_try_(first_try), later_tries_(later_tries), inbox_(inbox), clock_(clock) {}
 
-Status Outbox::attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message) {
-  Status asked = slack::deliver(slack, where, message);
+bool Outbox::try_directly(const slack::Conversation& where, const Status& asked) {
   // Unavailable may still have reached Slack (a timeout): the same route is tried again
   // later rather than a second copy sent somewhere else now.
-  if (asked.ok() || asked.code() == ErrorCode::kUnavailable || where.user_id.empty()) return asked;
+  if (asked.ok() || asked.code() == ErrorCode::kUnavailable || where.user_id.empty()) return false;
   const bool top_of_direct_messages = where.via == slack::ReplyVia::kDirectMessage && where.thread_ts.empty();
-  if (top_of_direct_messages) return asked;
+  if (top_of_direct_messages) return false;
   // Refused for good where asked (a response_url lasts 30 minutes, a channel may no longer
   // let Deputy in): the person can still be told directly.
   spdlog::warn("answering {} where they asked was refused ({}); sending a direct message", where.user_id, asked.message());
+  return true;
+}
+
+Status Outbox::attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message) {
+  Status asked = slack::deliver(slack, where, message);
+  if (!try_directly(where, asked)) return asked;
   auto direct = slack.post_message(where.user_id, message);
   return direct ? Status::Ok() : direct.status();
 }
 
-Status Outbox::send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for) {
-  Status sent = attempt(first_try_, where, message);
+Status Outbox::settle(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for,
+                      const Status& sent) {
   if (sent.ok()) return sent;
   if (sent.code() != ErrorCode::kUnavailable) {
     spdlog::error("Slack refused a message for {}: {}", where.user_id, sent.message());
     return sent;
   }
   const int64_t expires_at = clock_.unix_seconds() + keep_for.count();
-  if (Status kept = inbox_.enqueue(where.team_id, kKind, kept_payload(where, message, expires_at), kFirstRetry); !kept.ok()) {
+  // As long as Slack asked (a rate limit), else a short while.
+  const auto wait = std::max<std::chrono::seconds>(kFirstRetry, std::chrono::ceil<std::chrono::seconds>(sent.retry_after()));
+  if (Status kept = inbox_.enqueue(where.team_id, kKind, kept_payload(where, message, expires_at), wait); !kept.ok()) {
     spdlog::error("a message for {} could be neither sent ({}) nor kept ({})", where.user_id, sent.message(), kept.message());
     return sent;
   }
   spdlog::warn("Slack did not take a message for {} ({}); it is kept and will be sent again", where.user_id, sent.message());
   return Status::Ok();
+}
+
+Status Outbox::send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for) {
+  return settle(where, message, keep_for, attempt(first_try_, where, message));
+}
+
+struct Outbox::Sending {
+  slack::Conversation where;
+  slack::Message message;
+  std::chrono::seconds keep_for;
+  Sent sent;
+};
+
+void Outbox::start_send(const slack::Conversation& where, const slack::Message& message, Sent sent, std::chrono::seconds keep_for) {
+  auto sending = std::make_shared<Sending>(Sending{where, message, keep_for, std::move(sent)});
+  // Keeping a message is a database write: it is the executor's to do, not the client's loop.
+  auto settled = [this, sending, executor = executor_](Status asked) {
+    auto finish = [this, sending, asked = std::move(asked)] {
+      sending->sent(settle(sending->where, sending->message, sending->keep_for, asked));
+    };
+    if (executor) executor->post(std::move(finish));
+    else finish();
+  };
+  slack::start_delivery(first_try_, where, message, [this, sending, settled = std::move(settled)](Status asked) mutable {
+    if (!try_directly(sending->where, asked)) return settled(std::move(asked));
+    nlohmann::json fields = {{"channel", sending->where.user_id}};
+    first_try_.start_call_json("chat.postMessage", slack::message_json(sending->message, std::move(fields)),
+                               [settled = std::move(settled)](Result<nlohmann::json> direct) mutable {
+                                 settled(direct ? Status::Ok() : direct.status());
+                               });
+  });
 }
 
 Status Outbox::send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,

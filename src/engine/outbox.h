@@ -3,10 +3,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "engine/executor.h"
 #include "slack/blocks.h"
 #include "slack/requests.h"
 #include "store/inbox.h"
@@ -25,7 +28,7 @@ class Outbox {
   static constexpr int kMaxAttempts = 70;
   static constexpr std::chrono::seconds kKeepFor{3600};
 
-  // `first_try` sends as soon as a message is written (with its own retries); `later_tries`
+  // `first_try` sends as soon as a message is written (in Deputy, one try, like `later_tries`); `later_tries`
   // sends kept ones, one call each, so a worker is never held long and the queue's waits
   // grow between tries.
   Outbox(slack::WebApi& first_try, slack::WebApi& later_tries, store::Inbox& inbox, const Clock& clock);
@@ -39,17 +42,30 @@ class Outbox {
   // A direct message to one person (an approver, someone asked to connect).
   Status send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
                      std::chrono::seconds keep_for = kKeepFor);
+  // As send(), without holding the calling thread while Slack answers. `sent` runs on the
+  // executor (the workers) when there is one, else on the HTTP client's thread.
+  using Sent = std::function<void(Status)>;
+  void start_send(const slack::Conversation& where, const slack::Message& message, Sent sent,
+                  std::chrono::seconds keep_for = kKeepFor);
+  void set_executor(std::shared_ptr<Executor> executor) { executor_ = std::move(executor); }
+
   // The next try of a kept message; Unavailable asks the workers to try again later. One
   // past its time is dropped.
   Status resend(const store::ClaimedDelivery& delivery);
 
  private:
+  struct Sending;
   Status attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message);
+  // Refused for good where asked: whether to tell the person directly instead.
+  static bool try_directly(const slack::Conversation& where, const Status& asked);
+  // After the first try: done, refused, or kept in the queue for a later one.
+  Status settle(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for, const Status& sent);
 
   slack::WebApi& first_try_;
   slack::WebApi& later_tries_;
   store::Inbox& inbox_;
   const Clock& clock_;
+  std::shared_ptr<Executor> executor_;
 };
 
 }  // namespace deputy::engine

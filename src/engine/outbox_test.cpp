@@ -1,6 +1,8 @@
 #include "engine/outbox.h"
 
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "slack/web_api.h"
@@ -135,6 +137,64 @@ TEST_F(OutboxTest, AKeptMessagePastItsTimeIsDroppedUnsent) {
   const size_t before = slack_http.requests.size();
   EXPECT_TRUE(outbox->resend(kept[0]).ok()) << "done with, so the workers delete it";
   EXPECT_EQ(slack_http.requests.size(), before) << "a Connect button is not sent after its link has expired";
+}
+
+// The workers' executor, run by hand: what the outbox posts waits until the test runs it.
+struct HeldExecutor final : Executor {
+  void post(std::function<void()> task) override { tasks.push_back(std::move(task)); }
+  void run_all() {
+    auto now = std::move(tasks);
+    tasks.clear();
+    for (auto& t : now) t();
+  }
+  std::vector<std::function<void()>> tasks;
+};
+
+TEST_F(OutboxTest, SentWithoutWaitingTheAnswerIsSettledOnTheExecutor) {
+  auto executor = std::make_shared<HeldExecutor>();
+  outbox->set_executor(executor);
+  std::optional<Status> sent;
+  outbox->start_send(slash_command(), result(), [&](Status s) { sent = s; });
+  ASSERT_EQ(slack_http.requests.size(), 1u);
+  EXPECT_FALSE(sent) << "not on the HTTP client's thread";
+  executor->run_all();
+  ASSERT_TRUE(sent && sent->ok());
+  EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
+}
+
+TEST_F(OutboxTest, SentWithoutWaitingARateLimitedMessageIsKeptForAsLongAsSlackAsked) {
+  slack_http.push(429, "", {{"Retry-After", "30"}});
+  std::optional<Status> sent;
+  outbox->start_send(slash_command(), result(), [&](Status s) { sent = s; });
+  ASSERT_TRUE(sent && sent->ok()) << "kept, so the job has nothing to redo";
+  ASSERT_EQ(slack_http.requests.size(), 1u) << "no sleep and no second try in the caller";
+  EXPECT_TRUE(due_after(std::chrono::seconds(29)).empty()) << "not before Slack's Retry-After";
+  auto kept = due_after(std::chrono::seconds(1));
+  ASSERT_EQ(kept.size(), 1u);
+  slack_http.push(429, "", {{"Retry-After", "12"}});
+  Status again = outbox->resend(kept[0]);
+  EXPECT_EQ(again.code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(again.retry_after(), std::chrono::seconds(12)) << "a later try waits as long as Slack asks again, without using a try";
+}
+
+TEST_F(OutboxTest, SentWithoutWaitingAnExpiredResponseUrlFallsBackToADirectMessage) {
+  slack_http.push(404, "expired_url");
+  std::optional<Status> sent;
+  outbox->start_send(slash_command(), result(), [&](Status s) { sent = s; });
+  ASSERT_TRUE(sent && sent->ok());
+  ASSERT_EQ(slack_http.requests.size(), 2u);
+  EXPECT_EQ(slack_http.requests[1].url, "http://slack.test/api/chat.postMessage");
+  EXPECT_EQ(nlohmann::json::parse(slack_http.requests[1].body)["channel"], "U1");
+  EXPECT_NE(slack_http.requests[1].body.find("Opened incident"), std::string::npos);
+}
+
+TEST_F(OutboxTest, SentWithoutWaitingAMessageSlackRefusesForGoodIsReported) {
+  slack_http.push(200, R"({"ok":false,"error":"channel_not_found"})");
+  std::optional<Status> sent;
+  outbox->start_send(direct_messages("D1"), result(), [&](Status s) { sent = s; });
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(due_after(std::chrono::hours(1)).empty()) << "nothing kept to fail again";
 }
 
 }  // namespace

@@ -288,7 +288,11 @@ void Workers::settle(const Ticket& item, const Status& outcome) {
   } else {
     auto custom = max_attempts_by_kind_.find(item.kind);
     const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
-    if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
+    if (outcome.code() == ErrorCode::kUnavailable && outcome.retry_after().count() > 0) {
+      // The handler decided to wait (a rate limit, a full bulkhead) and bounds how long.
+      spdlog::info("delivery {} waits {} ms: {}", item.id, outcome.retry_after().count(), outcome.message());
+      (void)inbox_.defer(item.id, outcome.retry_after());
+    } else if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
       spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());
       (void)inbox_.release(item.id, std::chrono::seconds(std::min(2 * item.attempts, 60)));
     } else {

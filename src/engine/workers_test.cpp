@@ -113,6 +113,31 @@ TEST_F(AsyncWorkersTest, AFailureReportedLaterIsRetriedLikeAnImmediateOne) {
   workers.stop();
 }
 
+TEST_F(AsyncWorkersTest, AnAskedForWaitIsKeptAndIsNotATry) {
+  enqueue(1);
+  Workers workers(inbox, hold, 1, /*max_attempts=*/1);
+  workers.start();
+  for (int wait = 0; wait < 3; ++wait) {
+    ASSERT_TRUE(eventually([&] { return started_count() == 1; }));
+    {
+      std::lock_guard lock(mutex);
+      EXPECT_EQ(started.front().first.attempts, 1) << "a deferral never uses up the only try";
+    }
+    finish_all(Unavailable("rate limited").with_retry_after(30s));
+    ASSERT_TRUE(eventually([&] { return in_state("queued") == 1; }));
+    clock.advance(29s);
+    workers.notify();
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(started_count(), 0u) << "not brought back before its wait is over";
+    clock.advance(1s);
+    workers.notify();
+  }
+  ASSERT_TRUE(eventually([&] { return started_count() == 1; }));
+  finish_all(Unavailable("app answered 503"));
+  EXPECT_TRUE(eventually([&] { return in_state("failed") == 1; })) << "a plain Unavailable uses the try";
+  workers.stop();
+}
+
 TEST_F(AsyncWorkersTest, FinishingTwiceSettlesOnce) {
   enqueue(1);
   Workers workers(inbox, hold, 1);

@@ -38,6 +38,9 @@ struct ClientResponse {
   std::string body;
   // Case-insensitive lookup; empty when absent.
   std::string header(std::string_view name) const;
+  // How long the server asks to wait (RFC 9110 Retry-After: delay-seconds or an HTTP-date,
+  // read against `now`), at most `cap`; nothing when absent or unreadable.
+  std::optional<std::chrono::seconds> retry_after(std::chrono::system_clock::time_point now, std::chrono::seconds cap) const;
 };
 
 // How far a call got, for deciding whether it may be repeated.
@@ -50,6 +53,7 @@ enum class Reached {
 struct ClientOutcome {
   Reached reached = Reached::kNotSent;
   Status error;             // why there is no answer (Unavailable); Ok when answered
+  bool deadline_passed = false;  // no answer came within the request's timeout
   ClientResponse response;  // when answered
 };
 

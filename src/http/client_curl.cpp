@@ -144,6 +144,7 @@ ClientOutcome outcome_of(Transfer& t, CURLcode rc) {
   long request_bytes = 0;
   if (t.easy) curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
   outcome.reached = before_sending(rc) || request_bytes == 0 ? Reached::kNotSent : Reached::kMaybeSent;
+  outcome.deadline_passed = rc == CURLE_OPERATION_TIMEDOUT;
   std::string why = t.too_large ? "the answer was larger than " + std::to_string(t.max_bytes) + " bytes"
                     : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
                                                       : std::string(curl_easy_strerror(rc));

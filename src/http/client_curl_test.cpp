@@ -125,6 +125,7 @@ TEST(CurlMultiClient, ADeadlineEndsACallThatGetsNoAnswer) {
   r.timeout = 300ms;
   ClientOutcome o = client.call(r);
   EXPECT_EQ(o.reached, Reached::kMaybeSent) << "the app may have acted on it";
+  EXPECT_TRUE(o.deadline_passed);
   EXPECT_EQ(o.error.code(), ErrorCode::kUnavailable);
   EXPECT_NE(o.error.message().find("Timeout"), std::string::npos) << o.error.message();
   EXPECT_NE(o.error.message().find("http://127.0.0.1:"), std::string::npos);
@@ -146,6 +147,7 @@ TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
   hangs_up.set_behaviour(WireServer::Behaviour::kHangUp);
   ClientOutcome o = client.call(post(hangs_up.url("/x")));
   EXPECT_EQ(o.reached, Reached::kMaybeSent) << o.error.message();
+  EXPECT_FALSE(o.deadline_passed) << "a hang-up is not a deadline";
   EXPECT_EQ(hangs_up.seen().size(), 1u) << "sent once, never again";
 
   // Queued behind a per-host cap until its deadline: it never left.
@@ -158,7 +160,9 @@ TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
   ASSERT_TRUE(holds.wait_for_held(1));
   ClientRequest second = post(holds.url("/second"));
   second.timeout = 300ms;
-  EXPECT_EQ(start_many(capped, second, 1)[0].get().reached, Reached::kNotSent);
+  ClientOutcome queued = start_many(capped, second, 1)[0].get();
+  EXPECT_EQ(queued.reached, Reached::kNotSent);
+  EXPECT_TRUE(queued.deadline_passed) << "through the loop's own deadline timer too";
   holds.release();
   EXPECT_EQ(first[0].get().reached, Reached::kAnswered);
 }

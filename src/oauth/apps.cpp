@@ -32,6 +32,7 @@ Result<App> resolve(const config::AppSettings& s) {
   app.revoke_url = s.revoke_url;
   app.userinfo_url = s.userinfo_url;
   app.api_base_url = s.api_base_url;
+  app.timeout = std::chrono::seconds(s.timeout_seconds);
   app.identity_url = s.identity_url;
   app.api_key = s.api_key;
 

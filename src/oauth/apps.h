@@ -2,6 +2,7 @@
 // in from the `apps:` settings. Only OAuth2 apps can hold personal connections.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ struct App {
   std::string identity_url;
   IdentityCheck identity_check = IdentityCheck::kEmailMatch;
   std::string api_key;  // api_key apps only
+  std::chrono::seconds timeout{30};  // the deadline of one API call
 };
 
 // Applies catalogue defaults and checks that each app is usable.

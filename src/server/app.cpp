@@ -106,7 +106,7 @@ struct App::Parts {
   std::unique_ptr<store::Inbox> inbox;
   RecipeCatalog catalog;
   std::unique_ptr<store::Jobs> jobs;
-  std::unique_ptr<slack::WebApi> outbox_slack;
+  std::unique_ptr<slack::WebApi> engine_slack;
   std::unique_ptr<engine::Outbox> outbox;
   std::unique_ptr<engine::JobRunner> runner;
   std::unique_ptr<bot::Bot> bot;
@@ -175,25 +175,28 @@ Status App::start() {
     return out;
   });
 
-  // Kept messages are sent again one call per try: the queue spaces the tries, and a worker
-  // is never held through a long outage.
-  p.outbox_slack = std::make_unique<slack::WebApi>(*c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
+  // The workers' Slack: one try per call and never a sleep. What Slack does not take (a 429
+  // included) waits in the queue for as long as Slack asked, so no worker is held by it.
+  p.engine_slack = std::make_unique<slack::WebApi>(*c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
                                                    &c.metrics);
-  p.outbox = std::make_unique<engine::Outbox>(*c.slack, *p.outbox_slack, *p.inbox, SystemClock::instance());
+  p.outbox = std::make_unique<engine::Outbox>(*p.engine_slack, *p.engine_slack, *p.inbox, SystemClock::instance());
   p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, *c.http_client,
-                                                 *c.slack, *p.outbox, c.metrics);
+                                                 *p.engine_slack, *p.outbox, c.metrics);
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
   c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
   c.connection_service->set_messenger([outbox = p.outbox.get()](const std::string& team_id, const std::string& user_id, const slack::Message& message) {
     (void)outbox->send_direct(team_id, user_id, message);
   });
-  p.bot = std::make_unique<bot::Bot>(*c.slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
+  p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox,
       engine::Workers::StartHandle(
           [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); }),
       cfg.server.workers);
   p.runner->set_executor(p.workers->executor());
+  p.outbox->set_executor(p.workers->executor());
+  p.runner->set_limits({cfg.server.jobs_in_flight_per_app, cfg.server.jobs_in_flight_per_person});
+  p.runner->set_max_wait(std::chrono::seconds(cfg.server.job_max_wait_seconds));
   p.workers->set_max_in_flight(cfg.server.jobs_in_flight);
   engine::Ingest::Handoff handoff;
   // Only a single process (SQLite) runs admitted work from memory. With PostgreSQL several

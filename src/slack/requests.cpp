@@ -151,4 +151,19 @@ Status deliver(WebApi& slack, const Conversation& where, const Message& message)
   return Internal("unknown reply route");
 }
 
+void start_delivery(WebApi& slack, const Conversation& where, const Message& message, std::function<void(Status)> delivered) {
+  auto to_status = [delivered = std::move(delivered)](Result<nlohmann::json> reply) { delivered(reply ? Status::Ok() : reply.status()); };
+  nlohmann::json fields = {{"channel", where.channel_id}};
+  if (!where.thread_ts.empty()) fields["thread_ts"] = where.thread_ts;
+  switch (where.via) {
+    case ReplyVia::kResponseUrl: return slack.start_respond(where.response_url, message, false, true, std::move(to_status));
+    case ReplyVia::kEphemeral:
+      fields["user"] = where.user_id;
+      return slack.start_call_json("chat.postEphemeral", message_json(message, std::move(fields)), std::move(to_status));
+    case ReplyVia::kDirectMessage:
+      return slack.start_call_json("chat.postMessage", message_json(message, std::move(fields)), std::move(to_status));
+  }
+  to_status(Internal("unknown reply route"));
+}
+
 }  // namespace deputy::slack

@@ -1,6 +1,7 @@
 // What a queued Slack delivery asks for, and where its answer must go.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <variant>
 
@@ -53,5 +54,7 @@ class WebApi;
 struct Message;
 // Answers where the conversation asks (response_url, ephemeral, DM thread).
 Status deliver(WebApi& slack, const Conversation& where, const Message& message);
+// The same without holding the calling thread: one try, `delivered` runs on the HTTP client's thread.
+void start_delivery(WebApi& slack, const Conversation& where, const Message& message, std::function<void(Status)> delivered);
 
 }  // namespace deputy::slack

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <thread>
 
 #include "common/encoding.h"
@@ -13,14 +12,10 @@ namespace {
 
 constexpr const char* kJson = "application/json; charset=utf-8";
 
+// Slack always sends Retry-After with a 429; without one (or with 0), a second.
 std::chrono::milliseconds retry_after(const http::ClientResponse& response, std::chrono::seconds cap) {
-  std::string value = response.header("Retry-After");
-  int seconds = 1;
-  if (!value.empty()) {
-    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (error != std::errc() || seconds < 0) seconds = 1;
-  }
-  return std::chrono::seconds(std::min<int64_t>(seconds, cap.count()));
+  auto asked = response.retry_after(std::chrono::system_clock::now(), cap).value_or(std::chrono::seconds(1));
+  return std::max<std::chrono::milliseconds>(asked, std::chrono::seconds(1));
 }
 
 }  // namespace
@@ -48,12 +43,8 @@ void WebApi::count(const std::string& method, const std::string& outcome) {
   if (metrics_) metrics_->increment("deputy_slack_api_calls_total", {{"method", method}, {"outcome", outcome}});
 }
 
-Result<nlohmann::json> WebApi::send_with_retries(const std::string& method, const std::string& url, const std::string& body,
-                                                 const std::string& content_type, bool expect_ok_field) {
-  if (settings_.bot_token.empty() && expect_ok_field) {
-    count(method, "no_token");
-    return FailedPrecondition("no Slack bot token configured (DEPUTY_SLACK_BOT_TOKEN)");
-  }
+http::ClientRequest WebApi::request_for(const std::string& url, const std::string& body, const std::string& content_type,
+                                        bool expect_ok_field) const {
   http::ClientRequest request;
   request.method = "POST";
   request.url = url;
@@ -65,63 +56,105 @@ Result<nlohmann::json> WebApi::send_with_retries(const std::string& method, cons
   request.idempotent = true;
   // response_url calls carry their own authority; the bot token goes only to the Web API.
   if (expect_ok_field) request.headers.emplace_back("Authorization", "Bearer " + settings_.bot_token);
+  return request;
+}
 
-  std::chrono::milliseconds backoff = settings_.first_backoff;
-  Status last = Unavailable("no attempt made");
-  for (int attempt = 1; attempt <= settings_.max_attempts; ++attempt) {
-    auto response = client_.send(request);
-    bool last_attempt = attempt == settings_.max_attempts;
-    if (!response) {
-      count(method, "transport_error");
-      last = response.status();
-      spdlog::warn("slack {}: {} (attempt {}/{})", method, last.message(), attempt, settings_.max_attempts);
-      if (!last_attempt) sleep_(backoff);
-      backoff *= 2;
-      continue;
-    }
-    if (response->status == 429) {
-      auto wait = retry_after(*response, settings_.max_retry_after);
-      count(method, "rate_limited");
-      spdlog::warn("slack {}: rate limited, waiting {} ms as Retry-After asks (attempt {}/{})", method, wait.count(), attempt,
-                   settings_.max_attempts);
-      last = Unavailable("Slack rate limit on " + method);
-      if (!last_attempt) sleep_(wait);
-      continue;
-    }
-    if (response->status >= 500) {
-      count(method, "server_error");
-      last = Unavailable("Slack " + method + " answered HTTP " + std::to_string(response->status));
-      spdlog::warn("slack {}: HTTP {} (attempt {}/{})", method, response->status, attempt, settings_.max_attempts);
-      if (!last_attempt) sleep_(backoff);
-      backoff *= 2;
-      continue;
-    }
-    if (response->status >= 400) {
-      count(method, "http_error");
-      spdlog::error("slack {}: HTTP {}", method, response->status);
-      return InvalidArgument("Slack " + method + " answered HTTP " + std::to_string(response->status));
-    }
-    if (!expect_ok_field) {
-      // response_url answers "ok" as text or {"ok":true}; any 2xx is success.
-      count(method, "ok");
-      return nlohmann::json::object();
-    }
-    auto parsed = nlohmann::json::parse(response->body, nullptr, false);
-    if (parsed.is_discarded() || !parsed.is_object()) {
-      count(method, "malformed");
-      return Internal("Slack " + method + " answered with something that is not JSON");
-    }
-    if (!parsed.value("ok", false)) {
-      std::string error = parsed.value("error", std::string("unknown_error"));
-      count(method, "error");
-      spdlog::error("slack {}: ok=false error={}", method, error);
-      return InvalidArgument("Slack " + method + " failed: " + error);
-    }
-    count(method, "ok");
-    return parsed;
+Result<nlohmann::json> WebApi::interpret(const std::string& method, http::ClientOutcome outcome, bool expect_ok_field,
+                                         std::optional<std::chrono::milliseconds>& wait) {
+  wait.reset();
+  if (outcome.reached != http::Reached::kAnswered) {
+    count(method, "transport_error");
+    wait = std::chrono::milliseconds(0);
+    return outcome.error;
   }
-  spdlog::error("slack {}: giving up after {} attempts: {}", method, settings_.max_attempts, last.message());
+  const http::ClientResponse& response = outcome.response;
+  if (response.status == 429) {
+    wait = retry_after(response, settings_.max_retry_after);
+    count(method, "rate_limited");
+    return Unavailable("Slack rate limit on " + method).with_retry_after(*wait);
+  }
+  if (response.status >= 500) {
+    count(method, "server_error");
+    wait = std::chrono::milliseconds(0);
+    return Unavailable("Slack " + method + " answered HTTP " + std::to_string(response.status));
+  }
+  if (response.status >= 400) {
+    count(method, "http_error");
+    spdlog::error("slack {}: HTTP {}", method, response.status);
+    return InvalidArgument("Slack " + method + " answered HTTP " + std::to_string(response.status));
+  }
+  if (!expect_ok_field) {
+    // response_url answers "ok" as text or {"ok":true}; any 2xx is success.
+    count(method, "ok");
+    return nlohmann::json::object();
+  }
+  auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    count(method, "malformed");
+    return Internal("Slack " + method + " answered with something that is not JSON");
+  }
+  if (!parsed.value("ok", false)) {
+    std::string error = parsed.value("error", std::string("unknown_error"));
+    count(method, "error");
+    spdlog::error("slack {}: ok=false error={}", method, error);
+    return InvalidArgument("Slack " + method + " failed: " + error);
+  }
+  count(method, "ok");
+  return parsed;
+}
+
+Result<nlohmann::json> WebApi::send_with_retries(const std::string& method, const std::string& url, const std::string& body,
+                                                 const std::string& content_type, bool expect_ok_field) {
+  if (settings_.bot_token.empty() && expect_ok_field) {
+    count(method, "no_token");
+    return FailedPrecondition("no Slack bot token configured (DEPUTY_SLACK_BOT_TOKEN)");
+  }
+  const http::ClientRequest request = request_for(url, body, content_type, expect_ok_field);
+  std::chrono::milliseconds backoff = settings_.first_backoff;
+  Result<nlohmann::json> last = Unavailable("no attempt made");
+  for (int attempt = 1; attempt <= settings_.max_attempts; ++attempt) {
+    std::optional<std::chrono::milliseconds> wait;
+    last = interpret(method, client_.call(request), expect_ok_field, wait);
+    if (!wait) return last;
+    const bool last_attempt = attempt == settings_.max_attempts;
+    spdlog::warn("slack {}: {} (attempt {}/{})", method, last.status().message(), attempt, settings_.max_attempts);
+    if (last_attempt) break;
+    if (wait->count() > 0) {
+      sleep_(*wait);  // as Retry-After asks
+    } else {
+      sleep_(backoff);
+      backoff *= 2;
+    }
+  }
+  if (settings_.max_attempts > 1)
+    spdlog::error("slack {}: giving up after {} attempts: {}", method, settings_.max_attempts, last.status().message());
   return last;
+}
+
+void WebApi::start(const std::string& method, const std::string& url, std::string body, const std::string& content_type,
+                   bool expect_ok_field, Replied replied) {
+  if (settings_.bot_token.empty() && expect_ok_field) {
+    count(method, "no_token");
+    return replied(FailedPrecondition("no Slack bot token configured (DEPUTY_SLACK_BOT_TOKEN)"));
+  }
+  client_.start(request_for(url, body, content_type, expect_ok_field),
+                [this, method, expect_ok_field, replied = std::move(replied)](http::ClientOutcome outcome) {
+                  std::optional<std::chrono::milliseconds> wait;
+                  auto result = interpret(method, std::move(outcome), expect_ok_field, wait);
+                  if (wait) spdlog::warn("slack {}: {}", method, result.status().message());
+                  replied(std::move(result));
+                });
+}
+
+void WebApi::start_call_json(const std::string& method, std::string body, Replied replied) {
+  start(method, settings_.base_url + "/" + method, std::move(body), kJson, true, std::move(replied));
+}
+
+void WebApi::start_respond(const std::string& response_url, const Message& message, bool replace_original, bool ephemeral,
+                           Replied replied) {
+  std::string body = message_json(
+      message, {{"response_type", ephemeral ? "ephemeral" : "in_channel"}, {"replace_original", replace_original}});
+  start("response_url", response_url, std::move(body), kJson, false, std::move(replied));
 }
 
 Result<nlohmann::json> WebApi::call(const std::string& method, const nlohmann::json& body) {

@@ -56,11 +56,26 @@ class WebApi {
   Status respond(const std::string& response_url, const Message& message, bool replace_original = false,
                  bool ephemeral = true);
 
+  // The same calls without holding the calling thread: one try each, answered on the HTTP
+  // client's thread. What may pass (a 429, a 5xx, no answer) is Unavailable, and after a 429
+  // its retry_after is the wait Slack asked for: the caller decides where to wait it out.
+  using Replied = std::function<void(Result<nlohmann::json>)>;
+  void start_call_json(const std::string& method, std::string body, Replied replied);
+  void start_respond(const std::string& response_url, const Message& message, bool replace_original, bool ephemeral,
+                     Replied replied);
+
  private:
   Result<nlohmann::json> call_json(const std::string& method, const std::string& body);
   Result<nlohmann::json> send_with_retries(const std::string& method_label, const std::string& url,
                                            const std::string& body, const std::string& content_type,
                                            bool expect_ok_field);
+  http::ClientRequest request_for(const std::string& url, const std::string& body, const std::string& content_type,
+                                  bool expect_ok_field) const;
+  // What one try's outcome means; `wait` is set for a try that should be made again later.
+  Result<nlohmann::json> interpret(const std::string& method, http::ClientOutcome outcome, bool expect_ok_field,
+                                   std::optional<std::chrono::milliseconds>& wait);
+  void start(const std::string& method, const std::string& url, std::string body, const std::string& content_type,
+             bool expect_ok_field, Replied replied);
   void count(const std::string& method, const std::string& outcome);
 
   http::Client& client_;

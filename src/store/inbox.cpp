@@ -203,6 +203,19 @@ Status Inbox::release(int64_t id, std::chrono::seconds delay) {
   return r ? Status::Ok() : r.status();
 }
 
+Status Inbox::defer(int64_t id, std::chrono::milliseconds delay) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  // due_at is in whole seconds and claims compare it with the second now is in: rounding the
+  // moment up (not the delay) keeps the wait from ever being shorter than asked.
+  const int64_t due_at = (clock_.unix_millis() + std::max<int64_t>(delay.count(), 0) + 999) / 1000;
+  auto r = (*lease)->execute(
+      "UPDATE inbox SET state = 'queued', due_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+      "WHERE id = ? AND state = 'working'",
+      {due_at, id});
+  return r ? Status::Ok() : r.status();
+}
+
 Status Inbox::release_unstarted(int64_t id) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();

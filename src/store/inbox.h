@@ -68,6 +68,9 @@ class Inbox {
                            int64_t now, int64_t due_at);
   // Back to the queue, not to be claimed before `delay` has passed.
   Status release(int64_t id, std::chrono::seconds delay);
+  // Back to the queue for at least `delay` (the queue keeps whole seconds) without counting the try:
+  // the work was deferred (a rate limit, a full bulkhead), not attempted.
+  Status defer(int64_t id, std::chrono::milliseconds delay);
   // Gives back a delivery this process claimed but never started: queued again at once, in
   // its place by arrival, and the attempt it was charged is returned. Only while it is
   // still held as working.

@@ -146,6 +146,24 @@ TEST_P(InboxTest, ClaimCompleteAndRetry) {
   EXPECT_EQ((*again)->attempts, 2);
 }
 
+TEST_P(InboxTest, ADeferredDeliveryWaitsWholeSecondsAndIsNotChargedATry) {
+  ASSERT_TRUE(inbox->admit({delivery("a")}));
+  auto a = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(a && a->has_value());
+  ASSERT_EQ((*a)->attempts, 1);
+  clock.advance(std::chrono::milliseconds(900));  // 0.9 s into a second
+  ASSERT_TRUE(inbox->defer((*a)->id, std::chrono::milliseconds(1200)).ok());
+  clock.advance(std::chrono::milliseconds(1250));
+  EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "never sooner than asked, though the queue keeps whole seconds";
+  clock.advance(std::chrono::milliseconds(850));  // the next whole second after 1.2 s
+  auto again = inbox->claim(std::chrono::seconds(60));
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ((*again)->attempts, 1) << "waiting out a rate limit is not a try";
+  ASSERT_TRUE(inbox->complete((*again)->id).ok());
+  ASSERT_TRUE(inbox->defer((*again)->id, std::chrono::milliseconds(0)).ok());
+  EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "a finished delivery is not brought back";
+}
+
 TEST_P(InboxTest, ClaimUpToTakesSeveralDueDeliveriesOldestFirstAndOnlyOnce) {
   ASSERT_TRUE(inbox->admit({delivery("a"), delivery("b"), delivery("c"), delivery("d")}));
   auto b_later = inbox->claim(std::chrono::seconds(60));  // "a", released to run later than the rest

@@ -28,6 +28,7 @@ export class FakeApps {
     this.calls = [];    // { method, path, account, status }
     this.delayMs = 0;
     this.failures = [];
+    this.inFlight = new Map();  // app path prefix -> { now, most }
     this.files = [
       { type: 'file', id: '1001', name: 'Q4 pricing.xlsx', owner: 'alice' },
       { type: 'file', id: '1002', name: 'Acme contract.pdf', owner: 'bob' },
@@ -57,9 +58,17 @@ export class FakeApps {
   get servicenowBase() { return this.url; }
   get boxBase() { return `${this.url}/2.0`; }
 
-  /** The next `times` API calls answer `status` with `body`. */
-  failNext({ status = 503, body = { message: 'temporarily unavailable' }, times = 1 } = {}) {
-    this.failures.push({ status, body, remaining: times });
+  /**
+   * The next `times` API calls (under `path`, when given) answer `status` with `body` and
+   * `headers` (e.g. { 'retry-after': '2' }).
+   */
+  failNext({ status = 503, body = { message: 'temporarily unavailable' }, times = 1, headers = {}, path = '' } = {}) {
+    this.failures.push({ status, body, headers, path, remaining: times });
+  }
+
+  /** The most calls under `prefix` that were being answered at one time. */
+  mostInFlight(prefix) {
+    return this.inFlight.get(prefix)?.most ?? 0;
   }
 
   recordsOf(object) {
@@ -100,9 +109,9 @@ export class FakeApps {
 
   async #handle(req, res) {
     const url = new URL(req.url, this.url);
-    const send = (status, body) => {
-      this.calls.push({ method: req.method, path: url.pathname, account: req.account ?? null, status });
-      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/html; charset=utf-8' : 'application/json' });
+    const send = (status, body, headers = {}) => {
+      this.calls.push({ method: req.method, path: url.pathname, account: req.account ?? null, status, at: Date.now() });
+      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/html; charset=utf-8' : 'application/json', ...headers });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     if (req.method === 'GET' && url.pathname === '/') return send(200, this.#recordsPage());
@@ -121,12 +130,21 @@ export class FakeApps {
       try { body = JSON.parse(raw); } catch { return send(400, [{ errorCode: 'JSON_PARSER_ERROR', message: 'malformed JSON' }]); }
     }
     // delayMs: every app answers that late; delayByPath: {prefix: ms} for one app only.
-    const delay = Object.entries(this.delayByPath ?? {}).find(([prefix]) => url.pathname.startsWith(prefix))?.[1] ?? this.delayMs;
-    if (delay) await new Promise((r) => setTimeout(r, delay));
-    const failure = this.failures.find((f) => f.remaining > 0);
+    const prefix = [SALESFORCE_BASE, '/api/now', '/2.0'].find((p) => url.pathname.startsWith(p)) ?? '';
+    const counted = this.inFlight.get(prefix) ?? { now: 0, most: 0 };
+    this.inFlight.set(prefix, counted);
+    counted.now += 1;
+    counted.most = Math.max(counted.most, counted.now);
+    try {
+      const delay = Object.entries(this.delayByPath ?? {}).find(([p]) => url.pathname.startsWith(p))?.[1] ?? this.delayMs;
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      counted.now -= 1;
+    }
+    const failure = this.failures.find((f) => f.remaining > 0 && url.pathname.startsWith(f.path));
     if (failure) {
       failure.remaining -= 1;
-      return send(failure.status, failure.body);
+      return send(failure.status, failure.body, failure.headers);
     }
 
     // Salesforce REST API

@@ -19,8 +19,9 @@ export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
  * @param {string} [options.extraApps] more YAML under `apps:` (indented by two spaces); ${issuer} is replaced
  * @param {string} [options.extraConfig] more top-level YAML
  * @param {Record<string,string>} [options.env]
+ * @param {Record<string,string>} [options.appSettings] more settings for one of the fake apps, by id (e.g. `{ salesforce: 'timeout_seconds: 2' }`)
  */
-export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {}, introspectionCacheMs = 0 } = {}) {
+export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {}, introspectionCacheMs = 0, appSettings = {} } = {}) {
   const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   const port = await freePort();
@@ -42,7 +43,7 @@ export async function startStack({ extraApps = '', extraConfig = '', env = {}, a
     client_id: deputy
     scopes: [openid, email, offline_access]
     api_base_url: ${base}
-`;
+${(appSettings[id] ?? '').split('\n').filter(Boolean).map((line) => `    ${line}\n`).join('')}`;
       appEnv[`DEPUTY_APP_${id.toUpperCase()}_CLIENT_SECRET`] = CLIENT_SECRET;
     }
     // The shipped examples plus any recipes the test adds, in a folder of their own.
