@@ -13,6 +13,8 @@ const concurrency = Number(process.argv[3] ?? 32);
 // run first and are left out of the figures.
 const people = Number(process.env.BENCH_PEOPLE ?? 4);
 const appLatencyMs = Number(process.env.BENCH_APP_LATENCY_MS ?? 0);
+// BENCH_SLACK_LATENCY_MS: how long the Slack fake takes to answer (Slack: 50-300 ms).
+const slackLatencyMs = Number(process.env.BENCH_SLACK_LATENCY_MS ?? 0);
 const warmup = Number(process.env.BENCH_WARMUP ?? 0);
 const users = people <= 4
   ? [['U0ALICE', 'alice'], ['U0BOB', 'bob'], ['U0CAROL', 'carol'], ['U0ADMIN', 'admin']].slice(0, people)
@@ -32,6 +34,7 @@ try {
     await browser.request(await browser.login(url, { login: account }));
   }
   apps.delayMs = appLatencyMs;
+  slack.delayMs = slackLatencyMs;
   // Final answers arrive at the Slack fake's response_url; each lane waits for its own.
   const waitFinal = (responseId) => slack.waitForCall((c) => c.method === 'response_url' && c.id === responseId, { timeoutMs: 30000 });
 
@@ -77,7 +80,7 @@ try {
   const created = apps.recordsOf('Opportunity').length;
   if (created !== total + warmup) throw new Error(`expected ${total + warmup} opportunities, found ${created}`);
   const result = {
-    jobs: total, warmup, concurrency, workers, people: users.length, app_latency_ms: appLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
+    jobs: total, warmup, concurrency, workers, people: users.length, app_latency_ms: appLatencyMs, slack_latency_ms: slackLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
     p50_ms: Number(pct(50)), p99_ms: Number(pct(99)), deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),

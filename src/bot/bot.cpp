@@ -30,11 +30,6 @@ std::vector<std::string> Bot::known_words() const {
 }
 
 void Bot::handle(const store::ClaimedDelivery& delivery, Done done) {
-  if (delivery.delivery.kind == engine::Outbox::kKind) return done(outbox_.resend(delivery));
-  if (delivery.delivery.kind == "job") {
-    if (!runner_) return done(FailedPrecondition("no job runner"));
-    return runner_->run(delivery.delivery.payload, delivery.attempts, std::move(done));
-  }
   auto request = slack::interpret(delivery.delivery.kind, delivery.delivery.payload);
   if (!request) {
     // Stored deliveries were checked at the door; one that still cannot be read is dropped loudly.

@@ -30,7 +30,8 @@ class Bot {
 
   // How a delivery ends: once, perhaps later (a job waiting on an app), from any worker.
   using Done = std::function<void(Status)>;
-  // `delivery.attempts` counts tries of the same work; transient trouble is retried by the worker.
+  // A delivery from Slack (a command, an event, a click); `delivery.attempts` counts tries of
+  // the same work; transient trouble is retried by the worker.
   void handle(const store::ClaimedDelivery& delivery, Done done);
   void handle_command(const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done);
   void handle_action(const slack::ActionRequest& request, int attempt, Done done);

@@ -268,7 +268,7 @@ TEST_P(IngestTest, DeliveriesOfAKindGivenMoreAttemptsAreTriedAgainLonger) {
   // One round of workers at a time, so the test clock only moves while none runs.
   for (int round = 1; round <= 3; ++round) {
     Workers workers(*inbox, slack_down, 1, /*max_attempts=*/1);
-    workers.set_max_attempts("message", 3);
+    workers.set_max_attempts(DeliveryKind::kMessage, 3);
     workers.start();
     EXPECT_TRUE(eventually([&] { return tries_of("message") == round; })) << "round " << round;
     workers.stop();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include "common/delivery_kind.h"
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,7 +23,7 @@ namespace deputy::engine {
 
 class Outbox {
  public:
-  static constexpr const char* kKind = "message";
+  static constexpr const char* kKind = kind_name(DeliveryKind::kMessage);
   // Tries of a kept message; the workers wait 2 s longer after each, at most a minute, so
   // about an hour in all.
   static constexpr int kMaxAttempts = 70;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include "common/delivery_kind.h"
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -60,7 +61,7 @@ class Workers {
   // is left.
   void set_nice(int nice) { nice_ = nice; }
   // Deliveries of `kind` get this many tries instead of max_attempts (set before start).
-  void set_max_attempts(const std::string& kind, int attempts) { max_attempts_by_kind_[kind] = attempts; }
+  void set_max_attempts(DeliveryKind kind, int attempts) { max_attempts_by_kind_[kind_name(kind)] = attempts; }
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;

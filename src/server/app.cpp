@@ -11,6 +11,7 @@
 
 #include "bot/bot.h"
 #include "common/threads.h"
+#include "engine/dispatch.h"
 #include "engine/ingest.h"
 #include "engine/job_runner.h"
 #include "engine/workers.h"
@@ -188,10 +189,20 @@ Status App::start() {
     (void)outbox->send_direct(team_id, user_id, message);
   });
   p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
+  auto dispatch = std::make_shared<engine::Dispatch>();
+  auto from_slack = [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); };
+  for (DeliveryKind kind : {DeliveryKind::kSlashCommand, DeliveryKind::kEvent, DeliveryKind::kBlockActions}) dispatch->on(kind, from_slack);
+  dispatch->on(DeliveryKind::kMessage, [outbox = p.outbox.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) {
+    finish(outbox->resend(d));
+  });
+  dispatch->on(DeliveryKind::kJob, [runner = p.runner.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) {
+    runner->run(d.delivery.payload, d.attempts, std::move(finish));
+  });
+  if (auto missing = dispatch->missing(); !missing.empty())
+    return Internal(std::string("no handler for deliveries of kind ") + kind_name(missing.front()));
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox,
-      engine::Workers::StartHandle(
-          [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); }),
+      engine::Workers::StartHandle([dispatch](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { (*dispatch)(d, std::move(finish)); }),
       cfg.server.workers);
   p.runner->set_executor(p.workers->executor());
   p.outbox->set_executor(p.workers->executor());
@@ -206,7 +217,7 @@ Status App::start() {
   // For the same reason only a single process claims a backlog in batches.
   p.workers->set_claim_batch(shared_queue ? 1 : 16);
   p.workers->set_nice(cfg.server.worker_nice);
-  p.workers->set_max_attempts(engine::Outbox::kKind, engine::Outbox::kMaxAttempts);
+  p.workers->set_max_attempts(DeliveryKind::kMessage, engine::Outbox::kMaxAttempts);
   handoff.room = [workers = p.workers.get(), shared_queue] { return shared_queue ? size_t{0} : workers->room(); };
   handoff.hand_over = [workers = p.workers.get()](std::vector<store::ClaimedDelivery> claimed) {
     workers->hand_over(std::move(claimed));

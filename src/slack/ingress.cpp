@@ -1,4 +1,5 @@
 #include "slack/ingress.h"
+#include "common/delivery_kind.h"
 
 #include <nlohmann/json.hpp>
 
@@ -53,7 +54,7 @@ Inbound classify_event(std::string_view body) {
   Inbound in;
   in.kind = Inbound::Kind::kWork;
   in.team_id = str(json, "team_id");
-  in.delivery_kind = "event";
+  in.delivery_kind = kind_name(DeliveryKind::kEvent);
   std::string event_id = str(json, "event_id");
   if (event_id.empty()) return malformed("event_callback without event_id");
   in.dedupe_key = "event:" + in.team_id + ":" + event_id;
@@ -73,7 +74,7 @@ Inbound classify_form(std::string_view body) {
     if (!actions.is_array() || actions.empty() || !actions[0].is_object()) return malformed("block_actions without actions");
     Inbound in;
     in.kind = Inbound::Kind::kWork;
-    in.delivery_kind = "block_actions";
+    in.delivery_kind = kind_name(DeliveryKind::kBlockActions);
     in.team_id = json.contains("team") ? str(json["team"], "id") : std::string();
     std::string user = json.contains("user") ? str(json["user"], "id") : std::string();
     std::string action_id = str(actions[0], "action_id");
@@ -91,7 +92,7 @@ Inbound classify_form(std::string_view body) {
   if (form->value("command")) {
     Inbound in;
     in.kind = Inbound::Kind::kWork;
-    in.delivery_kind = "slash_command";
+    in.delivery_kind = kind_name(DeliveryKind::kSlashCommand);
     in.team_id = form->value("team_id").value_or("");
     if (form->value("user_id").value_or("").empty()) return malformed("slash command without user_id");
     // Slack sends UTF-8; text that is not would only fail later, where nobody could be told.

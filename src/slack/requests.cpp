@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/delivery_kind.h"
 #include "common/encoding.h"
 #include "slack/web_api.h"
 
@@ -103,8 +104,9 @@ Result<Request> block_actions(const nlohmann::json& json) {
 
 }  // namespace
 
-Result<Request> interpret(const std::string& kind, const std::string& payload) {
-  if (kind == "slash_command" && (payload.empty() || payload.front() != '{')) {
+Result<Request> interpret(const std::string& stored_kind, const std::string& payload) {
+  const auto kind = delivery_kind(stored_kind);
+  if (kind == DeliveryKind::kSlashCommand && (payload.empty() || payload.front() != '{')) {
     // Slash commands are stored as Slack's form body; earlier versions stored JSON (below).
     auto fields = parse_form(payload);
     if (!fields) return InvalidArgument("stored slash command is not a form");
@@ -112,10 +114,10 @@ Result<Request> interpret(const std::string& kind, const std::string& payload) {
   }
   auto json = nlohmann::json::parse(payload, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return InvalidArgument("stored payload is not JSON");
-  if (kind == "slash_command") return slash_command([&](const char* name) { return str(json, name); });
-  if (kind == "event") return event(json);
-  if (kind == "block_actions") return block_actions(json);
-  return InvalidArgument("unknown delivery kind '" + kind + "'");
+  if (kind == DeliveryKind::kSlashCommand) return slash_command([&](const char* name) { return str(json, name); });
+  if (kind == DeliveryKind::kEvent) return event(json);
+  if (kind == DeliveryKind::kBlockActions) return block_actions(json);
+  return InvalidArgument("not a delivery from Slack: kind '" + stored_kind.substr(0, 40) + "'");
 }
 
 std::string to_json(const Conversation& where) {

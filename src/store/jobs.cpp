@@ -1,4 +1,5 @@
 #include "store/jobs.h"
+#include "common/delivery_kind.h"
 
 #include "store/inbox.h"
 
@@ -210,7 +211,7 @@ Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& tea
     if (!rows) return rows.status();
     for (const Row& row : *rows) {
       resumed.push_back(row.text(0));
-      if (Status queued = Inbox::enqueue_in(tx, team_id, "job", row.text(0), now, now); !queued.ok()) return queued;
+      if (Status queued = Inbox::enqueue_in(tx, team_id, kind_name(DeliveryKind::kJob), row.text(0), now, now); !queued.ok()) return queued;
     }
     return Status::Ok();
   });

@@ -176,6 +176,8 @@ export class SlackFake {
   async #serve(req, res) {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
+    // delayMs: how long every Web API and response_url call takes (Slack: 50-300 ms).
+    if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const raw = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url, this.baseUrl);
     const send = (status, body, headers = {}) => {
