@@ -45,7 +45,9 @@ class RecipeCatalog final : public bot::CommandCatalog {
   std::vector<recipes::Recipe> recipes;
 };
 
-// A few threads for HTTP handlers that must wait on other servers (OAuth token endpoints).
+// The declared home of HTTP handlers that block: on the database (a login's state, readiness,
+// the queue gauges in /metrics) or on other servers (OAuth token endpoints). The I/O threads
+// never wait; what waits here is bounded by these few threads.
 class BlockingPool {
  public:
   explicit BlockingPool(unsigned threads) {
@@ -115,7 +117,7 @@ struct App::Parts {
   std::unique_ptr<engine::Ingest> ingest;
   std::unique_ptr<SlackEndpoint> slack_endpoint;
   std::unique_ptr<http::Server> server;
-  BlockingPool oauth_pool{2};
+  BlockingPool blocking_pool{2};
   std::thread housekeeping;
   std::mutex housekeeping_mutex;
   std::condition_variable housekeeping_wake;
@@ -239,25 +241,34 @@ Status App::start() {
   router.add("POST", "/slack/events", [ep = p.slack_endpoint.get()](http::Request&& r, http::Reply reply) {
     ep->handle(std::move(r), std::move(reply));
   });
-  router.add("GET", "/oauth/start", [svc = c.connection_service.get()](http::Request&& r, http::Reply reply) {
+  // Where each route runs: /slack/events and /healthz on the I/O threads (they never block);
+  // the rest on the blocking pool.
+  auto blocking = [&p](auto handler) {
+    return [&p, handler](http::Request&& r, http::Reply reply) {
+      p.blocking_pool.post([handler, r = std::move(r), reply = std::move(reply)]() mutable { handler(r, std::move(reply)); });
+    };
+  };
+  // The start writes the login's state and may run OIDC discovery.
+  router.add("GET", "/oauth/start", blocking([svc = c.connection_service.get()](http::Request& r, http::Reply reply) {
     svc->handle_start(r, std::move(reply));
-  });
-  // The callback talks to the app's token endpoint; that blocking work stays off the I/O threads.
-  router.add("GET", "/oauth/callback", [&p](http::Request&& r, http::Reply reply) {
-    p.oauth_pool.post([svc = p.core->connection_service.get(), r = std::move(r), reply = std::move(reply)]() mutable {
-      svc->handle_callback(r, std::move(reply));
-    });
-  });
+  }));
+  // The callback talks to the app's token endpoint.
+  router.add("GET", "/oauth/callback", blocking([svc = c.connection_service.get()](http::Request& r, http::Reply reply) {
+    svc->handle_callback(r, std::move(reply));
+  }));
   router.add("GET", "/healthz", [](http::Request&&, http::Reply reply) { reply(http::Response::text(200, "ok\n")); });
-  router.add("GET", "/readyz", [db = c.database.get()](http::Request&&, http::Reply reply) {
-    Status s = db->ping();
+  // A pooled connection, waited for two seconds at most.
+  router.add("GET", "/readyz", blocking([db = c.database.get()](http::Request&, http::Reply reply) {
+    Status s = db->ping(std::chrono::seconds(2));
+    if (!s.ok()) spdlog::warn("not ready: {}", s.message());
     reply(s.ok() ? http::Response::text(200, "ready\n") : http::Response::text(503, "database unreachable\n"));
-  });
-  router.add("GET", "/metrics", [m = &c.metrics](http::Request&&, http::Reply reply) {
+  }));
+  // The queue gauges count rows in the database.
+  router.add("GET", "/metrics", blocking([m = &c.metrics](http::Request&, http::Reply reply) {
     auto r = http::Response::text(200, m->render());
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply(std::move(r));
-  });
+  }));
 
   http::ServerOptions options;
   options.max_body_bytes = cfg.server.max_body_bytes;
@@ -292,7 +303,7 @@ void App::run() {
   p.server->run(io_threads);
   // The server has stopped and every request in flight has its answer; now drain the rest.
   p.ingest->stop();
-  p.oauth_pool.stop();
+  p.blocking_pool.stop();
   p.workers->stop();
   {
     std::lock_guard lock(p.housekeeping_mutex);

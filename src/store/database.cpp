@@ -72,10 +72,17 @@ void PooledDatabase::release(std::unique_ptr<Connection> connection) {
   pool_->available.notify_one();
 }
 
-Status PooledDatabase::ping() {
-  auto lease = acquire();
-  if (!lease) return lease.status();
-  auto rows = (*lease)->query("SELECT 1");
+Status PooledDatabase::ping(std::chrono::milliseconds wait) {
+  std::unique_ptr<Connection> connection;
+  {
+    std::unique_lock lock(pool_->mutex);
+    if (!pool_->available.wait_for(lock, wait, [&] { return !pool_->idle.empty(); }))
+      return Unavailable("no database connection came free within " + std::to_string(wait.count()) + " ms");
+    connection = std::move(pool_->idle.back());
+    pool_->idle.pop_back();
+  }
+  Lease lease(this, std::move(connection));
+  auto rows = lease->query("SELECT 1");
   return rows ? Status::Ok() : rows.status();
 }
 

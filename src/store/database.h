@@ -2,6 +2,7 @@
 // PostgreSQL implement, so repositories are written once with `?` placeholders.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,7 +77,9 @@ class Database {
   virtual ~Database() = default;
   virtual Result<Lease> acquire() = 0;
   virtual Dialect dialect() const = 0;
-  virtual Status ping() = 0;
+  // A round trip to the database, waiting at most `wait` for a free connection (readiness
+  // checks must answer even when every connection is busy).
+  virtual Status ping(std::chrono::milliseconds wait = std::chrono::seconds(2)) = 0;
 
  protected:
   friend class Lease;
@@ -87,7 +90,7 @@ class Database {
 class PooledDatabase : public Database {
  public:
   Result<Lease> acquire() override;
-  Status ping() override;
+  Status ping(std::chrono::milliseconds wait) override;
 
  protected:
   Status fill(size_t pool_size);

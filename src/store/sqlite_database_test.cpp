@@ -74,5 +74,19 @@ TEST(SqliteDatabase, CommitsLeaveCheckpointsToTheCheckpointer) {
   EXPECT_LT(std::filesystem::file_size(path) / 4096, 100u);
 }
 
+TEST(SqliteDatabase, APingWhileEveryConnectionIsBusyAnswersWithinItsWait) {
+  testing::TestDatabase test_db{"sqlite", 2};
+  DEPUTY_REQUIRE_DATABASE(test_db);
+  auto first = test_db.database->acquire();
+  auto second = test_db.database->acquire();
+  ASSERT_TRUE(first && second);
+  const auto started = std::chrono::steady_clock::now();
+  Status busy = test_db.database->ping(std::chrono::milliseconds(50));
+  EXPECT_EQ(busy.code(), ErrorCode::kUnavailable) << busy.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "did not wait for a connection without limit";
+  { auto freed = std::move(first); }
+  EXPECT_TRUE(test_db.database->ping(std::chrono::milliseconds(50)).ok());
+}
+
 }  // namespace
 }  // namespace deputy::store
