@@ -1,6 +1,7 @@
 #include "engine/job_runner.h"
 
 #include <future>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -298,8 +299,22 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
   }
   const bool personal = recipe.verify_user_access_at_runtime;
   const std::string acting_user = run.context.value("acting_user", run.job.requester);
-  auto grant = connections_.access(run.job.team_id, acting_user, recipe.app,
-                                   personal ? store::ConnectionMode::kPersonal : store::ConnectionMode::kShared);
+  auto slot = std::make_shared<Bulkhead::Slot>(std::move(std::get<Bulkhead::Slot>(entered)));
+  // A token that needs renewing is renewed off the workers, once for all who wait on it.
+  connections_.start_access(run.job.team_id, acting_user, recipe.app,
+                            personal ? store::ConnectionMode::kPersonal : store::ConnectionMode::kShared,
+                            on_workers([this, shared_run, &step, slot, then = std::move(then)](Result<oauth::AccessGrant> grant) mutable {
+                              with_grant(shared_run, step, std::move(*slot), std::move(grant), std::move(then));
+                            }));
+}
+
+void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes::Step& step, Bulkhead::Slot slot,
+                           Result<oauth::AccessGrant> grant, Then then) {
+  Run& run = *shared_run;
+  const recipes::HttpStep& h = *step.http;
+  const recipes::Recipe& recipe = *run.recipe;
+  const bool personal = recipe.verify_user_access_at_runtime;
+  const std::string acting_user = run.context.value("acting_user", run.job.requester);
   if (!grant) {
     auto code = grant.status().code();
     if (personal && (code == ErrorCode::kNotFound || code == ErrorCode::kUnauthenticated)) {
@@ -341,7 +356,7 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
   pending->grant = std::move(*grant);
   pending->personal = personal;
   pending->acting_user = acting_user;
-  pending->slot = std::move(std::get<Bulkhead::Slot>(entered));
+  pending->slot = std::move(slot);
   pending->then = std::move(then);
   send(std::move(pending));
 }
@@ -370,17 +385,9 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   const std::string& acting_user = call->acting_user;
   const Then& then = call->then;
   if (outcome.reached == http::Reached::kAnswered && outcome.response.status == 401 && !call->renewed) {
-    auto renewed = connections_.refresh_after_rejection(call->grant);
-    if (!renewed) {
-      (void)jobs_.abandon_step(run.job.id, run.job.step);
-      if (personal && renewed.status().code() == ErrorCode::kUnauthenticated)
-        return then(park_for_login(run, acting_user, "has ended and could not be renewed"));
-      if (renewed.status().code() == ErrorCode::kUnavailable) return transient(call->run, renewed.status(), stopped(then));
-      return fail(call->run, app_name(recipe.app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message()), stopped(then));
-    }
-    call->grant = std::move(*renewed);
-    call->renewed = true;
-    return send(call);
+    return connections_.start_refresh_after_rejection(call->grant, on_workers([this, call](Result<oauth::AccessGrant> renewed) {
+      renewed_after_rejection(call, std::move(renewed));
+    }));
   }
   if (outcome.reached != http::Reached::kAnswered) {
     if (h.idempotent || outcome.reached == http::Reached::kNotSent) {
@@ -436,6 +443,32 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   run.context["shared"] = !personal;
   if (Status s = jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump()); !s.ok()) return then(s);
   then(Next::kContinue);
+}
+
+void JobRunner::renewed_after_rejection(const std::shared_ptr<Call>& call, Result<oauth::AccessGrant> renewed) {
+  Run& run = *call->run;
+  const Then& then = call->then;
+  if (!renewed) {
+    call->slot.leave();
+    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    if (call->personal && renewed.status().code() == ErrorCode::kUnauthenticated)
+      return then(park_for_login(run, call->acting_user, "has ended and could not be renewed"));
+    if (renewed.status().code() == ErrorCode::kUnavailable) return transient(call->run, renewed.status(), stopped(then));
+    return fail(call->run, app_name(run.recipe->app) + " refused the login: " + slack::escape_mrkdwn(renewed.status().message()),
+                stopped(then));
+  }
+  call->grant = std::move(*renewed);
+  call->renewed = true;
+  send(call);
+}
+
+JobRunner::Granted JobRunner::on_workers(Granted next) {
+  // Answered at once on this thread (no renewal was needed), it goes on here; answered on
+  // the renewal thread, it goes back to the workers.
+  return [this, next = std::move(next), caller = std::this_thread::get_id(), executor = executor_](Result<oauth::AccessGrant> grant) mutable {
+    if (std::this_thread::get_id() == caller || !executor) return next(std::move(grant));
+    executor->post([next = std::move(next), grant = std::move(grant)]() mutable { next(std::move(grant)); });
+  };
 }
 
 Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std::string& reason) {

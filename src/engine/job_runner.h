@@ -90,6 +90,12 @@ class JobRunner {
   void advance(std::shared_ptr<Run> run, Done done);
   void approval_step(const RunPtr& run, const recipes::Step& step, Then then);
   void http_step(const std::shared_ptr<Run>& run, const recipes::Step& step, Then then);
+  // The rest of an HTTP step once the token is at hand.
+  void with_grant(const std::shared_ptr<Run>& run, const recipes::Step& step, Bulkhead::Slot slot, Result<oauth::AccessGrant> grant,
+                  Then then);
+  void renewed_after_rejection(const std::shared_ptr<Call>& call, Result<oauth::AccessGrant> renewed);
+  using Granted = oauth::ConnectionService::Granted;
+  Granted on_workers(Granted next);
   void send(std::shared_ptr<Call> call);
   void answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome);
   // The ends of a run: each calls `done` once, perhaps after Slack has answered.

@@ -501,8 +501,8 @@ Result<AccessGrant> ConnectionService::grant_of(const store::ConnectionRecord& r
   return AccessGrant{record.id, bundle->access_token, record.api_base_url, record.account, record.version};
 }
 
-Result<AccessGrant> ConnectionService::access(const std::string& team_id, const std::string& user_id, const std::string& app_id,
-                                              store::ConnectionMode mode) {
+Result<store::ConnectionRecord> ConnectionService::usable_record(const std::string& team_id, const std::string& user_id,
+                                                                const std::string& app_id, store::ConnectionMode mode) {
   auto found = connections_.find(team_id, mode == store::ConnectionMode::kShared ? "" : user_id, app_id, mode);
   if (!found) return found.status();
   if (!found->has_value()) return NotFound("no " + std::string(store::mode_name(mode)) + " connection to " + app_id);
@@ -512,8 +512,15 @@ Result<AccessGrant> ConnectionService::access(const std::string& team_id, const 
   // "Last used" is shown to people by the minute; writing it on every read would turn each
   // read into a database write.
   if (clock_.unix_seconds() - record.last_used_at >= 60) (void)connections_.touch(record.id);
-  if (!expiring(record)) return grant_of(record);
-  return refresh_locked(record.id, "", record.version);
+  return std::move(**found);
+}
+
+Result<AccessGrant> ConnectionService::access(const std::string& team_id, const std::string& user_id, const std::string& app_id,
+                                              store::ConnectionMode mode) {
+  auto record = usable_record(team_id, user_id, app_id, mode);
+  if (!record) return record.status();
+  if (!expiring(*record)) return grant_of(*record);
+  return refresh_locked(record->id, "", record->version);
 }
 
 bool ConnectionService::expiring(const store::ConnectionRecord& record) const {
@@ -527,6 +534,50 @@ bool ConnectionService::expiring(const store::ConnectionRecord& record) const {
 Result<AccessGrant> ConnectionService::refresh_after_rejection(const AccessGrant& rejected) {
   return refresh_locked(rejected.connection_id, rejected.access_token, rejected.version);
 }
+
+void ConnectionService::start_access(const std::string& team_id, const std::string& user_id, const std::string& app_id,
+                                     store::ConnectionMode mode, Granted granted) {
+  auto record = usable_record(team_id, user_id, app_id, mode);
+  if (!record) return granted(record.status());
+  if (!expiring(*record)) return granted(grant_of(*record));
+  renew_once(record->id, "", record->version, std::move(granted));
+}
+
+void ConnectionService::start_refresh_after_rejection(const AccessGrant& rejected, Granted granted) {
+  renew_once(rejected.connection_id, rejected.access_token, rejected.version, std::move(granted));
+}
+
+void ConnectionService::renew_once(const std::string& connection_id, const std::string& rejected_token, int64_t seen_version,
+                                   Granted granted) {
+  {
+    std::lock_guard lock(renewing_mutex_);
+    auto [waiting, first] = renewing_.try_emplace(connection_id);
+    waiting->second.push_back(std::move(granted));
+    if (!first) return;  // a renewal is under way: its answer is this caller's too
+  }
+  auto renew = [this, connection_id, rejected_token, seen_version] {
+    auto renewed = refresh_locked(connection_id, rejected_token, seen_version);
+    std::vector<Granted> waiting;
+    {
+      std::lock_guard lock(renewing_mutex_);
+      auto it = renewing_.find(connection_id);
+      if (it != renewing_.end()) {
+        waiting = std::move(it->second);
+        renewing_.erase(it);
+      }
+    }
+    for (auto& g : waiting) g(renewed);
+  };
+  if (renewals_) renewals_(std::move(renew));
+  else renew();
+}
+
+size_t ConnectionService::renewals_in_flight() {
+  std::lock_guard lock(renewing_mutex_);
+  return renewing_.size();
+}
+
+
 
 Result<AccessGrant> ConnectionService::refresh_locked(const std::string& connection_id, const std::string& rejected_token,
                                                       int64_t seen_version) {

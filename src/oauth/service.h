@@ -98,6 +98,21 @@ class ConnectionService {
   // After the app refused `rejected` (HTTP 401): refresh unless someone already did.
   Result<AccessGrant> refresh_after_rejection(const AccessGrant& rejected);
 
+  // The same without holding the caller's thread through a renewal. A token that needs one
+  // is renewed on the renewal executor (set_renewals), once per connection in this process
+  // however many jobs wait for it: they subscribe to that renewal's answer. `granted` runs
+  // at once when no renewal is needed, else on the renewal thread.
+  using Granted = std::function<void(Result<AccessGrant>)>;
+  void start_access(const std::string& team_id, const std::string& user_id, const std::string& app, store::ConnectionMode mode,
+                    Granted granted);
+  void start_refresh_after_rejection(const AccessGrant& rejected, Granted granted);
+  // Where renewals run (a few threads that may wait on token endpoints); unset, on the
+  // caller's thread.
+  using Post = std::function<void(std::function<void()>)>;
+  void set_renewals(Post post) { renewals_ = std::move(post); }
+  // Renewals running or waiting to run in this process, for tests and metrics.
+  size_t renewals_in_flight();
+
   // Asks the app who the person's connection is, using (and renewing) their token: refresh
   // before expiry, and once more after a 401.
   Result<std::string> whoami(const std::string& team_id, const std::string& user_id, const std::string& app);
@@ -149,6 +164,9 @@ class ConnectionService {
   Result<Bundle> open_record(const store::ConnectionRecord& record);
   Result<AccessGrant> refresh_locked(const std::string& connection_id, const std::string& rejected_token, int64_t seen_version);
   bool expiring(const store::ConnectionRecord& record) const;
+  // The caller's connection when it can be used (active), its last use noted.
+  Result<store::ConnectionRecord> usable_record(const std::string& team_id, const std::string& user_id, const std::string& app,
+                                                store::ConnectionMode mode);
   Result<AccessGrant> grant_of(const store::ConnectionRecord& record);
   void notify(const std::string& team_id, const std::string& user_id, const std::string& text);
   // Tells the person a login ended without a connection. The job parked for it is cancelled,
@@ -185,6 +203,12 @@ class ConnectionService {
   Messenger messenger_;
   std::mutex locks_mutex_;
   std::map<std::string, std::weak_ptr<RefreshTurn>> locks_;
+  // Renews `connection_id` on the renewal executor unless that is under way already; either
+  // way `granted` gets the answer.
+  void renew_once(const std::string& connection_id, const std::string& rejected_token, int64_t seen_version, Granted granted);
+  Post renewals_;
+  std::mutex renewing_mutex_;
+  std::map<std::string, std::vector<Granted>> renewing_;  // connection id -> who waits for its renewal
 };
 
 }  // namespace deputy::oauth

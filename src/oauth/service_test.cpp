@@ -199,6 +199,44 @@ TEST_P(ServiceTest, JobsWaitingOnARenewalThatFailedTakeItsAnswerInsteadOfEachTry
   ASSERT_TRUE(later) << "a failure is not remembered for those who ask afterwards: " << later.status().message();
 }
 
+TEST_P(ServiceTest, JobsWaitingOnOneRenewalSubscribeToItInsteadOfHoldingAThreadEach) {
+  seed("erin", clock.unix_seconds() - 1);
+  std::vector<std::function<void()>> posted;
+  service->set_renewals([&](std::function<void()> renew) { posted.push_back(std::move(renew)); });
+  std::vector<Result<AccessGrant>> answers;
+  auto keep = [&](Result<AccessGrant> grant) { answers.push_back(std::move(grant)); };
+  for (int i = 0; i < 5; ++i) service->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
+  ASSERT_EQ(posted.size(), 1u) << "one renewal for the five jobs";
+  EXPECT_TRUE(answers.empty()) << "none of them waits in the caller's thread";
+  EXPECT_EQ(service->renewals_in_flight(), 1u);
+  EXPECT_EQ(auth.token_requests, 0);
+  posted[0]();
+  ASSERT_EQ(answers.size(), 5u);
+  EXPECT_EQ(auth.token_requests, 1);
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a) << a.status().message();
+    EXPECT_EQ(a->access_token, answers[0]->access_token);
+  }
+  EXPECT_EQ(service->renewals_in_flight(), 0u);
+
+  // The renewed token is fresh: handed over at once, with no renewal.
+  service->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
+  EXPECT_EQ(posted.size(), 1u);
+  ASSERT_EQ(answers.size(), 6u);
+  EXPECT_EQ(answers[5]->access_token, answers[0]->access_token);
+
+  // After a 401, those who were refused the same token share one renewal too.
+  service->start_refresh_after_rejection(*answers[5], keep);
+  service->start_refresh_after_rejection(*answers[5], keep);
+  ASSERT_EQ(posted.size(), 2u);
+  posted[1]();
+  ASSERT_EQ(answers.size(), 8u);
+  EXPECT_EQ(auth.token_requests, 2);
+  ASSERT_TRUE(answers[6] && answers[7]);
+  EXPECT_NE(answers[6]->access_token, answers[5]->access_token);
+  EXPECT_EQ(answers[7]->access_token, answers[6]->access_token);
+}
+
 TEST_P(ServiceTest, NonsenseExpiresInIsHandled) {
   seed("alice", clock.unix_seconds() - 1);
   auth.expires_in = "soon";

@@ -118,6 +118,9 @@ struct App::Parts {
   std::unique_ptr<SlackEndpoint> slack_endpoint;
   std::unique_ptr<http::Server> server;
   BlockingPool blocking_pool{2};
+  // Token renewals for jobs: they may wait on a token endpoint, so not on a worker. Each
+  // connection renews once however many jobs wait for it.
+  BlockingPool renewal_pool{4};
   std::thread housekeeping;
   std::mutex housekeeping_mutex;
   std::condition_variable housekeeping_wake;
@@ -185,6 +188,7 @@ Status App::start() {
   p.outbox = std::make_unique<engine::Outbox>(*p.engine_slack, *p.engine_slack, *p.inbox, SystemClock::instance());
   p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, *c.http_client,
                                                  *p.engine_slack, *p.outbox, c.metrics);
+  c.connection_service->set_renewals([&p](std::function<void()> renew) { p.renewal_pool.post(std::move(renew)); });
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
   c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
   c.connection_service->set_messenger([outbox = p.outbox.get()](const std::string& team_id, const std::string& user_id, const slack::Message& message) {
@@ -305,6 +309,7 @@ void App::run() {
   p.ingest->stop();
   p.blocking_pool.stop();
   p.workers->stop();
+  p.renewal_pool.stop();
   {
     std::lock_guard lock(p.housekeeping_mutex);
     p.stopping = true;

@@ -81,6 +81,8 @@ export class AuthServer {
     this.provider.proxy = false;
     this.provider.use(async (ctx, next) => {
       if (ctx.path === '/token' && ctx.method === 'POST') {
+        // tokenDelayMs: how long the token endpoint takes (real ones: 100-300 ms, sometimes hanging).
+        if (this.tokenDelayMs) await new Promise((resolve) => setTimeout(resolve, this.tokenDelayMs));
         if (this.down) {
           this.tokenRequests.push({ failed: true, status: 503, at: Date.now() });
           ctx.status = 503;
