@@ -133,10 +133,12 @@ void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string,
   job.reply_to = slack::to_json(request.where);
   json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
   job.context = context.dump();
-  auto stored = jobs_.create(job);
-  if (!stored) return done(stored.status());
-  spdlog::info("job {} ({}) for {} stored", stored->id, recipe.command, request.where.user_id);
-  drive(std::move(*stored), attempt, std::move(done));
+  // Stored and taken in one write: a retried delivery finds the job it already made.
+  auto claimed = jobs_.create_and_claim(job);
+  if (!claimed) return done(claimed.status());
+  if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
+  spdlog::debug("job {} ({}) for {} stored", (*claimed)->id, recipe.command, request.where.user_id);
+  drive_claimed(std::move(**claimed), attempt, std::move(done));
 }
 
 void JobRunner::run(const std::string& job_id, int attempt, Done done) {
@@ -173,9 +175,13 @@ void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran
   if (!claimed) return done(claimed.status());
   if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
   if (ran) *ran = true;
+  drive_claimed(std::move(**claimed), attempt, std::move(done));
+}
+
+void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done) {
   auto shared_run = std::make_shared<Run>();
   Run& run = *shared_run;
-  run.job = std::move(**claimed);
+  run.job = std::move(claimed);
   run.attempt = attempt;
   auto where = slack::conversation_from_json(run.job.reply_to);
   if (!where) return fail(shared_run, "its reply address is unreadable", std::move(done));

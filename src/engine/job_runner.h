@@ -86,6 +86,8 @@ class JobRunner {
   // `ran` (when given) is set before this returns: whether this call claimed the job (false
   // when it is parked, finished, or another runner holds it).
   void drive(store::JobRecord job, int attempt, Done done, bool* ran = nullptr);
+  // The same for a job this runner has just claimed.
+  void drive_claimed(store::JobRecord claimed, int attempt, Done done);
   // Runs the steps from run->job.step on, then the reply.
   void advance(std::shared_ptr<Run> run, Done done);
   void approval_step(const RunPtr& run, const recipes::Step& step, Then then);

@@ -75,18 +75,49 @@ Result<std::optional<JobRecord>> Jobs::get(const std::string& id) {
   return select_job(**lease, "id = ?", {id});
 }
 
+namespace {
+
+Result<std::optional<JobRecord>> claim_in(Connection& tx, const char* where, const std::string& key, int64_t now,
+                                          std::chrono::seconds lease) {
+  auto rows = tx.query(std::string("UPDATE jobs SET state = 'running', lease_until = ?, updated_at = ? WHERE ") + where +
+                           " AND (state = 'queued' OR (state = 'running' AND lease_until < ?)) RETURNING " + kJobColumns,
+                       {now + lease.count(), now, key, now});
+  if (!rows) return rows.status();
+  if (rows->empty()) return std::optional<JobRecord>{};
+  return std::optional<JobRecord>{job_from_row(rows->front())};
+}
+
+}  // namespace
+
 Result<std::optional<JobRecord>> Jobs::claim(const std::string& id) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
   std::optional<JobRecord> claimed;
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto rows = tx.query(std::string("UPDATE jobs SET state = 'running', lease_until = ?, updated_at = ? "
-                                     "WHERE id = ? AND (state = 'queued' OR (state = 'running' AND lease_until < ?)) RETURNING ") +
-                             kJobColumns,
-                         {now + lease_.count(), now, id, now});
-    if (!rows) return rows.status();
-    if (!rows->empty()) claimed = job_from_row(rows->front());
+    auto taken = claim_in(tx, "id = ?", id, now, lease_);
+    if (!taken) return taken.status();
+    claimed = std::move(*taken);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return claimed;
+}
+
+Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
+  auto lease = database_.acquire();
+  if (!lease) return lease.status();
+  const int64_t now = clock_.unix_seconds();
+  std::optional<JobRecord> claimed;
+  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+    auto inserted = tx.execute(
+        "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.state, job.context, now, now});
+    if (!inserted) return inserted.status();
+    auto taken = claim_in(tx, "origin = ?", job.origin, now, lease_);
+    if (!taken) return taken.status();
+    claimed = std::move(*taken);
     return Status::Ok();
   });
   if (!s.ok()) return s;

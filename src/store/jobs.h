@@ -68,6 +68,9 @@ class Jobs {
   Result<std::optional<JobRecord>> get(const std::string& id);
   // Takes the job for running: a queued one, or a running one whose runner's lease ran out.
   Result<std::optional<JobRecord>> claim(const std::string& id);
+  // create() and claim() in one transaction: the job stored once per origin, and taken for
+  // running unless another runner holds it (or it is parked or finished).
+  Result<std::optional<JobRecord>> create_and_claim(const JobRecord& job);
 
   Result<std::optional<StepRecord>> step(const std::string& job_id, int step);
   // Records that a step is about to call the app. Durable, so a crash after the call

@@ -53,6 +53,30 @@ TEST_P(JobsTest, OnlyOneRunnerHoldsAJobUntilItsLeaseRunsOut) {
   EXPECT_FALSE(jobs->claim("J1")->has_value());
 }
 
+TEST_P(JobsTest, CreatedAndClaimedInOneWriteOncePerOriginAndOnlyByOneRunner) {
+  JobRecord job;
+  job.id = "J1";
+  job.origin = "delivery:9";
+  job.team_id = "T1";
+  job.requester = "U1";
+  job.recipe = "create opportunity";
+  auto first = jobs->create_and_claim(job);
+  ASSERT_TRUE(first && first->has_value()) << first.status().message();
+  EXPECT_EQ((*first)->state, job_state::kRunning);
+  job.id = "J2";  // Slack's retry of the same delivery, handled again
+  auto retried = jobs->create_and_claim(job);
+  ASSERT_TRUE(retried);
+  EXPECT_FALSE(retried->has_value()) << "the first runner still holds it";
+  clock.advance(std::chrono::seconds(301));
+  auto after_lease = jobs->create_and_claim(job);
+  ASSERT_TRUE(after_lease && after_lease->has_value());
+  EXPECT_EQ((*after_lease)->id, "J1") << "still the one job of that delivery";
+  ASSERT_TRUE(jobs->finish("J1", job_state::kSucceeded, "done").ok());
+  clock.advance(std::chrono::seconds(301));
+  EXPECT_FALSE(jobs->create_and_claim(job)->has_value()) << "a finished job is not run again";
+  EXPECT_FALSE(jobs->get("J2")->has_value());
+}
+
 TEST_P(JobsTest, StepOutcomesAreRecordedOnceAndAdvanceTheJob) {
   make("J1", "d1");
   ASSERT_TRUE(jobs->claim("J1")->has_value());
