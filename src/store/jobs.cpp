@@ -43,6 +43,15 @@ Status changed_one(const Result<int64_t>& r, const std::string& what) {
   return Status::Ok();
 }
 
+// Stores the job unless one exists for its origin (a delivery handled again).
+Status insert_once(Connection& tx, const JobRecord& job, int64_t now) {
+  auto inserted = tx.execute(
+      "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+      {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.state, job.context, now, now});
+  return inserted ? Status::Ok() : inserted.status();
+}
+
 }  // namespace
 
 Jobs::Jobs(Database& database, const Clock& clock, std::chrono::seconds lease)
@@ -54,11 +63,7 @@ Result<JobRecord> Jobs::create(const JobRecord& job) {
   const int64_t now = clock_.unix_seconds();
   std::optional<JobRecord> stored;
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto inserted = tx.execute(
-        "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
-        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.state, job.context, now, now});
-    if (!inserted) return inserted.status();
+    if (Status stored = insert_once(tx, job, now); !stored.ok()) return stored;
     auto found = select_job(tx, "origin = ?", {job.origin});
     if (!found) return found.status();
     stored = std::move(*found);
@@ -110,11 +115,7 @@ Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
   const int64_t now = clock_.unix_seconds();
   std::optional<JobRecord> claimed;
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto inserted = tx.execute(
-        "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
-        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.state, job.context, now, now});
-    if (!inserted) return inserted.status();
+    if (Status stored = insert_once(tx, job, now); !stored.ok()) return stored;
     auto taken = claim_in(tx, "origin = ?", job.origin, now, lease_);
     if (!taken) return taken.status();
     claimed = std::move(*taken);
