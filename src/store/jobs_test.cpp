@@ -18,7 +18,7 @@ struct JobsTest : ::testing::TestWithParam<std::string> {
     jobs = std::make_unique<Jobs>(*db.database, clock, std::chrono::seconds(300));
   }
 
-  JobRecord make(const std::string& id, const std::string& origin) {
+  static JobRecord unstored(const std::string& id, const std::string& origin) {
     JobRecord j;
     j.id = id;
     j.origin = origin;
@@ -27,6 +27,11 @@ struct JobsTest : ::testing::TestWithParam<std::string> {
     j.recipe = "create opportunity";
     j.params = R"({"name":"Acme"})";
     j.reply_to = "{}";
+    return j;
+  }
+
+  JobRecord make(const std::string& id, const std::string& origin) {
+    JobRecord j = unstored(id, origin);
     auto stored = jobs->create(j);
     EXPECT_TRUE(stored) << stored.status().message();
     return stored ? *stored : j;
@@ -54,12 +59,7 @@ TEST_P(JobsTest, OnlyOneRunnerHoldsAJobUntilItsLeaseRunsOut) {
 }
 
 TEST_P(JobsTest, CreatedAndClaimedInOneWriteOncePerOriginAndOnlyByOneRunner) {
-  JobRecord job;
-  job.id = "J1";
-  job.origin = "delivery:9";
-  job.team_id = "T1";
-  job.requester = "U1";
-  job.recipe = "create opportunity";
+  JobRecord job = unstored("J1", "delivery:9");
   auto first = jobs->create_and_claim(job);
   ASSERT_TRUE(first && first->has_value()) << first.status().message();
   EXPECT_EQ((*first)->state, job_state::kRunning);
