@@ -9,7 +9,7 @@
 namespace deputy::engine {
 
 Ingest::Ingest(store::Inbox& inbox, Handoff handoff, size_t max_batch)
-    : inbox_(inbox), handoff_(std::move(handoff)), max_batch_(max_batch), writer_([this] { loop(); }) {}
+    : inbox_(inbox), handoff_(std::move(handoff)), max_batch_(max_batch), direct_(inbox.database()), writer_([this] { loop(); }) {}
 
 Ingest::~Ingest() { stop(); }
 
@@ -35,6 +35,45 @@ void Ingest::complete(int64_t id) {
     }
   }
   if (Status s = inbox_.complete(id); !s.ok()) spdlog::warn("could not delete finished delivery {}: {}", id, s.message());
+}
+
+void Ingest::write(Work work, store::Durability durability, Written written) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_) {
+      writes_.push_back(PendingWrite{std::move(work), durability, std::move(written)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  direct_.write(std::move(work), durability, std::move(written));
+}
+
+void Ingest::commit(std::vector<PendingWrite>& writes) {
+  if (writes.empty()) return;
+  const bool durable = std::any_of(writes.begin(), writes.end(), [](const PendingWrite& w) { return w.durability == store::Durability::kDurable; });
+  std::vector<Status> outcomes(writes.size());
+  Status committed = [&]() -> Status {
+    auto lease = inbox_.database().acquire();
+    if (!lease) return lease.status();
+    return store::with_write_transaction(
+        **lease,
+        [&](store::Connection& tx) -> Status {
+          for (size_t i = 0; i < writes.size(); ++i) {
+            if (auto marked = tx.execute("SAVEPOINT deputy_write"); !marked) return marked.status();
+            outcomes[i] = writes[i].work(tx);
+            if (!outcomes[i].ok()) {
+              if (auto undone = tx.execute("ROLLBACK TO deputy_write"); !undone) return undone.status();
+            }
+            if (auto released = tx.execute("RELEASE deputy_write"); !released) return released.status();
+          }
+          return Status::Ok();
+        },
+        durable ? store::Durability::kDurable : store::Durability::kNormal);
+  }();
+  if (!committed.ok()) spdlog::error("could not commit {} job writes: {}", writes.size(), committed.message());
+  for (size_t i = 0; i < writes.size(); ++i) writes[i].written(committed.ok() ? std::move(outcomes[i]) : committed);
+  writes.clear();
 }
 
 Result<std::vector<store::ClaimedDelivery>> Ingest::claim(size_t limit, std::chrono::seconds lease) {
@@ -66,14 +105,16 @@ void Ingest::loop() {
   while (true) {
     std::vector<std::pair<store::Delivery, Done>> batch;
     std::vector<ClaimRequest> claims;
+    std::vector<PendingWrite> writes;
     store::InboxBatch write;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty() || !claims_.empty(); });
-      if (queue_.empty() && completed_.empty() && claims_.empty() && stopping_) {
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty() || !claims_.empty() || !writes_.empty(); });
+      if (queue_.empty() && completed_.empty() && claims_.empty() && writes_.empty() && stopping_) {
         stopped_ = true;
         return;
       }
+      writes.swap(writes_);
       while (!queue_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -96,11 +137,16 @@ void Ingest::loop() {
     write.deliveries.reserve(batch.size());
     for (auto& item : batch) write.deliveries.push_back(std::move(item.first));
     write.claim_first = batch.empty() ? 0 : handoff_.room();
+    if (batch.empty() && write.completed.empty() && claims.empty()) {
+      commit(writes);
+      continue;
+    }
     auto written = inbox_.write(write);
     if (!written) {
       spdlog::error("could not store {} Slack deliveries: {}", batch.size(), written.status().message());
       for (auto& item : batch) item.second(written.status());
       for (auto& request : claims) request.answer.set_value(written.status());
+      commit(writes);
       std::unique_lock lock(mutex_);
       if (stopping_) {
         // No more batches to ride on: delete them one by one, or a restart would run them again.
@@ -136,6 +182,8 @@ void Ingest::loop() {
     }
     handoff_.hand_over(std::move(claimed));
     if (accepted > written->claimed.size()) handoff_.notify();
+    // After the acks: they must not wait for these (nor for an fsync a durable one asks for).
+    commit(writes);
   }
 }
 

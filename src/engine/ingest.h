@@ -5,6 +5,9 @@
 // so a delivery costs the database one shared write instead of three of its own. Workers may
 // also claim queued work through it, so that on SQLite no other thread holds the write lock
 // on the hot path (the workers run at a lower CPU priority and must not make the ack wait).
+// For the same reason the job engine's writes go through it as well (store::Writes): they are
+// committed together, right after the acks' own transaction, and each caller is told once
+// its write is on disk.
 #pragma once
 
 #include <condition_variable>
@@ -16,10 +19,11 @@
 #include <vector>
 
 #include "store/inbox.h"
+#include "store/writes.h"
 
 namespace deputy::engine {
 
-class Ingest {
+class Ingest final : public store::Writes {
  public:
   using Done = std::function<void(Result<store::Admission>)>;
 
@@ -32,7 +36,7 @@ class Ingest {
   };
 
   Ingest(store::Inbox& inbox, Handoff handoff, size_t max_batch = 512);
-  ~Ingest();
+  ~Ingest() override;
   Ingest(const Ingest&) = delete;
   Ingest& operator=(const Ingest&) = delete;
 
@@ -42,11 +46,21 @@ class Ingest {
   // Claims up to `limit` queued deliveries in the next write and waits for it; directly once
   // the writer has stopped.
   Result<std::vector<store::ClaimedDelivery>> claim(size_t limit, std::chrono::seconds lease);
+  // Committed after the next batch of deliveries, with every other write queued by then, each
+  // in a savepoint of its own so that one failing write leaves the others be; durable (one
+  // fsync for all) when any of them asks to be. Once the writer has stopped, at once.
+  void write(Work work, store::Durability durability, Written written) override;
   // Writes what is queued, then stops the writer.
   void stop();
 
  private:
+  struct PendingWrite {
+    Work work;
+    store::Durability durability;
+    Written written;
+  };
   void loop();
+  void commit(std::vector<PendingWrite>& writes);
 
   store::Inbox& inbox_;
   Handoff handoff_;
@@ -61,6 +75,8 @@ class Ingest {
     std::promise<Result<std::vector<store::ClaimedDelivery>>> answer;
   };
   std::vector<ClaimRequest> claims_;
+  std::vector<PendingWrite> writes_;
+  store::DirectWrites direct_;
   bool stopping_ = false;
   bool stopped_ = false;
   std::thread writer_;

@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "engine/workers.h"
+#include "store/connections.h"
 #include "testing/databases.h"
 #include "testing/eventually.h"
 
@@ -347,6 +349,126 @@ TEST_P(IngestTest, AFinishedDeliveryReportedAfterTheWriterStoppedIsDeletedDirect
   ingest.stop();
   ingest.complete((*claimed)->id);
   EXPECT_EQ(in_inbox(), 0);
+}
+
+// An audit entry is a write any job makes; what it says tells the writes apart.
+store::Writes::Work audit_entry(const std::string& detail, std::function<void()> before = [] {}) {
+  return [detail, before](store::Connection& tx) {
+    before();
+    return store::append_audit(tx, store::AuditEvent{"T1", "action", "U1", "", "", "", "", detail}, 1700000000);
+  };
+}
+
+std::vector<std::string> audited(store::Database& db) {
+  auto lease = db.acquire();
+  auto rows = (*lease)->query("SELECT detail FROM audit_log ORDER BY id");
+  std::vector<std::string> out;
+  if (rows)
+    for (const auto& row : *rows) out.push_back(row.text(0));
+  return out;
+}
+
+TEST_P(IngestTest, WritesQueuedTogetherShareOneCommitAndOneThatFailsLeavesTheOthersBe) {
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(log_mutex);
+    log.push_back(what);
+  };
+  // The writer is kept busy with a first write while three more queue behind it.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> first_running;
+  std::promise<void> all_written;
+  std::atomic<int> written{0};
+  auto count = [&](const std::string& name) {
+    return [&, name](Status s) {
+      note("written " + name + (s.ok() ? "" : " (" + std::string(s.message()) + ")"));
+      if (++written == 4) all_written.set_value();
+    };
+  };
+  ingest.write(audit_entry("first", [&] {
+                 first_running.set_value();
+                 released.wait();
+               }),
+               store::Durability::kNormal, count("first"));
+  first_running.get_future().wait();
+  ingest.write(audit_entry("a", [&] { note("work a"); }), store::Durability::kNormal, count("a"));
+  ingest.write(
+      [&, entry = audit_entry("b")](store::Connection& tx) {
+        note("work b");
+        (void)entry(tx);
+        return FailedPrecondition("b changed its mind");
+      },
+      store::Durability::kNormal, count("b"));
+  ingest.write(audit_entry("c", [&] { note("work c"); }), store::Durability::kNormal, count("c"));
+  release.set_value();
+  ASSERT_EQ(all_written.get_future().wait_for(10s), std::future_status::ready);
+  ingest.stop();
+
+  EXPECT_EQ(log, (std::vector<std::string>{"written first", "work a", "work b", "work c", "written a",
+                                           "written b (b changed its mind)", "written c"}))
+      << "the three waiting writes ran in one transaction, each told after its commit";
+  EXPECT_EQ(audited(*test_db.database), (std::vector<std::string>{"first", "a", "c"})) << "b's change was undone, and only b's";
+}
+
+TEST_P(IngestTest, AcksDoNotWaitForTheWritesQueuedBesideThem) {
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  auto note = [&](const std::string& what) {
+    std::lock_guard lock(log_mutex);
+    log.push_back(what);
+  };
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> first_running;
+  ingest.write(audit_entry("first", [&] {
+                 first_running.set_value();
+                 released.wait();
+               }),
+               store::Durability::kNormal, [](Status) {});
+  first_running.get_future().wait();
+  std::promise<void> second_written;
+  ingest.write(audit_entry("second", [&] { note("job write"); }), store::Durability::kDurable, [&](Status) { second_written.set_value(); });
+  std::promise<Result<store::Admission>> acked;
+  ingest.submit(delivery(1), [&](Result<store::Admission> r) {
+    note("ack");
+    acked.set_value(std::move(r));
+  });
+  release.set_value();
+  auto ack = acked.get_future().get();
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(*ack, store::Admission::kAccepted);
+  ASSERT_EQ(second_written.get_future().wait_for(10s), std::future_status::ready);
+  ingest.stop();
+  EXPECT_EQ(log, (std::vector<std::string>{"ack", "job write"})) << "the delivery is acked before the durable write beside it";
+}
+
+TEST_P(IngestTest, AWriteThatAsksForDurabilityMakesItsWholeCommitDurable) {
+  if (GetParam() != "sqlite") GTEST_SKIP() << "PostgreSQL commits are always durable";
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  std::promise<int64_t> seen;
+  ingest.write(
+      [&](store::Connection& tx) -> Status {
+        auto rows = tx.query("PRAGMA synchronous");
+        seen.set_value(rows && !rows->empty() ? rows->front().integer(0) : -1);
+        return Status::Ok();
+      },
+      store::Durability::kDurable, [](Status) {});
+  EXPECT_EQ(seen.get_future().get(), 2) << "synchronous=FULL: the commit waits for the disk";
+  ingest.stop();
+}
+
+TEST_P(IngestTest, AWriteAskedForAfterTheWriterStoppedIsCommittedAtOnce) {
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  ingest.stop();
+  std::optional<Status> told;
+  ingest.write(audit_entry("late"), store::Durability::kNormal, [&](Status s) { told = s; });
+  ASSERT_TRUE(told) << "on the caller's thread, before write() returns";
+  EXPECT_TRUE(told->ok()) << told->message();
+  EXPECT_EQ(audited(*test_db.database), (std::vector<std::string>{"late"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, IngestTest, ::testing::Values("sqlite", "postgres"),

@@ -81,6 +81,22 @@ std::optional<std::chrono::milliseconds> rate_limit_wait(const http::ClientRespo
   return std::nullopt;
 }
 
+// Continues with the answer where it arrived if that is the asking thread (the answer was at
+// hand), else on the executor's threads.
+template <typename Answer, typename Next>
+std::function<void(Answer)> continue_on(const std::shared_ptr<Executor>& executor, Next next) {
+  return [next = std::move(next), caller = std::this_thread::get_id(), executor](Answer answer) mutable {
+    if (std::this_thread::get_id() == caller || !executor) return next(std::move(answer));
+    executor->post([next = std::move(next), answer = std::move(answer)]() mutable { next(std::move(answer)); });
+  };
+}
+
+// What is written on the side (an audit entry, a step given back) is logged when it fails;
+// the writes after it are committed in order, so the job need not wait for it.
+void log_failure(const std::string& what, const Status& s) {
+  if (!s.ok()) spdlog::warn("could not record {}: {}", what, s.message());
+}
+
 slack::Message text_message(const std::string& text) {
   slack::Message m;
   m.text = text;
@@ -134,11 +150,12 @@ void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string,
   json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
   job.context = context.dump();
   // Stored and taken in one write: a retried delivery finds the job it already made.
-  auto claimed = jobs_.create_and_claim(job);
-  if (!claimed) return done(claimed.status());
-  if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
-  spdlog::debug("job {} ({}) for {} stored", (*claimed)->id, recipe.command, request.where.user_id);
-  drive_claimed(std::move(**claimed), attempt, std::move(done));
+  jobs_.create_and_claim(job, after_claim([this, attempt, done = std::move(done)](Result<std::optional<store::JobRecord>> claimed) {
+    if (!claimed) return done(claimed.status());
+    if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
+    spdlog::debug("job {} ({}) for {} stored", (*claimed)->id, (*claimed)->recipe, (*claimed)->requester);
+    drive_claimed(std::move(**claimed), attempt, done);
+  }));
 }
 
 void JobRunner::run(const std::string& job_id, int attempt, Done done) {
@@ -353,7 +370,6 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
   }
   if (auto app = connections_.apps().find(recipe.app); app != connections_.apps().end()) call.timeout = app->second.timeout;
 
-  if (Status s = jobs_.begin_step(run.job.id, run.job.step, run.job.requester, grant->account); !s.ok()) return then(s);
   call.idempotent = h.idempotent;
   auto pending = std::make_shared<Call>();
   pending->run = shared_run;
@@ -364,7 +380,14 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
   pending->acting_user = acting_user;
   pending->slot = std::move(slot);
   pending->then = std::move(then);
-  send(std::move(pending));
+  // The call goes out only once its start is on disk.
+  jobs_.begin_step(run.job.id, run.job.step, run.job.requester, pending->grant.account, after_write([this, pending](Status started) {
+    if (!started.ok()) {
+      pending->slot.leave();
+      return pending->then(started);
+    }
+    send(pending);
+  }));
 }
 
 void JobRunner::send(std::shared_ptr<Call> call) {
@@ -397,7 +420,7 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   }
   if (outcome.reached != http::Reached::kAnswered) {
     if (h.idempotent || outcome.reached == http::Reached::kNotSent) {
-      (void)jobs_.abandon_step(run.job.id, run.job.step);
+      give_back_step(run);
       return transient(call->run, outcome.error, stopped(then));
     }
     return fail(call->run, "the call to " + app_name(recipe.app) + " in step *" + step.id + "* got no answer" +
@@ -410,21 +433,23 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   const oauth::AccessGrant* grant = &call->grant;
   if (auto limited = rate_limit_wait(*response)) {
     // Turned away before it was acted on: the step runs again once the app allows it.
-    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    give_back_step(run);
     metrics_.increment("deputy_jobs_deferred_total", {{"reason", "rate_limited"}});
     return wait_and_retry(call->run, *limited,
                                app_name(recipe.app) + " is limiting requests (HTTP " + std::to_string(response->status) + ")",
                                app_name(recipe.app) + " kept limiting requests (HTTP " + std::to_string(response->status) + ")", stopped(then));
   }
-  audit_.audit({run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
-                recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account});
+  store::AuditEvent action{run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
+                           recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account};
+  // A call the app answered with success is audited with the step's end, in one write.
+  if (response->status < 200 || response->status >= 300) jobs_.audit(action, [](Status s) { log_failure("an app call in the audit log", s); });
   if (response->status == 401) {
-    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    give_back_step(run);
     if (personal) return then(park_for_login(run, acting_user, "was refused"));
     return fail(call->run, app_name(recipe.app) + " refused the shared account", stopped(then));
   }
   if (response->status >= 500 && h.idempotent) {
-    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    give_back_step(run);
     return transient(call->run, Unavailable(app_name(recipe.app) + " answered " + std::to_string(response->status)), stopped(then));
   }
   if (response->status >= 500) {
@@ -434,7 +459,7 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
                               app_name(recipe.app) + " before you try again; I did not repeat it", stopped(then));
   }
   if (response->status >= 400) {
-    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    give_back_step(run);
     return fail(call->run, app_name(recipe.app) + " said: " + slack::escape_mrkdwn(app_error_message(*response)), stopped(then));
   }
 
@@ -447,8 +472,12 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   run.context["steps"][step.id] = kept;
   run.context["account"] = grant->account;
   run.context["shared"] = !personal;
-  if (Status s = jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump()); !s.ok()) return then(s);
-  then(Next::kContinue);
+  std::optional<store::AuditEvent> audited;
+  if (response->status >= 200 && response->status < 300) audited = std::move(action);
+  jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump(), std::move(audited), after_write([call](Status finished) {
+    if (!finished.ok()) return call->then(finished);
+    call->then(Next::kContinue);
+  }));
 }
 
 void JobRunner::renewed_after_rejection(const std::shared_ptr<Call>& call, Result<oauth::AccessGrant> renewed) {
@@ -456,7 +485,7 @@ void JobRunner::renewed_after_rejection(const std::shared_ptr<Call>& call, Resul
   const Then& then = call->then;
   if (!renewed) {
     call->slot.leave();
-    (void)jobs_.abandon_step(run.job.id, run.job.step);
+    give_back_step(run);
     if (call->personal && renewed.status().code() == ErrorCode::kUnauthenticated)
       return then(park_for_login(run, call->acting_user, "has ended and could not be renewed"));
     if (renewed.status().code() == ErrorCode::kUnavailable) return transient(call->run, renewed.status(), stopped(then));
@@ -471,10 +500,17 @@ void JobRunner::renewed_after_rejection(const std::shared_ptr<Call>& call, Resul
 JobRunner::Granted JobRunner::on_workers(Granted next) {
   // Answered at once on this thread (no renewal was needed), it goes on here; answered on
   // the renewal thread, it goes back to the workers.
-  return [this, next = std::move(next), caller = std::this_thread::get_id(), executor = executor_](Result<oauth::AccessGrant> grant) mutable {
-    if (std::this_thread::get_id() == caller || !executor) return next(std::move(grant));
-    executor->post([next = std::move(next), grant = std::move(grant)]() mutable { next(std::move(grant)); });
-  };
+  return continue_on<Result<oauth::AccessGrant>>(executor_, std::move(next));
+}
+
+store::Jobs::Written JobRunner::after_write(store::Jobs::Written next) { return continue_on<Status>(executor_, std::move(next)); }
+
+store::Jobs::Claimed JobRunner::after_claim(store::Jobs::Claimed next) {
+  return continue_on<Result<std::optional<store::JobRecord>>>(executor_, std::move(next));
+}
+
+void JobRunner::give_back_step(const Run& run) {
+  jobs_.abandon_step(run.job.id, run.job.step, [](Status s) { log_failure("that a step may run again", s); });
 }
 
 Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std::string& reason) {
@@ -507,8 +543,9 @@ void JobRunner::transient(const RunPtr& run, const Status& why, Done done) {
   if (run->attempt < max_attempts_) {
     spdlog::warn("job {} step {} hit a transient problem (attempt {}), will retry: {}", run->job.id, run->job.step, run->attempt,
                  why.message());
-    if (Status s = jobs_.requeue(run->job.id); !s.ok()) return done(s);
-    return done(Unavailable(why.message()));
+    return jobs_.requeue(run->job.id, after_write([why = why.message(), done = std::move(done)](Status s) {
+      done(s.ok() ? Unavailable(why) : s);
+    }));
   }
   fail(run, app_name(run->recipe ? run->recipe->app : "") + " could not be reached (" + slack::escape_mrkdwn(why.message()) + "), so I stopped there",
        std::move(done));
@@ -529,8 +566,9 @@ void JobRunner::wait_and_retry(const RunPtr& run, std::chrono::milliseconds wait
   // A wait of zero would read as an ordinary failure, which uses up a try.
   wait = std::max<std::chrono::milliseconds>(wait, std::chrono::seconds(1));
   spdlog::info("job {} step {} waits {} ms: {}", run->job.id, run->job.step, wait.count(), why);
-  if (Status s = jobs_.requeue(run->job.id); !s.ok()) return done(s);
-  done(Unavailable(why).with_retry_after(wait));
+  jobs_.requeue(run->job.id, after_write([why, wait, done = std::move(done)](Status s) {
+    done(s.ok() ? Unavailable(why).with_retry_after(wait) : s);
+  }));
 }
 
 void JobRunner::fail(const RunPtr& run, const std::string& why, Done done) {
@@ -565,9 +603,11 @@ void JobRunner::finish(const RunPtr& run, const slack::Message& message, const c
   // Told first, then recorded: a crash in between repeats the message rather than losing
   // it. The worker is free while Slack answers; the outbox keeps what Slack did not take.
   outbox_.start_send(run->reply_to, message, [this, run, state, outcome = std::move(outcome), counted, done = std::move(done)](Status) {
-    if (Status s = jobs_.finish(run->job.id, state, outcome); !s.ok()) return done(s);
-    count(counted);
-    done(Status::Ok());
+    jobs_.finish(run->job.id, state, outcome, after_write([this, counted, done](Status finished) {
+      if (!finished.ok()) return done(finished);
+      count(counted);
+      done(Status::Ok());
+    }));
   });
 }
 

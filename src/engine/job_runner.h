@@ -98,6 +98,12 @@ class JobRunner {
   void renewed_after_rejection(const std::shared_ptr<Call>& call, Result<oauth::AccessGrant> renewed);
   using Granted = oauth::ConnectionService::Granted;
   Granted on_workers(Granted next);
+  // A write's answer comes from the database's writer thread: the job goes on on the workers
+  // (at once when it was written on this thread).
+  store::Jobs::Written after_write(store::Jobs::Written next);
+  store::Jobs::Claimed after_claim(store::Jobs::Claimed next);
+  // The step did not happen at the app: it may run again (written in order before what follows).
+  void give_back_step(const Run& run);
   void send(std::shared_ptr<Call> call);
   void answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome);
   // The ends of a run: each calls `done` once, perhaps after Slack has answered.

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
+#include <nlohmann/json.hpp>
+
 #include "testing/databases.h"
 #include "testing/fake_http_client.h"
 #include "vault/token_vault.h"
@@ -78,6 +82,130 @@ TEST_F(JobRunnerTest, AClickWhileAnotherRunnerRunsTheDecidedJobIsToldItChangesNo
   EXPECT_NE(slack_http.requests[0].body.find("already been decided; nothing changed"), std::string::npos)
       << slack_http.requests[0].body;
   EXPECT_EQ((*jobs->get("J1"))->state, store::job_state::kRunning) << "the other runner still has it";
+}
+
+// Writes held until the test lets each one through, to see what the runner does while one waits.
+class HeldWrites final : public store::Writes {
+ public:
+  explicit HeldWrites(store::Database& database) : direct_(database) {}
+  void write(Work work, store::Durability durability, Written written) override {
+    held_.push_back({std::move(work), durability, std::move(written)});
+  }
+  size_t held() const { return held_.size(); }
+  store::Durability next_durability() const { return held_.front().durability; }
+  // Commits the oldest held write and tells its caller.
+  void let_one_through() {
+    ASSERT_FALSE(held_.empty());
+    Held next = std::move(held_.front());
+    held_.pop_front();
+    next.written(direct_.write_now(next.work, next.durability));
+  }
+
+ private:
+  struct Held {
+    Work work;
+    store::Durability durability;
+    Written written;
+  };
+  store::DirectWrites direct_;
+  std::deque<Held> held_;
+};
+
+struct JobRunnerWritesTest : JobRunnerTest {
+  std::unique_ptr<HeldWrites> writes;
+
+  void SetUp() override {
+    JobRunnerTest::SetUp();
+    if (IsSkipped()) return;
+    oauth::App app;
+    app.id = "demo";
+    app.display_name = "Demo";
+    app.client_id = "deputy";
+    app.client_secret = "secret";
+    app.token_url = "http://idp.test/token";
+    app.api_base_url = "http://api.test";
+    service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{{"demo", app}}, protocol, *connections, *states,
+                                                         vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
+                                                         [](std::chrono::milliseconds) {});
+    auto recipe = recipes::parse_recipe(R"(command: create thing
+app: demo
+verify_user_access_at_runtime: true
+steps:
+  - id: create
+    http:
+      method: POST
+      path: /things
+      body: {name: "x"}
+      keep: {id: /id}
+reply:
+  success: "made {{steps.create.id}}"
+)",
+                                        "create-thing.yaml");
+    ASSERT_TRUE(recipe) << recipe.status().message();
+    recipes.push_back(*recipe);
+    runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, *outbox, metrics);
+    writes = std::make_unique<HeldWrites>(*db.database);
+    jobs->set_writes(*writes);
+    seed_alices_connection();
+  }
+
+  void seed_alices_connection() {
+    store::ConnectionRecord r;
+    r.id = "conn-alice";
+    r.team_id = "T1";
+    r.user_id = "U0ALICE";
+    r.app = "demo";
+    r.status = "active";
+    r.account = "alice@example.com";
+    r.subject = "alice";
+    r.api_base_url = "http://api.test";
+    r.access_expires_at = clock.unix_seconds() + 3600;
+    nlohmann::json bundle = {{"access_token", "at-alice"}, {"token_type", "Bearer"}};
+    auto sealed = vault.seal({"T1", "U0ALICE", "demo", r.id}, "connection", bundle.dump()).value();
+    r.key_id = sealed.key_id;
+    r.nonce = store::Blob{sealed.sealed.nonce};
+    r.sealed = store::Blob{sealed.sealed.ciphertext};
+    ASSERT_TRUE(connections->upsert(r, std::nullopt).ok());
+  }
+
+  int64_t audited_actions() {
+    auto lease = db.database->acquire();
+    auto rows = (*lease)->query("SELECT COUNT(*) FROM audit_log WHERE event = 'action'");
+    return rows ? rows->front().integer(0) : -1;
+  }
+};
+
+TEST_F(JobRunnerWritesTest, EachStepWaitsForItsWriteAndTheAppIsCalledOnlyOnceTheStepsStartIsDurable) {
+  slack::CommandRequest request;
+  request.where = slack::Conversation{"T1", "U0ALICE", "D0ALICE", "", "", slack::ReplyVia::kDirectMessage};
+  app_http.push(201, R"({"id":"T-7"})");
+  std::optional<Status> ended;
+  runner->start(recipes.front(), {}, request, 42, 1, [&](Status s) { ended = s; });
+
+  ASSERT_EQ(writes->held(), 1u) << "the job is stored and claimed first";
+  writes->let_one_through();
+  ASSERT_EQ(writes->held(), 1u) << "the step's start";
+  EXPECT_EQ(writes->next_durability(), store::Durability::kDurable);
+  EXPECT_TRUE(app_http.requests.empty()) << "the app is not called before the step's start is written";
+  writes->let_one_through();
+  ASSERT_EQ(app_http.requests.size(), 1u);
+  EXPECT_EQ(app_http.requests[0].url, "http://api.test/things");
+
+  ASSERT_EQ(writes->held(), 1u) << "the step's end";
+  EXPECT_EQ(writes->next_durability(), store::Durability::kDurable);
+  EXPECT_EQ(audited_actions(), 0);
+  EXPECT_EQ((*jobs->step((*jobs->recent("T1", 1)).front().id, 0))->state, store::step_state::kStarted);
+  writes->let_one_through();
+  EXPECT_EQ(audited_actions(), 1) << "the app call is audited with the step's end, in the same write";
+
+  ASSERT_EQ(writes->held(), 1u) << "the job's end, after its answer went to Slack";
+  ASSERT_EQ(slack_http.requests.size(), 1u);
+  EXPECT_NE(slack_http.requests[0].body.find("made T-7"), std::string::npos) << slack_http.requests[0].body;
+  EXPECT_FALSE(ended) << "the run ends only once the job's end is written";
+  writes->let_one_through();
+  ASSERT_TRUE(ended);
+  EXPECT_TRUE(ended->ok()) << ended->message();
+  EXPECT_EQ((*jobs->recent("T1", 1)).front().state, store::job_state::kSucceeded);
 }
 
 }  // namespace

@@ -232,6 +232,9 @@ Status App::start() {
   p.ingest = std::make_unique<engine::Ingest>(*p.inbox, std::move(handoff));
   p.workers->set_complete([ingest = p.ingest.get()](int64_t id) { ingest->complete(id); });
   if (!shared_queue) {
+    // The job engine's writes too: on SQLite a worker holding the only write lock would make
+    // the acks wait, and many jobs' writes share one commit (and one fsync) this way.
+    p.jobs->set_writes(*p.ingest);
     // The writer claims for the workers too: they run at a lower priority, and one of them
     // holding SQLite's only write lock while the scheduler keeps it waiting would stall the acks.
     p.workers->set_claim([ingest = p.ingest.get()](size_t limit, std::chrono::seconds lease) {

@@ -78,6 +78,8 @@ class Inbox {
   // After a crash of the only process, deliveries it held are handed out again.
   Status requeue_all_working();
   Status purge_expired_dedupe_keys();
+  // Where the queue lives (the ingest writer commits other writes beside it).
+  Database& database() const { return database_; }
   Result<std::map<std::string, int64_t>> count_by_state();
 
  private:

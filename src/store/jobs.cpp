@@ -1,6 +1,8 @@
 #include "store/jobs.h"
 #include "common/delivery_kind.h"
 
+#include <memory>
+
 #include "store/inbox.h"
 
 namespace deputy::store {
@@ -55,7 +57,7 @@ Status insert_once(Connection& tx, const JobRecord& job, int64_t now) {
 }  // namespace
 
 Jobs::Jobs(Database& database, const Clock& clock, std::chrono::seconds lease)
-    : database_(database), clock_(clock), lease_(lease) {}
+    : database_(database), clock_(clock), lease_(lease), direct_(database) {}
 
 Result<JobRecord> Jobs::create(const JobRecord& job) {
   auto lease = database_.acquire();
@@ -109,20 +111,37 @@ Result<std::optional<JobRecord>> Jobs::claim(const std::string& id) {
   return claimed;
 }
 
-Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  const int64_t now = clock_.unix_seconds();
-  std::optional<JobRecord> claimed;
-  Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
+namespace {
+
+// Each write below is made once as work for a transaction, then run either at once (the
+// blocking form) or by the Writes (the asynchronous one).
+Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seconds lease,
+                                   std::shared_ptr<std::optional<JobRecord>> claimed) {
+  return [job = std::move(job), now, lease, claimed](Connection& tx) -> Status {
     if (Status stored = insert_once(tx, job, now); !stored.ok()) return stored;
-    auto taken = claim_in(tx, "origin = ?", job.origin, now, lease_);
+    auto taken = claim_in(tx, "origin = ?", job.origin, now, lease);
     if (!taken) return taken.status();
-    claimed = std::move(*taken);
+    *claimed = std::move(*taken);
     return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return claimed;
+  };
+}
+
+}  // namespace
+
+Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
+  auto claimed = std::make_shared<std::optional<JobRecord>>();
+  if (Status s = direct_.write_now(create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal); !s.ok())
+    return s;
+  return std::move(*claimed);
+}
+
+void Jobs::create_and_claim(const JobRecord& job, Claimed done) {
+  auto claimed = std::make_shared<std::optional<JobRecord>>();
+  writes_->write(create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal,
+                 [claimed, done = std::move(done)](Status s) {
+                   if (!s.ok()) return done(std::move(s));
+                   done(std::move(*claimed));
+                 });
 }
 
 Result<std::optional<StepRecord>> Jobs::step(const std::string& job_id, int step) {
@@ -136,46 +155,94 @@ Result<std::optional<StepRecord>> Jobs::step(const std::string& job_id, int step
   return std::optional<StepRecord>{StepRecord{static_cast<int>(r.integer(0)), r.text(1), r.text(2), r.text(3), r.text(4)}};
 }
 
-Status Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  const int64_t now = clock_.unix_seconds();
-  return with_write_transaction(
-      **lease,
-      [&](Connection& tx) -> Status {
-        // A repeated idempotent step overwrites its earlier start.
-        auto r = tx.execute(
-            "INSERT INTO job_steps (job_id, step, state, actor, acting_as, started_at) VALUES (?, ?, 'started', ?, ?, ?) "
-            "ON CONFLICT (job_id, step) DO UPDATE SET state = 'started', actor = excluded.actor, acting_as = excluded.acting_as, "
-            "started_at = excluded.started_at WHERE job_steps.state = 'started'",
-            {job_id, int64_t{step}, actor, acting_as, now});
-        return changed_one(r, "step " + std::to_string(step) + " of job " + job_id + " has already finished");
-      },
-      Durability::kDurable);
+namespace {
+
+Writes::Work begin_step_work(std::string job_id, int step, std::string actor, std::string acting_as, int64_t now) {
+  return [job_id = std::move(job_id), step, actor = std::move(actor), acting_as = std::move(acting_as), now](Connection& tx) -> Status {
+    // A repeated idempotent step overwrites its earlier start.
+    auto r = tx.execute(
+        "INSERT INTO job_steps (job_id, step, state, actor, acting_as, started_at) VALUES (?, ?, 'started', ?, ?, ?) "
+        "ON CONFLICT (job_id, step) DO UPDATE SET state = 'started', actor = excluded.actor, acting_as = excluded.acting_as, "
+        "started_at = excluded.started_at WHERE job_steps.state = 'started'",
+        {job_id, int64_t{step}, actor, acting_as, now});
+    return changed_one(r, "step " + std::to_string(step) + " of job " + job_id + " has already finished");
+  };
 }
 
-Status Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  const int64_t now = clock_.unix_seconds();
-  return with_write_transaction(
-      **lease,
-      [&](Connection& tx) -> Status {
-        auto r = tx.execute("UPDATE job_steps SET state = 'done', result = ?, finished_at = ? WHERE job_id = ? AND step = ?",
-                            {result, now, job_id, int64_t{step}});
-        if (Status s = changed_one(r, "step was not begun"); !s.ok()) return s;
-        return changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
-                                      {int64_t{step + 1}, context, now, job_id}),
-                           "no such job");
-      },
-      Durability::kDurable);
+Writes::Work finish_step_work(std::string job_id, int step, std::string result, std::string context, std::optional<AuditEvent> audit,
+                              int64_t now) {
+  return [job_id = std::move(job_id), step, result = std::move(result), context = std::move(context), audit = std::move(audit),
+          now](Connection& tx) -> Status {
+    auto r = tx.execute("UPDATE job_steps SET state = 'done', result = ?, finished_at = ? WHERE job_id = ? AND step = ?",
+                        {result, now, job_id, int64_t{step}});
+    if (Status s = changed_one(r, "step was not begun"); !s.ok()) return s;
+    if (Status s = changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
+                                          {int64_t{step + 1}, context, now, job_id}),
+                               "no such job");
+        !s.ok())
+      return s;
+    return audit ? append_audit(tx, *audit, now) : Status::Ok();
+  };
+}
+
+Writes::Work abandon_step_work(std::string job_id, int step) {
+  return [job_id = std::move(job_id), step](Connection& tx) -> Status {
+    auto r = tx.execute("DELETE FROM job_steps WHERE job_id = ? AND step = ? AND state = 'started'", {job_id, int64_t{step}});
+    return r ? Status::Ok() : r.status();
+  };
+}
+
+Writes::Work finish_work(std::string job_id, std::string state, std::string outcome, int64_t now) {
+  return [job_id = std::move(job_id), state = std::move(state), outcome = std::move(outcome), now](Connection& tx) -> Status {
+    return changed_one(tx.execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
+                                  "lease_until = 0 WHERE id = ?",
+                                  {state, outcome, now, job_id}),
+                       "no such job");
+  };
+}
+
+Writes::Work requeue_work(std::string job_id, int64_t now) {
+  return [job_id = std::move(job_id), now](Connection& tx) -> Status {
+    auto r = tx.execute("UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running'",
+                        {now, job_id});
+    return r ? Status::Ok() : r.status();
+  };
+}
+
+}  // namespace
+
+// A crash after the app call must not forget that it may have happened: the start of a step
+// and its end are durable.
+Status Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as) {
+  return direct_.write_now(begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable);
+}
+
+void Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as, Written written) {
+  writes_->write(begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable, std::move(written));
+}
+
+Status Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+                         const std::optional<AuditEvent>& audit) {
+  return direct_.write_now(finish_step_work(job_id, step, result, context, audit, clock_.unix_seconds()), Durability::kDurable);
+}
+
+void Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+                       std::optional<AuditEvent> audit, Written written) {
+  writes_->write(finish_step_work(job_id, step, result, context, std::move(audit), clock_.unix_seconds()), Durability::kDurable,
+                 std::move(written));
 }
 
 Status Jobs::abandon_step(const std::string& job_id, int step) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  auto r = (*lease)->execute("DELETE FROM job_steps WHERE job_id = ? AND step = ? AND state = 'started'", {job_id, int64_t{step}});
-  return r ? Status::Ok() : r.status();
+  return direct_.write_now(abandon_step_work(job_id, step), Durability::kNormal);
+}
+
+void Jobs::abandon_step(const std::string& job_id, int step, Written written) {
+  writes_->write(abandon_step_work(job_id, step), Durability::kNormal, std::move(written));
+}
+
+void Jobs::audit(AuditEvent event, Written written) {
+  writes_->write([event = std::move(event), now = clock_.unix_seconds()](Connection& tx) { return append_audit(tx, event, now); },
+                 Durability::kNormal, std::move(written));
 }
 
 Status Jobs::advance(const std::string& job_id, int next_step, const std::string& context) {
@@ -197,12 +264,11 @@ Status Jobs::park(const std::string& job_id, const std::string& state, const std
 }
 
 Status Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  return changed_one((*lease)->execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
-                                       "lease_until = 0 WHERE id = ?",
-                                       {state, outcome, clock_.unix_seconds(), job_id}),
-                     "no such job");
+  return direct_.write_now(finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal);
+}
+
+void Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome, Written written) {
+  writes_->write(finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal, std::move(written));
 }
 
 Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& team_id,
@@ -221,11 +287,11 @@ Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_i
 }
 
 Status Jobs::requeue(const std::string& job_id) {
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running'",
-                             {clock_.unix_seconds(), job_id});
-  return r ? Status::Ok() : r.status();
+  return direct_.write_now(requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal);
+}
+
+void Jobs::requeue(const std::string& job_id, Written written) {
+  writes_->write(requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal, std::move(written));
 }
 
 Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& team_id, const std::string& user_id,

@@ -4,13 +4,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "store/connections.h"
 #include "store/database.h"
+#include "store/writes.h"
 
 namespace deputy::store {
 
@@ -61,7 +64,15 @@ enum class Decision { kRecorded, kNotTheApprover, kAlreadyDecided, kNotWaiting }
 
 class Jobs {
  public:
+  using Written = Writes::Written;
+  using Claimed = std::function<void(Result<std::optional<JobRecord>>)>;
+
   Jobs(Database& database, const Clock& clock, std::chrono::seconds lease = std::chrono::seconds(300));
+
+  // Where the asynchronous forms below write (the single writer on SQLite); until set, each
+  // writes in a transaction of its own on the calling thread.
+  void set_writes(Writes& writes) { writes_ = &writes; }
+  Writes& writes() { return *writes_; }
 
   // Stores a new job unless one exists for the same origin; returns the stored one.
   Result<JobRecord> create(const JobRecord& job);
@@ -71,24 +82,35 @@ class Jobs {
   // create() and claim() in one transaction: the job stored once per origin, and taken for
   // running unless another runner holds it (or it is parked or finished).
   Result<std::optional<JobRecord>> create_and_claim(const JobRecord& job);
+  void create_and_claim(const JobRecord& job, Claimed claimed);
 
   Result<std::optional<StepRecord>> step(const std::string& job_id, int step);
   // Records that a step is about to call the app. Durable, so a crash after the call
   // cannot forget that it may have happened.
   Status begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as);
+  void begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as, Written written);
   // The step's result and the job's new context, in one transaction; the job moves to step + 1.
-  Status finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context);
+  // `audit`, when given, is appended to the audit log in the same transaction.
+  Status finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+                     const std::optional<AuditEvent>& audit = std::nullopt);
+  void finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+                   std::optional<AuditEvent> audit, Written written);
 
   // The app refused the call (it did not happen): the step may run again.
   Status abandon_step(const std::string& job_id, int step);
+  void abandon_step(const std::string& job_id, int step, Written written);
+  // An audit entry, written in order with the job writes around it.
+  void audit(AuditEvent event, Written written);
   // Moves past a step that needs no app call (a decided approval).
   Status advance(const std::string& job_id, int next_step, const std::string& context);
 
   Status park(const std::string& job_id, const std::string& state, const std::string& waiting_user,
               const std::string& waiting_app, const std::string& context);
   Status finish(const std::string& job_id, const std::string& state, const std::string& outcome);
+  void finish(const std::string& job_id, const std::string& state, const std::string& outcome, Written written);
   // A transient failure: back to queued, to be driven again by a retried delivery.
   Status requeue(const std::string& job_id);
+  void requeue(const std::string& job_id, Written written);
 
   // Jobs parked for this person's login to `app` go back to the queue, each with an inbox
   // delivery that drives it, in the same transaction. Returns their ids.
@@ -115,6 +137,8 @@ class Jobs {
   Database& database_;
   const Clock& clock_;
   std::chrono::seconds lease_;
+  DirectWrites direct_;
+  Writes* writes_ = &direct_;
 };
 
 }  // namespace deputy::store
