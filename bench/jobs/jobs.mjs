@@ -78,10 +78,14 @@ try {
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
   const created = apps.recordsOf('Opportunity').length;
+  // Why jobs waited in the queue (a full bulkhead, a rate limit): the first thing to read when p99 moves.
+  const metrics = await (await fetch(`${deputy.url}/metrics`)).text();
+  const deferred = {};
+  for (const [, reason, value] of metrics.matchAll(/^deputy_jobs_deferred_total\{reason="([^"]+)"\} (\d+)/gm)) deferred[reason] = Number(value);
   if (created !== total + warmup) throw new Error(`expected ${total + warmup} opportunities, found ${created}`);
   const result = {
     jobs: total, warmup, concurrency, workers, people: users.length, app_latency_ms: appLatencyMs, slack_latency_ms: slackLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
-    p50_ms: Number(pct(50)), p99_ms: Number(pct(99)), deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
+    p50_ms: Number(pct(50)), p90_ms: Number(pct(90)), p99_ms: Number(pct(99)), max_ms: Number(latencies[latencies.length - 1].toFixed(1)), deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),
   };

@@ -1,5 +1,7 @@
 #include "http/client_curl.h"
 
+#include <cstring>
+
 #include <curl/curl.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@ struct Transfer {
   size_t max_bytes = 0;
   bool too_large = false;
   uint64_t id = 0;
+  size_t body_sent = 0;  // how much of a body given by on_upload has gone out
   // libcurl does not time a transfer out while it waits for a connection (a per-host cap):
   // this timer keeps the deadline then too.
   std::unique_ptr<asio::steady_timer> deadline;
@@ -43,6 +46,16 @@ struct Transfer {
     if (header_list) curl_slist_free_all(header_list);
   }
 };
+
+// The body of a request that must not run twice, handed out once: libcurl cannot rewind it,
+// so it cannot send it again by itself on a fresh connection after a reused one died.
+size_t on_upload(char* buffer, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = std::min(size * count, t->request.body.size() - t->body_sent);
+  std::memcpy(buffer, t->request.body.data() + t->body_sent, n);
+  t->body_sent += n;
+  return n;
+}
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -107,7 +120,16 @@ void configure_request(Transfer& t, const CurlClientOptions& options) {
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
   if (r.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body.data());
+    if (r.is_idempotent()) {
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body.data());
+    } else {
+      // libcurl sends a request again by itself when a reused connection turns out dead
+      // after the body went out; a body it cannot rewind ends the call instead (maybe sent).
+      // Only a body that never left may go again, and a server cannot have acted on it.
+      curl_easy_setopt(curl, CURLOPT_POST, 1L);
+      curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_upload);
+      curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+    }
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t.header_list);
@@ -123,10 +145,10 @@ void configure_request(Transfer& t, const CurlClientOptions& options) {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, static_cast<long>(options.max_idle.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  // With no body to hold back, libcurl would send such a request again after a reused
+  // connection died: it gets a connection of its own.
+  if (!r.is_idempotent() && r.body.empty()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
-  // libcurl sends a request again by itself when a reused connection turns out dead; for a
-  // request that must not run twice there is no reused connection to fail.
-  if (!r.is_idempotent()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 
@@ -144,9 +166,12 @@ ClientOutcome outcome_of(Transfer& t, CURLcode rc) {
   long request_bytes = 0;
   if (t.easy) curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
   outcome.reached = before_sending(rc) || request_bytes == 0 ? Reached::kNotSent : Reached::kMaybeSent;
+  // A body that left once counts, whatever a later try of libcurl's ended with.
+  if (t.body_sent > 0) outcome.reached = Reached::kMaybeSent;
   outcome.deadline_passed = rc == CURLE_OPERATION_TIMEDOUT;
   std::string why = t.too_large ? "the answer was larger than " + std::to_string(t.max_bytes) + " bytes"
                     : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
+                    : rc == CURLE_SEND_FAIL_REWIND    ? std::string("the connection closed after the request was sent, before an answer")
                                                       : std::string(curl_easy_strerror(rc));
   outcome.error = Unavailable("HTTP request to " + origin_of(t.request.url) + " failed: " + why);
   return outcome;
