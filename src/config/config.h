@@ -49,17 +49,18 @@ struct ServerSettings {
   unsigned workers = 4;     // job worker threads
   int worker_nice = 10;     // workers' nice value above the rest of Deputy's (0: same priority)
   // Deliveries started and not finished at once (jobs waiting on an app hold no thread).
-  unsigned jobs_in_flight = 1024;
+  unsigned jobs_in_flight = 2048;
   // App calls in flight for one app, and for one person, at most: a hanging app or one
-  // person's burst takes no more than that, and the rest wait in the queue.
-  unsigned jobs_in_flight_per_app = 512;
+  // person's burst takes no more than that. Past the app's limit a short line (a quarter of
+  // it) waits in memory for a place; the rest wait in the queue.
+  unsigned jobs_in_flight_per_app = 1024;
   unsigned jobs_in_flight_per_person = 16;
   // How long a command may wait out rate limits and busy apps before the person is told.
   unsigned job_max_wait_seconds = 900;
   // Outbound HTTP: connections to one host at most (apps, token endpoints, Slack), and a CA
   // bundle to trust instead of the system's (a company's own CA); proxies come from the
   // environment (https_proxy, http_proxy, no_proxy).
-  unsigned outbound_connections_per_host = 256;
+  unsigned outbound_connections_per_host = 1024;
   std::string outbound_ca_file;
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;

@@ -46,8 +46,8 @@ TEST(Config, WorkersRunBelowTheAckPathUnlessSetOtherwise) {
 TEST(Config, LimitsOnJobsInFlightAndOutboundConnections) {
   auto defaults = load_from_string("listen: 127.0.0.1:3000\n", {}, "deputy.yaml");
   ASSERT_TRUE(defaults);
-  EXPECT_EQ(defaults->server.jobs_in_flight, 1024u);
-  EXPECT_EQ(defaults->server.outbound_connections_per_host, 256u);
+  EXPECT_EQ(defaults->server.jobs_in_flight, 2048u);
+  EXPECT_EQ(defaults->server.outbound_connections_per_host, 1024u);
   EXPECT_EQ(defaults->server.outbound_ca_file, "");
   auto set = load_from_string("server:\n  jobs_in_flight: 64\n  outbound_connections_per_host: 8\n  outbound_ca_file: /etc/ca.pem\n", {},
                               "deputy.yaml");

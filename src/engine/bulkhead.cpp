@@ -6,8 +6,13 @@
 namespace deputy::engine {
 
 struct Bulkhead::State {
+  struct Waiter {
+    std::string person;
+    Admitted when_free;
+  };
   struct App {
     size_t in_flight = 0;
+    std::deque<Waiter> waiting;  // oldest first
     std::multiset<std::chrono::system_clock::time_point> started;  // of the calls in flight
     std::chrono::milliseconds typical{0};                          // moving average of finished calls
   };
@@ -36,17 +41,25 @@ struct Bulkhead::State {
 Bulkhead::Bulkhead(BulkheadLimits limits, const Clock& clock) : state_(std::make_shared<State>(limits, clock)) {
   state_->limits.per_app = std::max<size_t>(1, state_->limits.per_app);
   state_->limits.per_person = std::max<size_t>(1, state_->limits.per_person);
+  if (state_->limits.waiting_per_app == 0) state_->limits.waiting_per_app = std::max<size_t>(1, state_->limits.per_app / 4);
 }
 
-std::variant<Bulkhead::Slot, Bulkhead::Full> Bulkhead::enter(const std::string& app, const std::string& person) {
+std::variant<Bulkhead::Slot, Bulkhead::Waiting, Bulkhead::Full> Bulkhead::enter(const std::string& app, const std::string& person,
+                                                                             Admitted when_free) {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
   State::App& counts = s.apps[app];
-  if (counts.in_flight >= s.limits.per_app) return Full{Full::Who::kApp, s.wait_for(counts)};
-  size_t& mine = s.people[person];
-  if (mine >= s.limits.per_person) return Full{Full::Who::kPerson, s.wait_for(counts)};
+  auto mine = s.people.find(person);
+  if (mine != s.people.end() && mine->second >= s.limits.per_person) return Full{Full::Who::kPerson, s.wait_for(counts)};
+  // Those already in line go first, so a freed place is never taken past them.
+  if (counts.in_flight >= s.limits.per_app || !counts.waiting.empty()) {
+    if (!when_free || counts.waiting.size() >= s.limits.waiting_per_app) return Full{Full::Who::kApp, s.wait_for(counts)};
+    ++s.people[person];
+    counts.waiting.push_back(State::Waiter{person, std::move(when_free)});
+    return Waiting{};
+  }
   ++counts.in_flight;
-  ++mine;
+  ++s.people[person];
   Slot slot;
   slot.state_ = state_;
   slot.app = app;
@@ -59,6 +72,8 @@ std::variant<Bulkhead::Slot, Bulkhead::Full> Bulkhead::enter(const std::string& 
 void Bulkhead::Slot::leave() {
   if (!state_) return;
   State& s = *state_;
+  Slot next;  // the place handed to the first in line, if any
+  Admitted admitted;
   {
     std::lock_guard lock(s.mutex);
     State::App& counts = s.apps[app];
@@ -67,8 +82,20 @@ void Bulkhead::Slot::leave() {
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(s.clock.now() - entered);
     counts.typical = counts.typical.count() == 0 ? took : (counts.typical * 4 + took) / 5;
     if (--s.people[person] == 0) s.people.erase(person);
+    if (!counts.waiting.empty() && counts.in_flight < s.limits.per_app) {
+      State::Waiter first = std::move(counts.waiting.front());
+      counts.waiting.pop_front();
+      ++counts.in_flight;  // its person was counted when it joined the line
+      next.state_ = state_;
+      next.app = app;
+      next.person = std::move(first.person);
+      next.entered = s.clock.now();
+      counts.started.insert(next.entered);
+      admitted = std::move(first.when_free);
+    }
   }
   state_.reset();
+  if (admitted) admitted(std::move(next));
 }
 
 Bulkhead::Slot::Slot(Slot&& other) noexcept
@@ -92,6 +119,12 @@ size_t Bulkhead::in_flight_for_app(const std::string& app) const {
   std::lock_guard lock(state_->mutex);
   auto it = state_->apps.find(app);
   return it == state_->apps.end() ? 0 : it->second.in_flight;
+}
+
+size_t Bulkhead::waiting_for_app(const std::string& app) const {
+  std::lock_guard lock(state_->mutex);
+  auto it = state_->apps.find(app);
+  return it == state_->apps.end() ? 0 : it->second.waiting.size();
 }
 
 size_t Bulkhead::in_flight_for_person(const std::string& person) const {

@@ -309,8 +309,16 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
                                       " before you try again; I did not repeat it", stopped(then));
   }
 
-  // Before anything else is spent on it: a call that cannot go now waits in the queue.
-  auto entered = bulkhead_->enter(recipe.app, run.job.team_id + ":" + run.job.requester);
+  // Before anything else is spent on it: a call that cannot go now waits, in the app's line
+  // (in memory, resumed on the workers when a place frees) or, past it, in the queue.
+  auto entered = bulkhead_->enter(recipe.app, run.job.team_id + ":" + run.job.requester,
+                                  [this, shared_run, &step, then, executor = executor_](Bulkhead::Slot slot) {
+                                    auto place = std::make_shared<Bulkhead::Slot>(std::move(slot));
+                                    auto go = [this, shared_run, &step, then, place] { with_slot(shared_run, step, std::move(*place), then); };
+                                    if (executor) executor->post(std::move(go));
+                                    else go();
+                                  });
+  if (std::holds_alternative<Bulkhead::Waiting>(entered)) return;
   if (auto* full = std::get_if<Bulkhead::Full>(&entered)) {
     const bool app_full = full->who == Bulkhead::Full::Who::kApp;
     metrics_.increment("deputy_jobs_deferred_total", {{"reason", app_full ? "app_busy" : "person_busy"}});
@@ -320,9 +328,15 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
                                app_full ? app_name(recipe.app) + " was too busy with other requests"
                                         : "you had too many other requests running", stopped(then));
   }
+  with_slot(shared_run, step, std::move(std::get<Bulkhead::Slot>(entered)), std::move(then));
+}
+
+void JobRunner::with_slot(const RunPtr& shared_run, const recipes::Step& step, Bulkhead::Slot place, Then then) {
+  Run& run = *shared_run;
+  const recipes::Recipe& recipe = *run.recipe;
   const bool personal = recipe.verify_user_access_at_runtime;
   const std::string acting_user = run.context.value("acting_user", run.job.requester);
-  auto slot = std::make_shared<Bulkhead::Slot>(std::move(std::get<Bulkhead::Slot>(entered)));
+  auto slot = std::make_shared<Bulkhead::Slot>(std::move(place));
   // A token that needs renewing is renewed off the workers, once for all who wait on it.
   connections_.start_access(run.job.team_id, acting_user, recipe.app,
                             personal ? store::ConnectionMode::kPersonal : store::ConnectionMode::kShared,

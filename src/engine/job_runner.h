@@ -92,6 +92,8 @@ class JobRunner {
   void advance(std::shared_ptr<Run> run, Done done);
   void approval_step(const RunPtr& run, const recipes::Step& step, Then then);
   void http_step(const std::shared_ptr<Run>& run, const recipes::Step& step, Then then);
+  // The step's call has its place among the app's and the person's calls: its token next.
+  void with_slot(const RunPtr& run, const recipes::Step& step, Bulkhead::Slot place, Then then);
   // The rest of an HTTP step once the token is at hand.
   void with_grant(const std::shared_ptr<Run>& run, const recipes::Step& step, Bulkhead::Slot slot, Result<oauth::AccessGrant> grant,
                   Then then);

@@ -12,6 +12,7 @@
 #include "bot/bot.h"
 #include "common/threads.h"
 #include "engine/dispatch.h"
+#include "common/limits.h"
 #include "engine/ingest.h"
 #include "engine/job_runner.h"
 #include "engine/workers.h"
@@ -138,6 +139,7 @@ Status App::start() {
   if (!endpoint) return endpoint.status();
 
   unsigned io_threads = cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  spdlog::info("open files: up to {}", raise_open_file_limit());
   auto core = open_core(cfg, cfg.server.workers + 3, /*create_keyring=*/true);
   if (!core) return core.status();
   p.core = std::move(core).value();

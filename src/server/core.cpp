@@ -2,17 +2,34 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
+
+#include "common/limits.h"
 
 #include "oauth/apps.h"
 #include "server/keys.h"
 
 namespace deputy::server {
 
+OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_files) {
+  const long budget = std::max<long>(16, static_cast<long>(open_files / 2));
+  // Room for the app's connections and as many again for Slack and the token endpoints.
+  const long total = std::min<long>(budget, std::max<long>(1024, 2L * per_host_asked));
+  return {std::min<long>(static_cast<long>(per_host_asked), total), total};
+}
+
 Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring) {
   auto core = std::make_unique<Core>();
   http::CurlClientOptions outbound;
-  outbound.max_connections_per_host = static_cast<long>(cfg.server.outbound_connections_per_host);
+  const size_t open_files = open_file_limit();
+  const auto connections = outbound_connections(cfg.server.outbound_connections_per_host, open_files);
+  if (connections.per_host < static_cast<long>(cfg.server.outbound_connections_per_host))
+    spdlog::warn("outbound connections to one host are capped at {} (server.outbound_connections_per_host asks for {}) by the "
+                 "limit of {} open files; raise the limit (ulimit -n, or LimitNOFILE= in the service unit) for more",
+                 connections.per_host, cfg.server.outbound_connections_per_host, open_files);
+  outbound.max_connections_per_host = connections.per_host;
+  outbound.max_connections = connections.total;
   outbound.ca_file = cfg.server.outbound_ca_file;
   core->http_client = std::make_unique<http::CurlMultiClient>(outbound);
   auto apps = oauth::build_catalogue(cfg.apps);

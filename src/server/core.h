@@ -30,6 +30,14 @@ struct Core {
   std::unique_ptr<oauth::ConnectionService> connection_service;
 };
 
+// Outbound connections within the open-file limit: at most half of it, the rest left for
+// Slack's requests, the database and files. Returns {per host, all hosts}.
+struct OutboundConnections {
+  long per_host;
+  long total;
+};
+OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_files);
+
 // `create_keyring`: the server creates a missing key file on first start; tools never do.
 Result<std::unique_ptr<Core>> open_core(const config::Config& config, size_t pool_size, bool create_keyring);
 

@@ -1,0 +1,32 @@
+#include "server/core.h"
+
+#include <gtest/gtest.h>
+
+#include "common/limits.h"
+
+namespace deputy::server {
+namespace {
+
+TEST(OutboundConnections, AsManyAsAskedWhenTheOpenFileLimitAllows) {
+  auto c = outbound_connections(1024, 65536);
+  EXPECT_EQ(c.per_host, 1024);
+  EXPECT_EQ(c.total, 2048) << "the app's and as many again for Slack and token endpoints";
+  EXPECT_EQ(outbound_connections(8, 65536).total, 1024);
+}
+
+TEST(OutboundConnections, NeverMoreThanHalfTheOpenFiles) {
+  // The usual soft default: 1,024 connections to one app would leave no file for anything else.
+  auto c = outbound_connections(1024, 1024);
+  EXPECT_EQ(c.total, 512);
+  EXPECT_EQ(c.per_host, 512);
+  EXPECT_EQ(outbound_connections(1024, 10).total, 16) << "a floor, however low the limit";
+}
+
+TEST(OpenFileLimit, RaisingItNeverLowersIt) {
+  const size_t before = open_file_limit();
+  EXPECT_GE(raise_open_file_limit(), before);
+  EXPECT_EQ(open_file_limit(), raise_open_file_limit());
+}
+
+}  // namespace
+}  // namespace deputy::server
