@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -221,6 +222,8 @@ class CurlMultiClient::Loop {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer timer_;
+  bool timer_armed_ = false;     // timer_ waits for curl's next timeout
+  bool timeout_posted_ = false;  // a timeout "at once" is already posted
   CURLM* multi_ = nullptr;
   std::unordered_map<curl_socket_t, std::unique_ptr<Watched>> watched_;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
@@ -393,11 +396,34 @@ int CurlMultiClient::Loop::on_socket(CURL*, curl_socket_t fd, int what, void* se
 
 int CurlMultiClient::Loop::on_timer(CURLM*, long timeout_ms, void* self_pointer) {
   auto* self = static_cast<Loop*>(self_pointer);
-  self->timer_.cancel();
+  // curl asks for a timer after nearly every step of every transfer. Each re-armed timer
+  // costs a system call (the loop's timerfd), so "at once" is a posted task instead, and a
+  // timer already due at most a millisecond before the moment asked for is kept: firing a
+  // little early only makes curl ask again.
+  const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0L, timeout_ms));
+  if (timeout_ms > 0 && self->timer_armed_ && self->timer_.expiry() <= due && due - self->timer_.expiry() < std::chrono::milliseconds(1))
+    return 0;
+  if (self->timer_armed_) {
+    self->timer_armed_ = false;
+    self->timer_.cancel();
+  }
   if (timeout_ms < 0) return 0;
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  if (timeout_ms == 0) {
+    if (!self->timeout_posted_) {
+      self->timeout_posted_ = true;
+      asio::post(self->io_, [self] {
+        self->timeout_posted_ = false;
+        self->act(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
+  self->timer_.expires_at(due);
+  self->timer_armed_ = true;
   self->timer_.async_wait([self](const error_code& ec) {
-    if (!ec) self->act(CURL_SOCKET_TIMEOUT, 0);
+    if (ec) return;
+    self->timer_armed_ = false;
+    self->act(CURL_SOCKET_TIMEOUT, 0);
   });
   return 0;
 }
