@@ -16,12 +16,17 @@ const appLatencyMs = Number(process.env.BENCH_APP_LATENCY_MS ?? 0);
 // BENCH_SLACK_LATENCY_MS: how long the Slack fake takes to answer (Slack: 50-300 ms).
 const slackLatencyMs = Number(process.env.BENCH_SLACK_LATENCY_MS ?? 0);
 const warmup = Number(process.env.BENCH_WARMUP ?? 0);
+// BENCH_HANGING: that many ServiceNow incidents are asked for first, spread over the same
+// people, and ServiceNow never answers (Deputy gives up on it after its 30 s deadline): the
+// Salesforce jobs measured must not wait for them (bulkheads).
+const hanging = Number(process.env.BENCH_HANGING ?? 0);
 const users = people <= 4
   ? [['U0ALICE', 'alice'], ['U0BOB', 'bob'], ['U0CAROL', 'carol'], ['U0ADMIN', 'admin']].slice(0, people)
   : Array.from({ length: people }, (_, i) => [`U0P${String(i).padStart(4, '0')}`, `p${String(i).padStart(4, '0')}`]);
 
 const workers = Number(process.env.BENCH_WORKERS ?? 4);
-const stack = await startStack({ withApps: true, introspectionCacheMs: 60000, extraConfig: `server:\n  workers: ${workers}\n`, env: { DEPUTY_LOG_LEVEL: 'warn' } });
+// BENCH_SERVER_CONFIG: more lines under server: in Deputy's config, e.g. "  jobs_in_flight_per_app: 256\n".
+const stack = await startStack({ withApps: true, introspectionCacheMs: 60000, extraConfig: `server:\n  workers: ${workers}\n${process.env.BENCH_SERVER_CONFIG ?? ''}`, env: { DEPUTY_LOG_LEVEL: 'warn' } });
 const { slack, apps, deputy } = stack;
 try {
   for (const [user, account] of users) {
@@ -29,9 +34,11 @@ try {
     stack.auth.accounts[account] ??= { email: `${account}@example.com`, email_verified: true, name: account };
   }
   for (const [user, account] of users) {
-    const { url } = await connectLink(slack, user, 'salesforce');
-    const browser = new FetchBrowser();
-    await browser.request(await browser.login(url, { login: account }));
+    for (const app of hanging > 0 ? ['salesforce', 'servicenow'] : ['salesforce']) {
+      const { url } = await connectLink(slack, user, app);
+      const browser = new FetchBrowser();
+      await browser.request(await browser.login(url, { login: account }));
+    }
   }
   apps.delayMs = appLatencyMs;
   slack.delayMs = slackLatencyMs;
@@ -66,6 +73,17 @@ try {
   }
 
   if (warmup > 0) await phase(0, warmup);
+  if (hanging > 0) {
+    apps.delayByPath = { '/api/now': 120000 };
+    for (let i = 0; i < hanging; i++) {
+      const [user] = users[i % users.length];
+      const sent = await slack.sendSlashCommand({ user, text: `create incident "hanging ${i}"` });
+      if (sent.status !== 200) throw new Error(`hanging command ${i} got ${sent.status}`);
+    }
+    const deadline = Date.now() + 10000;
+    while ((apps.inFlight.get('/api/now')?.now ?? 0) < hanging && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+  const hangingInFlight = apps.inFlight.get('/api/now')?.now ?? 0;
   slack.clear();
   let peakRss = rssKb();
   const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, rssKb()); }, 50);
@@ -84,12 +102,14 @@ try {
   for (const [, reason, value] of metrics.matchAll(/^deputy_jobs_deferred_total\{reason="([^"]+)"\} (\d+)/gm)) deferred[reason] = Number(value);
   if (created !== total + warmup) throw new Error(`expected ${total + warmup} opportunities, found ${created}`);
   const result = {
-    jobs: total, warmup, concurrency, workers, people: users.length, app_latency_ms: appLatencyMs, slack_latency_ms: slackLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
+    jobs: total, warmup, concurrency, ...(hanging > 0 ? { hanging, hanging_in_flight_at_start: hangingInFlight, hanging_in_flight_at_end: apps.inFlight.get('/api/now')?.now ?? 0 } : {}), workers, people: users.length, app_latency_ms: appLatencyMs, slack_latency_ms: slackLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
     p50_ms: Number(pct(50)), p90_ms: Number(pct(90)), p99_ms: Number(pct(99)), max_ms: Number(latencies[latencies.length - 1].toFixed(1)), deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),
   };
   console.log(JSON.stringify(result));
+  // BENCH_LOG=file: Deputy's warnings and errors of the run, to read where a tail came from.
+  if (process.env.BENCH_LOG) (await import('node:fs')).writeFileSync(process.env.BENCH_LOG, deputy.logs);
 } catch (error) {
   if (deputy.exited) console.error(`deputy exited:\n${deputy.logs.split('\n').slice(-30).join('\n')}`);
   throw error;

@@ -396,13 +396,10 @@ int CurlMultiClient::Loop::on_socket(CURL*, curl_socket_t fd, int what, void* se
 
 int CurlMultiClient::Loop::on_timer(CURLM*, long timeout_ms, void* self_pointer) {
   auto* self = static_cast<Loop*>(self_pointer);
-  // curl asks for a timer after nearly every step of every transfer. Each re-armed timer
-  // costs a system call (the loop's timerfd), so "at once" is a posted task instead, and a
-  // timer already due at most a millisecond before the moment asked for is kept: firing a
-  // little early only makes curl ask again.
-  const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0L, timeout_ms));
-  if (timeout_ms > 0 && self->timer_armed_ && self->timer_.expiry() <= due && due - self->timer_.expiry() < std::chrono::milliseconds(1))
-    return 0;
+  // curl asks for a timer after nearly every step of every transfer, and each re-armed timer
+  // costs a system call (the loop's timerfd): "at once" is a posted task instead. A timer
+  // asked for is always armed as asked: curl tells each new moment only once, so one
+  // fired early would leave its transfers waiting for an event that may never come.
   if (self->timer_armed_) {
     self->timer_armed_ = false;
     self->timer_.cancel();
@@ -418,7 +415,7 @@ int CurlMultiClient::Loop::on_timer(CURLM*, long timeout_ms, void* self_pointer)
     }
     return 0;
   }
-  self->timer_.expires_at(due);
+  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   self->timer_armed_ = true;
   self->timer_.async_wait([self](const error_code& ec) {
     if (ec) return;

@@ -114,6 +114,27 @@ TEST(CurlMultiClient, ARequestThatMustNotRunTwiceWithNoBodyNeverRidesAReusedConn
   EXPECT_NE(seen[1].connection, seen[0].connection) << "with no body to hold back, libcurl could send it twice";
 }
 
+TEST(CurlMultiClient, AServerClosingIdleConnectionsNeverLeavesACallWaitingForItsDeadline) {
+  WireServer server;
+  server.close_idle_after(20ms);
+  CurlMultiClient client;
+  // Calls come back just around the moment the server closes the connection they would reuse.
+  int late = 0;
+  for (int wave = 0; wave < 40; ++wave) {
+    ClientRequest r = post(server.url("/ping"));
+    r.idempotent = true;  // as Slack's calls are
+    r.timeout = 2s;
+    const auto started = std::chrono::steady_clock::now();
+    for (auto& outcome : start_many(client, r, 40)) {
+      ClientOutcome o = outcome.get();
+      EXPECT_EQ(o.reached, Reached::kAnswered) << wave << ": " << o.error.message();
+    }
+    if (std::chrono::steady_clock::now() - started > 1s) ++late;
+    std::this_thread::sleep_for(std::chrono::microseconds(19000 + (wave % 20) * 100));
+  }
+  EXPECT_EQ(late, 0) << "calls waited for their deadline on a connection the server had closed";
+}
+
 TEST(CurlMultiClient, HundredsOfCallsWaitAtOnceWithoutAThreadEach) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kHold);

@@ -10,6 +10,8 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <poll.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -72,6 +74,8 @@ class WireServer {
   std::string url(const std::string& path = "/") const {
     return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port()) + path;
   }
+  // Closes connections that stay idle this long between requests (0: never).
+  void close_idle_after(std::chrono::milliseconds idle) { idle_close_ms_ = static_cast<int>(idle.count()); }
   void set_behaviour(Behaviour b) {
     std::lock_guard lock(mutex_);
     behaviour_ = b;
@@ -126,6 +130,11 @@ class WireServer {
     boost::asio::streambuf buffer;
     while (!stopping_) {
       boost::system::error_code ec;
+      // Like a server's keep-alive timeout: a connection idle that long is closed.
+      if (const int idle = idle_close_ms_.load(); idle > 0 && buffer.size() == 0) {
+        pollfd waiting{static_cast<int>(native_socket(stream)), POLLIN, 0};
+        if (::poll(&waiting, 1, idle) == 0) return;
+      }
       boost::asio::read_until(stream, buffer, "\r\n\r\n", ec);
       if (ec) return;
       std::string head(boost::asio::buffers_begin(buffer.data()), boost::asio::buffers_end(buffer.data()));
@@ -201,6 +210,10 @@ class WireServer {
   std::condition_variable changed_;
   std::vector<Seen> seen_;
   Behaviour behaviour_ = Behaviour::kAnswer;
+  std::atomic<int> idle_close_ms_{0};
+  static int native_socket(boost::asio::ip::tcp::socket& s) { return s.native_handle(); }
+  template <typename Tls>
+  static int native_socket(Tls& s) { return s.next_layer().native_handle(); }
   bool released_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};

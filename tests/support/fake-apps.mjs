@@ -43,7 +43,9 @@ export class FakeApps {
         res.end(JSON.stringify({ message: String(e) }));
       });
     });
-    await new Promise((r) => this.server.listen(this.requestedPort, '127.0.0.1', r));
+    // A backlog like a real front door's: Slack and the SaaS apps take bursts of new connections
+    // (Deputy opens hundreds at once under load), where Node's default of 511 drops SYNs.
+    await new Promise((r) => this.server.listen(this.requestedPort, '127.0.0.1', 4096, r));
     this.port = this.server.address().port;
     this.url = `http://127.0.0.1:${this.port}`;
     return this;
