@@ -368,18 +368,47 @@ std::vector<std::string> audited(store::Database& db) {
   return out;
 }
 
+// What happened, in order, across the test's and the writer's threads.
+class EventLog {
+ public:
+  void note(const std::string& what) {
+    std::lock_guard lock(mutex_);
+    events_.push_back(what);
+  }
+  std::vector<std::string> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> events_;
+};
+
+// Keeps the writer busy with a first write until release(), so that what is asked for
+// meanwhile queues behind it and goes in the writer's next round.
+class BusyWriter {
+ public:
+  BusyWriter(Ingest& ingest, store::Writes::Written written) {
+    std::shared_future<void> released = release_.get_future().share();
+    ingest.write(audit_entry("first", [this, released] {
+                   running_.set_value();
+                   released.wait();
+                 }),
+                 store::Durability::kNormal, std::move(written));
+    running_.get_future().wait();
+  }
+  void release() { release_.set_value(); }
+
+ private:
+  std::promise<void> release_;
+  std::promise<void> running_;
+};
+
 TEST_P(IngestTest, WritesQueuedTogetherShareOneCommitAndOneThatFailsLeavesTheOthersBe) {
   Ingest ingest(*inbox, Ingest::Handoff{});
-  std::mutex log_mutex;
-  std::vector<std::string> log;
-  auto note = [&](const std::string& what) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(what);
-  };
-  // The writer is kept busy with a first write while three more queue behind it.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> first_running;
+  EventLog log;
+  auto note = [&](const std::string& what) { log.note(what); };
   std::promise<void> all_written;
   std::atomic<int> written{0};
   auto count = [&](const std::string& name) {
@@ -388,12 +417,7 @@ TEST_P(IngestTest, WritesQueuedTogetherShareOneCommitAndOneThatFailsLeavesTheOth
       if (++written == 4) all_written.set_value();
     };
   };
-  ingest.write(audit_entry("first", [&] {
-                 first_running.set_value();
-                 released.wait();
-               }),
-               store::Durability::kNormal, count("first"));
-  first_running.get_future().wait();
+  BusyWriter busy(ingest, count("first"));
   ingest.write(audit_entry("a", [&] { note("work a"); }), store::Durability::kNormal, count("a"));
   ingest.write(
       [&, entry = audit_entry("b")](store::Connection& tx) {
@@ -403,11 +427,11 @@ TEST_P(IngestTest, WritesQueuedTogetherShareOneCommitAndOneThatFailsLeavesTheOth
       },
       store::Durability::kNormal, count("b"));
   ingest.write(audit_entry("c", [&] { note("work c"); }), store::Durability::kNormal, count("c"));
-  release.set_value();
+  busy.release();
   ASSERT_EQ(all_written.get_future().wait_for(10s), std::future_status::ready);
   ingest.stop();
 
-  EXPECT_EQ(log, (std::vector<std::string>{"written first", "work a", "work b", "work c", "written a",
+  EXPECT_EQ(log.events(), (std::vector<std::string>{"written first", "work a", "work b", "work c", "written a",
                                            "written b (b changed its mind)", "written c"}))
       << "the three waiting writes ran in one transaction, each told after its commit";
   EXPECT_EQ(audited(*test_db.database), (std::vector<std::string>{"first", "a", "c"})) << "b's change was undone, and only b's";
@@ -415,35 +439,23 @@ TEST_P(IngestTest, WritesQueuedTogetherShareOneCommitAndOneThatFailsLeavesTheOth
 
 TEST_P(IngestTest, AcksDoNotWaitForTheWritesQueuedBesideThem) {
   Ingest ingest(*inbox, Ingest::Handoff{});
-  std::mutex log_mutex;
-  std::vector<std::string> log;
-  auto note = [&](const std::string& what) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(what);
-  };
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> first_running;
-  ingest.write(audit_entry("first", [&] {
-                 first_running.set_value();
-                 released.wait();
-               }),
-               store::Durability::kNormal, [](Status) {});
-  first_running.get_future().wait();
+  EventLog log;
+  BusyWriter busy(ingest, [](Status) {});
   std::promise<void> second_written;
-  ingest.write(audit_entry("second", [&] { note("job write"); }), store::Durability::kDurable, [&](Status) { second_written.set_value(); });
+  ingest.write(audit_entry("second", [&] { log.note("job write"); }), store::Durability::kDurable,
+               [&](Status) { second_written.set_value(); });
   std::promise<Result<store::Admission>> acked;
   ingest.submit(delivery(1), [&](Result<store::Admission> r) {
-    note("ack");
+    log.note("ack");
     acked.set_value(std::move(r));
   });
-  release.set_value();
+  busy.release();
   auto ack = acked.get_future().get();
   ASSERT_TRUE(ack);
   EXPECT_EQ(*ack, store::Admission::kAccepted);
   ASSERT_EQ(second_written.get_future().wait_for(10s), std::future_status::ready);
   ingest.stop();
-  EXPECT_EQ(log, (std::vector<std::string>{"ack", "job write"})) << "the delivery is acked before the durable write beside it";
+  EXPECT_EQ(log.events(), (std::vector<std::string>{"ack", "job write"})) << "the delivery is acked before the durable write beside it";
 }
 
 TEST_P(IngestTest, AWriteThatAsksForDurabilityMakesItsWholeCommitDurable) {

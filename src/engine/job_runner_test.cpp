@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/databases.h"
+#include "testing/demo_app.h"
 #include "testing/fake_http_client.h"
+#include "testing/sealed_connection.h"
 #include "vault/token_vault.h"
 
 namespace deputy::engine {
@@ -117,14 +119,7 @@ struct JobRunnerWritesTest : JobRunnerTest {
   void SetUp() override {
     JobRunnerTest::SetUp();
     if (IsSkipped()) return;
-    oauth::App app;
-    app.id = "demo";
-    app.display_name = "Demo";
-    app.client_id = "deputy";
-    app.client_secret = "secret";
-    app.token_url = "http://idp.test/token";
-    app.api_base_url = "http://api.test";
-    service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{{"demo", app}}, protocol, *connections, *states,
+    service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{{"demo", testing::demo_app()}}, protocol, *connections, *states,
                                                          vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
                                                          [](std::chrono::milliseconds) {});
     auto recipe = recipes::parse_recipe(R"(command: create thing
@@ -150,21 +145,9 @@ reply:
   }
 
   void seed_alices_connection() {
-    store::ConnectionRecord r;
-    r.id = "conn-alice";
-    r.team_id = "T1";
-    r.user_id = "U0ALICE";
-    r.app = "demo";
-    r.status = "active";
-    r.account = "alice@example.com";
-    r.subject = "alice";
-    r.api_base_url = "http://api.test";
-    r.access_expires_at = clock.unix_seconds() + 3600;
     nlohmann::json bundle = {{"access_token", "at-alice"}, {"token_type", "Bearer"}};
-    auto sealed = vault.seal({"T1", "U0ALICE", "demo", r.id}, "connection", bundle.dump()).value();
-    r.key_id = sealed.key_id;
-    r.nonce = store::Blob{sealed.sealed.nonce};
-    r.sealed = store::Blob{sealed.sealed.ciphertext};
+    auto r = testing::sealed_connection(vault, "conn-alice", "U0ALICE", "demo", bundle.dump(), clock.unix_seconds() + 3600,
+                                        "http://api.test");
     ASSERT_TRUE(connections->upsert(r, std::nullopt).ok());
   }
 

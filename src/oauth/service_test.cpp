@@ -7,6 +7,8 @@
 
 #include "common/encoding.h"
 #include "testing/databases.h"
+#include "testing/demo_app.h"
+#include "testing/sealed_connection.h"
 #include "testing/fake_http_client.h"
 
 namespace deputy::oauth {
@@ -72,36 +74,15 @@ struct ServiceTest : ::testing::TestWithParam<std::string> {
     DEPUTY_REQUIRE_DATABASE(db);
     connections = std::make_unique<store::Connections>(*db.database, clock);
     states = std::make_unique<store::OAuthStates>(*db.database, clock);
-    App app;
-    app.id = "demo";
-    app.display_name = "Demo";
-    app.client_id = "deputy";
-    app.client_secret = "secret";
-    app.token_url = "http://idp.test/token";
-    app.revoke_url = "http://idp.test/revoke";
-    app.api_base_url = "http://api.test";
-    service = std::make_unique<ConnectionService>(std::map<std::string, App>{{"demo", app}}, protocol, *connections, *states, vault,
+    service = std::make_unique<ConnectionService>(std::map<std::string, App>{{"demo", testing::demo_app()}}, protocol, *connections, *states, vault,
                                                   slack, clock, metrics, ServiceOptions{"https://deputy.test"},
                                                   [](std::chrono::milliseconds) {});
   }
 
   // Stores a connection whose access token expired a minute ago.
   std::string seed(const std::string& user, int64_t expires_at) {
-    store::ConnectionRecord r;
-    r.id = "conn-" + user;
-    r.team_id = "T1";
-    r.user_id = user;
-    r.app = "demo";
-    r.status = "active";
-    r.account = user + "@example.com";
-    r.subject = user;
-    r.api_base_url = "http://api.test";
-    r.access_expires_at = expires_at;
     nlohmann::json bundle = {{"access_token", "at-0"}, {"refresh_token", "rt-0"}, {"token_type", "Bearer"}};
-    auto sealed = vault.seal({"T1", user, "demo", r.id}, "connection", bundle.dump()).value();
-    r.key_id = sealed.key_id;
-    r.nonce = store::Blob{sealed.sealed.nonce};
-    r.sealed = store::Blob{sealed.sealed.ciphertext};
+    auto r = testing::sealed_connection(vault, "conn-" + user, user, "demo", bundle.dump(), expires_at, "http://api.test");
     EXPECT_TRUE(connections->upsert(r, std::nullopt).ok());
     return r.id;
   }
