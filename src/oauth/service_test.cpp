@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <atomic>
 #include <thread>
 
@@ -33,6 +35,7 @@ class FakeAuthServer final : public http::Client {
       return http::ClientResponse{200, {}, ""};
     }
     ++token_requests;
+    if (while_answering) while_answering();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let concurrent callers pile up
     if (transient_failures > 0) {
       --transient_failures;
@@ -55,6 +58,7 @@ class FakeAuthServer final : public http::Client {
   nlohmann::json expires_in = 3600;
   std::string current_refresh = "rt-0";
   std::vector<std::string> revoked;
+  std::function<void()> while_answering;  // runs during each token request
 };
 
 struct ServiceTest : ::testing::TestWithParam<std::string> {
@@ -283,6 +287,40 @@ TEST_P(ServiceTest, TwoProcessesSharingPostgresRefreshOnce) {
   }
   for (auto& t : jobs) t.join();
   EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(auth.token_requests, 1);
+}
+
+TEST_P(ServiceTest, ARenewalHoldsALeaseRowAndNoDatabaseLockWhileTheTokenEndpointAnswers) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "only PostgreSQL is shared by several processes";
+  seed("alice", clock.unix_seconds() - 60);
+  int64_t session_locks = -1;
+  int64_t leases = -1;
+  auth.while_answering = [&] {
+    auto lease = db.database->acquire();
+    auto locks = (*lease)->query(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    auto held = (*lease)->query("SELECT COUNT(*) FROM refresh_leases WHERE connection_id = 'conn-alice' AND expires_at > now()");
+    session_locks = locks ? locks->front().integer(0) : -1;
+    leases = held ? held->front().integer(0) : -1;
+  };
+  ASSERT_TRUE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
+  EXPECT_EQ(session_locks, 0) << "no session lock is held across the token call";
+  EXPECT_EQ(leases, 1) << "the lease row says who renews";
+  auto lease = db.database->acquire();
+  EXPECT_EQ((*lease)->query("SELECT COUNT(*) FROM refresh_leases")->front().integer(0), 0) << "let go once renewed";
+}
+
+TEST_P(ServiceTest, ARenewalLeaseLeftByAProcessThatDiedRunsOut) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "only PostgreSQL is shared by several processes";
+  seed("alice", clock.unix_seconds() - 60);
+  {
+    auto lease = db.database->acquire();
+    ASSERT_TRUE((*lease)->execute(
+        "INSERT INTO refresh_leases (connection_id, holder, expires_at) VALUES ('conn-alice', 'gone', now() - interval '1 second')"));
+  }
+  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  ASSERT_TRUE(grant) << grant.status().message();
+  EXPECT_EQ(grant->access_token, "at-1");
   EXPECT_EQ(auth.token_requests, 1);
 }
 

@@ -1,5 +1,11 @@
 #include "store/connections.h"
 
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "common/encoding.h"
+
 namespace deputy::store {
 namespace {
 
@@ -216,12 +222,33 @@ Result<std::vector<std::string>> Connections::key_ids_in_use() {
 
 Status Connections::with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work) {
   if (database_.dialect() != Dialect::kPostgres) return work();
-  auto lease = database_.acquire();
-  if (!lease) return lease.status();
-  std::string key = "deputy.refresh:" + connection_id;
-  if (auto locked = (*lease)->query("SELECT pg_advisory_lock(hashtextextended(?, 0))", {key}); !locked) return locked.status();
+  // A lease row, timed by PostgreSQL's clock: no database session is held while the token
+  // endpoint answers, and a lease left by a process that died runs out by itself.
+  const std::string holder = to_hex(SecureRandom::instance().bytes(12));
+  const auto give_up_at = std::chrono::steady_clock::now() + kRefreshLease + std::chrono::seconds(30);
+  while (true) {
+    {
+      auto lease = database_.acquire();
+      if (!lease) return lease.status();
+      auto taken = (*lease)->query(
+          "INSERT INTO refresh_leases (connection_id, holder, expires_at) VALUES (?, ?, now() + make_interval(secs => ?)) "
+          "ON CONFLICT (connection_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+          "WHERE refresh_leases.expires_at < now() RETURNING holder",
+          {connection_id, holder, static_cast<int64_t>(kRefreshLease.count())});
+      if (!taken) return taken.status();
+      if (!taken->empty()) break;
+    }
+    // Another process is renewing: its answer will be in the record once it lets go.
+    if (std::chrono::steady_clock::now() > give_up_at) return Unavailable("another Deputy process is still renewing this login");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   Status result = work();
-  (void)(*lease)->query("SELECT pg_advisory_unlock(hashtextextended(?, 0))", {key});
+  auto lease = database_.acquire();
+  if (lease) {
+    if (auto released = (*lease)->execute("DELETE FROM refresh_leases WHERE connection_id = ? AND holder = ?", {connection_id, holder});
+        !released)
+      spdlog::warn("a renewal lease stays until it runs out: {}", released.status().message());
+  }
   return result;
 }
 

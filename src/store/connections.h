@@ -2,6 +2,7 @@
 // this layer moves opaque bytes and the metadata people and schedulers need.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -83,9 +84,13 @@ class Connections {
   Result<std::vector<ConnectionRecord>> sealed_with_other_key(const std::string& key_id, size_t limit);
   Result<std::vector<std::string>> key_ids_in_use();
 
-  // Runs `work` while holding a lock on the connection that other processes respect too
-  // (PostgreSQL advisory lock). SQLite has one process, whose callers lock in memory.
+  // Runs `work` while holding the connection's renewal lease that other processes respect too
+  // (a row in refresh_leases on PostgreSQL; waits while another process holds it). SQLite has
+  // one process, whose callers take turns in memory.
   Status with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work);
+  // How long a process may hold a connection's renewal before another may take it over: more
+  // than a renewal's token calls and their retries take.
+  static constexpr std::chrono::seconds kRefreshLease{90};
 
   Status audit(const AuditEvent& event);
   // Newest first. `person` matches who asked or whose connection acted; empty: everyone.

@@ -137,6 +137,16 @@ CREATE TABLE job_steps (
 DROP INDEX IF EXISTS slack_dedupe_expiry
 )SQL",
        Dialect::kSqlite},
+      // Who renews a connection's tokens, across processes: a lease row with PostgreSQL's
+      // clock instead of a session lock held during the token call (SQLite has one process).
+      {5, R"SQL(
+CREATE TABLE refresh_leases (
+  connection_id TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+)
+)SQL",
+       Dialect::kPostgres},
   };
   return kMigrations;
 }
