@@ -20,8 +20,9 @@ export const CLIENT_SECRET = 'demo-client-secret-7f3a9c';
  * @param {string} [options.extraConfig] more top-level YAML
  * @param {Record<string,string>} [options.env]
  * @param {Record<string,string>} [options.appSettings] more settings for one of the fake apps, by id (e.g. `{ salesforce: 'timeout_seconds: 2' }`)
+ * @param {Function} [options.appServer] starts the apps' stand-in from { introspectionUrl, clientId, clientSecret } (default: FakeApps)
  */
-export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {}, introspectionCacheMs = 0, appSettings = {} } = {}) {
+export async function startStack({ extraApps = '', extraConfig = '', env = {}, accessTokenTtl = 3600, withApps = false, recipes = {}, introspectionCacheMs = 0, appSettings = {}, appServer } = {}) {
   const slack = new SlackFake({ signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN });
   await slack.start();
   const port = await freePort();
@@ -34,7 +35,8 @@ export async function startStack({ extraApps = '', extraConfig = '', env = {}, a
   const appEnv = {};
   if (withApps) {
     // Salesforce, ServiceNow and Box stand-ins, logging in at the local authorization server.
-    apps = await new FakeApps({ introspectionUrl: `${auth.issuer}/token/introspection`, clientId: 'deputy', clientSecret: CLIENT_SECRET, introspectionCacheMs }).start();
+    const introspection = { introspectionUrl: `${auth.issuer}/token/introspection`, clientId: 'deputy', clientSecret: CLIENT_SECRET };
+    apps = await (appServer ? appServer(introspection) : new FakeApps({ ...introspection, introspectionCacheMs }).start());
     for (const [id, name, base] of [['salesforce', 'Salesforce', apps.salesforceBase], ['servicenow', 'ServiceNow', apps.servicenowBase], ['box', 'Box', apps.boxBase]]) {
       extraApps += `  ${id}:
     type: oauth2
