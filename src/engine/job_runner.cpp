@@ -456,7 +456,7 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   store::AuditEvent action{run.job.team_id, "action", run.job.requester, personal ? acting_user : "shared", recipe.app, grant->connection_id,
                            recipe.command, step.id + ": " + h.method + " " + h.path + " -> " + std::to_string(response->status) + " as " + grant->account};
   // A call the app answered with success is audited with the step's end, in one write.
-  if (response->status < 200 || response->status >= 300) jobs_.audit(action, [](Status s) { log_failure("an app call in the audit log", s); });
+  if (response->status < 200 || response->status >= 300) jobs_.audit(run.job.id, action, [](Status s) { log_failure("an app call in the audit log", s); });
   if (response->status == 401) {
     give_back_step(run);
     if (personal) return then(park_for_login(run, acting_user, "was refused"));

@@ -110,6 +110,8 @@ struct App::Parts {
   std::unique_ptr<store::Inbox> inbox;
   RecipeCatalog catalog;
   std::unique_ptr<store::Jobs> jobs;
+  // PostgreSQL only: the job engine's writes, off the workers (each waits on a round trip).
+  std::unique_ptr<store::LaneWrites> database_writes;
   std::unique_ptr<slack::WebApi> engine_slack;
   std::unique_ptr<engine::Outbox> outbox;
   std::unique_ptr<engine::JobRunner> runner;
@@ -140,7 +142,10 @@ Status App::start() {
 
   unsigned io_threads = cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
   spdlog::info("open files: up to {}", raise_open_file_limit());
-  auto core = open_core(cfg, cfg.server.workers + 3, /*create_keyring=*/true);
+  // PostgreSQL: one pooled connection per database writer lane besides the workers' own.
+  const bool postgres = cfg.database.rfind("postgres", 0) == 0;
+  const size_t database_lanes = postgres ? cfg.server.workers : 0;
+  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes, /*create_keyring=*/true);
   if (!core) return core.status();
   p.core = std::move(core).value();
   Core& c = *p.core;
@@ -242,6 +247,11 @@ Status App::start() {
     p.workers->set_claim([ingest = p.ingest.get()](size_t limit, std::chrono::seconds lease) {
       return ingest->claim(limit, lease);
     });
+  } else {
+    // Each write is a network round trip on PostgreSQL: the workers hand it to the database
+    // lanes and go on with other jobs; a job resumes on the workers once its write is in.
+    p.database_writes = std::make_unique<store::LaneWrites>(*c.database, std::max<size_t>(database_lanes, 1));
+    p.jobs->set_writes(*p.database_writes);
   }
   p.runner->set_wake([workers = p.workers.get()] { workers->notify(); });
   p.slack_endpoint = std::make_unique<SlackEndpoint>(cfg.slack.signing_secret, *p.ingest, SystemClock::instance(), c.metrics);
@@ -315,6 +325,7 @@ void App::run() {
   p.blocking_pool.stop();
   p.workers->stop();
   p.renewal_pool.stop();
+  if (p.database_writes) p.database_writes->stop();
   {
     std::lock_guard lock(p.housekeeping_mutex);
     p.stopping = true;

@@ -137,7 +137,7 @@ Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
 
 void Jobs::create_and_claim(const JobRecord& job, Claimed done) {
   auto claimed = std::make_shared<std::optional<JobRecord>>();
-  writes_->write(create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal,
+  writes_->write_for(job.id, create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal,
                  [claimed, done = std::move(done)](Status s) {
                    if (!s.ok()) return done(std::move(s));
                    done(std::move(*claimed));
@@ -218,7 +218,7 @@ Status Jobs::begin_step(const std::string& job_id, int step, const std::string& 
 }
 
 void Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as, Written written) {
-  writes_->write(begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable, std::move(written));
+  writes_->write_for(job_id, begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable, std::move(written));
 }
 
 Status Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
@@ -228,7 +228,7 @@ Status Jobs::finish_step(const std::string& job_id, int step, const std::string&
 
 void Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
                        std::optional<AuditEvent> audit, Written written) {
-  writes_->write(finish_step_work(job_id, step, result, context, std::move(audit), clock_.unix_seconds()), Durability::kDurable,
+  writes_->write_for(job_id, finish_step_work(job_id, step, result, context, std::move(audit), clock_.unix_seconds()), Durability::kDurable,
                  std::move(written));
 }
 
@@ -237,11 +237,11 @@ Status Jobs::abandon_step(const std::string& job_id, int step) {
 }
 
 void Jobs::abandon_step(const std::string& job_id, int step, Written written) {
-  writes_->write(abandon_step_work(job_id, step), Durability::kNormal, std::move(written));
+  writes_->write_for(job_id, abandon_step_work(job_id, step), Durability::kNormal, std::move(written));
 }
 
-void Jobs::audit(AuditEvent event, Written written) {
-  writes_->write([event = std::move(event), now = clock_.unix_seconds()](Connection& tx) { return append_audit(tx, event, now); },
+void Jobs::audit(const std::string& job_id, AuditEvent event, Written written) {
+  writes_->write_for(job_id, [event = std::move(event), now = clock_.unix_seconds()](Connection& tx) { return append_audit(tx, event, now); },
                  Durability::kNormal, std::move(written));
 }
 
@@ -268,7 +268,7 @@ Status Jobs::finish(const std::string& job_id, const std::string& state, const s
 }
 
 void Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome, Written written) {
-  writes_->write(finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal, std::move(written));
+  writes_->write_for(job_id, finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal, std::move(written));
 }
 
 Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& team_id,
@@ -291,7 +291,7 @@ Status Jobs::requeue(const std::string& job_id) {
 }
 
 void Jobs::requeue(const std::string& job_id, Written written) {
-  writes_->write(requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal, std::move(written));
+  writes_->write_for(job_id, requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal, std::move(written));
 }
 
 Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& team_id, const std::string& user_id,

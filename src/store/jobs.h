@@ -99,8 +99,8 @@ class Jobs {
   // The app refused the call (it did not happen): the step may run again.
   Status abandon_step(const std::string& job_id, int step);
   void abandon_step(const std::string& job_id, int step, Written written);
-  // An audit entry, written in order with the job writes around it.
-  void audit(AuditEvent event, Written written);
+  // An audit entry about a job, written in order with that job's writes around it.
+  void audit(const std::string& job_id, AuditEvent event, Written written);
   // Moves past a step that needs no app call (a decided approval).
   Status advance(const std::string& job_id, int next_step, const std::string& context);
 
