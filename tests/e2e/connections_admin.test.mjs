@@ -49,7 +49,7 @@ async function dm(user, text) {
 function cli(...args) {
   return execFileSync(DEPUTY_BIN, ['admin', ...args, '--config', stack.deputy.config], {
     cwd: stack.deputy.dir,
-    env: { PATH: process.env.PATH, ...stack.deputy.extraEnv },
+    env: stack.deputy.cliEnv(),
   }).toString();
 }
 

@@ -228,7 +228,7 @@ test('an iss naming another server is refused (RFC 9207), whether the issuer is 
 test('no token, code, verifier or secret is readable in the database files or the logs', async () => {
   await sleep(200);
   const { leaks, files, counts } = findLeakedSecrets(stack);
-  assert.ok(files.includes('deputy.db') && files.includes('deputy.db-wal'), `scanned ${files}`);
+  assert.ok(stack.deputy.postgres ? files.includes('pg_dump') : files.includes('deputy.db') && files.includes('deputy.db-wal'), `scanned ${files}`);
   assert.ok(counts.refreshTokens > 0 && counts.verifiers > 0 && counts.codes > 0, JSON.stringify(counts));
   assert.deepEqual(leaks, []);
 });

@@ -1,11 +1,28 @@
 // Starts the real deputy binary as a child process for end-to-end tests.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import net from 'node:net';
 
 export const DEPUTY_BIN = resolve(process.env.DEPUTY_BIN ?? 'build/src/deputy');
+
+// DEPUTY_E2E_POSTGRES_URL (a server scripts/with-postgres started): each Deputy working
+// folder gets a PostgreSQL database of its own there instead of its SQLite file; a Deputy
+// restarted on the same folder finds the same database.
+const E2E_POSTGRES_URL = process.env.DEPUTY_E2E_POSTGRES_URL;
+
+function psql(sql) {
+  return execFileSync('psql', [E2E_POSTGRES_URL, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], { encoding: 'utf8' }).trim();
+}
+
+function postgresDatabaseFor(dir) {
+  const name = `e2e_${basename(dir).replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`;
+  if (!psql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`)) psql(`CREATE DATABASE ${name}`);
+  const url = new URL(E2E_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString() };
+}
 
 export async function freePort() {
   return new Promise((res, rej) => {
@@ -44,6 +61,24 @@ export class Deputy {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The storage this Deputy uses: its own PostgreSQL database, or SQLite in its folder. */
+  get database() {
+    if (this.extraEnv.DEPUTY_DATABASE) return this.extraEnv.DEPUTY_DATABASE;
+    if (!E2E_POSTGRES_URL) return undefined;
+    this.postgres ??= postgresDatabaseFor(this.dir);
+    return this.postgres.url;
+  }
+
+  /** The environment for running the CLI beside this server (same database). */
+  cliEnv(more = {}) {
+    return { PATH: process.env.PATH, ...(this.database ? { DEPUTY_DATABASE: this.database } : {}), ...this.extraEnv, ...more };
+  }
+
+  /** PostgreSQL only: everything the database holds, as pg_dump writes it (bytea as hex). */
+  dumpDatabase() {
+    return execFileSync('pg_dump', ['--no-owner', this.database], { encoding: 'latin1', maxBuffer: 256 << 20 });
+  }
+
   async start() {
     this.port ??= await freePort();
     const args = ['serve'];
@@ -55,6 +90,7 @@ export class Deputy {
         PATH: process.env.PATH,
         DEPUTY_LISTEN: `127.0.0.1:${this.port}`,
         DEPUTY_LOG_LEVEL: 'debug',
+        ...(this.database ? { DEPUTY_DATABASE: this.database } : {}),
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -106,6 +142,7 @@ export class Deputy {
   }
 
   cleanup() {
+    if (this.postgres && this.ownDir) psql(`DROP DATABASE IF EXISTS ${this.postgres.name} WITH (FORCE)`);
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -96,11 +96,13 @@ ${extraApps.replaceAll('${issuer}', auth.issuer)}`,
 /**
  * Looks for every secret the authorization server issued (access and refresh tokens, codes,
  * PKCE verifiers), the client secret, the bot token and the signing secret, raw, base64,
- * base64url, hex and URL-encoded, in Deputy's database files (with the WAL) and its logs.
+ * base64url, hex and URL-encoded, in Deputy's database files (with the WAL), or all of its
+ * PostgreSQL database as pg_dump writes it, and its logs.
  */
 export function findLeakedSecrets(stack, extraSecrets = []) {
-  const files = readdirSync(stack.deputy.dir).filter((f) => f.startsWith('deputy.db'));
-  const haystacks = files.map((f) => readFileSync(join(stack.deputy.dir, f)).toString('latin1'));
+  const onPostgres = Boolean(stack.deputy.postgres);
+  const files = onPostgres ? ['pg_dump'] : readdirSync(stack.deputy.dir).filter((f) => f.startsWith('deputy.db'));
+  const haystacks = onPostgres ? [stack.deputy.dumpDatabase()] : files.map((f) => readFileSync(join(stack.deputy.dir, f)).toString('latin1'));
   haystacks.push(stack.deputy.logs);
   const { issued } = stack.auth;
   const secrets = [...issued.accessTokens, ...issued.refreshTokens, ...issued.codes, ...issued.verifiers, CLIENT_SECRET, BOT_TOKEN, SIGNING_SECRET, ...extraSecrets]
