@@ -62,7 +62,12 @@ try {
   const pid = deputy.child.pid;
   const { readFileSync } = await import('node:fs');
   const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-  const cpuTicks = () => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+  const ticksOf = (p) => { const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+  const cpuTicks = () => ticksOf(pid);
+  // The others on the same cores: this Node process (the load, Slack and the authorization
+  // server) and the native app, when it is the one.
+  const appTicks = () => (appKind === 'native' ? ticksOf(apps.child.pid) : 0);
+  const benchCpu0 = process.cpuUsage();
 
   // Runs jobs [from, to) with `concurrency` lanes; returns each job's time from command to answer.
   async function phase(from, to) {
@@ -102,11 +107,16 @@ try {
   let peakRss = rssKb();
   const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, rssKb()); }, 50);
   const ticks0 = cpuTicks();
+  const appTicks0 = appTicks();
+  const benchCpuStart = process.cpuUsage(benchCpu0);
   const t0 = performance.now();
   const latencies = await phase(warmup, warmup + total);
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(rssTimer);
   const cpuSeconds = (cpuTicks() - ticks0) / 100;
+  const appCpuSeconds = (appTicks() - appTicks0) / 100;
+  const benchCpuEnd = process.cpuUsage(benchCpu0);
+  const benchCpuSeconds = (benchCpuEnd.user + benchCpuEnd.system - benchCpuStart.user - benchCpuStart.system) / 1e6;
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
   const { created, hangingInFlight: hangingAtEnd } = await appCounts();
@@ -120,6 +130,7 @@ try {
     p50_ms: Number(pct(50)), p90_ms: Number(pct(90)), p99_ms: Number(pct(99)), max_ms: Number(latencies[latencies.length - 1].toFixed(1)), deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),
+    fakes_cpu_percent: { node: Number(((benchCpuSeconds / seconds) * 100).toFixed(0)), ...(appKind === 'native' ? { app: Number(((appCpuSeconds / seconds) * 100).toFixed(0)) } : {}) },
   };
   console.log(JSON.stringify(result));
   // BENCH_LOG=file: Deputy's warnings and errors of the run, to read where a tail came from.

@@ -100,7 +100,7 @@ export class SlackFake {
 
   async start() {
     this.server = http.createServer((req, res) => this.#serve(req, res));
-    this.server.keepAliveTimeout = 1000;
+    this.server.keepAliveTimeout = Number(process.env.SLACK_FAKE_KEEPALIVE_MS ?? 1000);
     // A backlog like a real front door's: Slack and the SaaS apps take bursts of new connections
     // (Deputy opens hundreds at once under load), where Node's default of 511 drops SYNs.
     await new Promise((resolve) => this.server.listen(0, '127.0.0.1', 4096, resolve));
