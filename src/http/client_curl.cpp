@@ -153,6 +153,18 @@ void configure_request(Transfer& t, const CurlClientOptions& options) {
 }
 
 
+// How far a call got when its deadline passed, so that an operator reading the log can tell a
+// server that did not answer from calls waiting for a connection (a cap, a slow handshake).
+std::string where_the_deadline_passed(Transfer& t, Reached reached) {
+  const std::string deadline = std::to_string(t.request.timeout.count()) + " ms";
+  curl_off_t connect_us = 0;
+  if (t.easy) curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+  if (connect_us == 0 && reached == Reached::kNotSent) return "no connection within the " + deadline + " deadline";
+  const std::string connected = "connected after " + std::to_string(connect_us / 1000) + " ms";
+  if (reached == Reached::kNotSent) return "the request was not sent within the " + deadline + " deadline (" + connected + ")";
+  return "no answer within the " + deadline + " deadline (" + connected + ", request sent)";
+}
+
 // The outcome of a transfer libcurl ended with `rc`.
 ClientOutcome outcome_of(Transfer& t, CURLcode rc) {
   ClientOutcome outcome;
@@ -171,6 +183,7 @@ ClientOutcome outcome_of(Transfer& t, CURLcode rc) {
   if (t.body_sent > 0) outcome.reached = Reached::kMaybeSent;
   outcome.deadline_passed = rc == CURLE_OPERATION_TIMEDOUT;
   std::string why = t.too_large ? "the answer was larger than " + std::to_string(t.max_bytes) + " bytes"
+                    : outcome.deadline_passed         ? where_the_deadline_passed(t, outcome.reached)
                     : rc == CURLE_ABORTED_BY_CALLBACK ? std::string("the client stopped")
                     : rc == CURLE_SEND_FAIL_REWIND    ? std::string("the connection closed after the request was sent, before an answer")
                                                       : std::string(curl_easy_strerror(rc));
