@@ -130,6 +130,8 @@ try {
     p50_ms: Number(pct(50)), p90_ms: Number(pct(90)), p99_ms: Number(pct(99)), max_ms: Number(latencies[latencies.length - 1].toFixed(1)), deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),
+    // A response_url call Slack recorded twice reached it once before Deputy gave up on it.
+    response_url_recorded_twice: slack.calls.filter((c) => c.method === 'response_url').length,
     fakes_cpu_percent: { node: Number(((benchCpuSeconds / seconds) * 100).toFixed(0)), ...(appKind === 'native' ? { app: Number(((appCpuSeconds / seconds) * 100).toFixed(0)) } : {}) },
   };
   console.log(JSON.stringify(result));
