@@ -12,10 +12,9 @@
 #include <vector>
 
 #include "common/result.h"
+#include "http/headers.h"
 
 namespace deputy::http {
-
-using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct ClientRequest {
   std::string method = "GET";

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "http/client.h"
+#include "http/headers.h"
 
 namespace deputy::metrics {
 class Registry;
