@@ -41,8 +41,7 @@ void LaneWrites::enqueue(size_t lane, Pending pending) {
       lanes_[lane].queue.push_back(std::move(pending));
       ++pending_;
       lock.unlock();
-      // Every lane waits on the one condition: wake them all so the right one looks.
-      wake_.notify_all();
+      lanes_[lane].wake.notify_one();
       return;
     }
   }
@@ -53,7 +52,7 @@ void LaneWrites::run(size_t lane) {
   name_this_thread("deputy-db");
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !lanes_[lane].queue.empty(); });
+    lanes_[lane].wake.wait(lock, [&] { return stopping_ || !lanes_[lane].queue.empty(); });
     if (lanes_[lane].queue.empty()) return;  // stopping, and nothing left
     Pending next = std::move(lanes_[lane].queue.front());
     lanes_[lane].queue.pop_front();
@@ -70,7 +69,7 @@ void LaneWrites::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  wake_.notify_all();
+  for (Lane& lane : lanes_) lane.wake.notify_one();
   for (Lane& lane : lanes_)
     if (lane.thread.joinable()) lane.thread.join();
 }

@@ -72,6 +72,7 @@ class LaneWrites final : public Writes {
   };
   struct Lane {
     std::deque<Pending> queue;
+    std::condition_variable wake;
     std::thread thread;
   };
   void enqueue(size_t lane, Pending pending);
@@ -79,8 +80,7 @@ class LaneWrites final : public Writes {
 
   DirectWrites direct_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<Lane> lanes_;
+  std::vector<Lane> lanes_;  // sized once: lanes never move
   size_t next_lane_ = 0;
   size_t pending_ = 0;
   bool stopping_ = false;
