@@ -99,6 +99,14 @@ class BlockingPool {
   std::vector<std::thread> threads_;
 };
 
+unsigned io_threads(const config::Config& cfg) {
+  return cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+// PostgreSQL: the job engine's writes run on this many lanes, each with a pooled connection
+// besides the workers' own. SQLite has one writer, the ingest writer.
+size_t database_lanes(const config::Config& cfg) { return cfg.database.rfind("postgres", 0) == 0 ? cfg.server.workers : 0; }
+
 // Slack's last retry comes about five minutes after the first try; keep keys well past it.
 constexpr std::chrono::seconds kDedupeWindow{3600};
 
@@ -135,17 +143,19 @@ App::App(config::Config config) : parts_(std::make_unique<Parts>()) { parts_->co
 App::~App() = default;
 
 Status App::start() {
+  auto endpoint = parts_->config.listen_endpoint();
+  if (!endpoint) return endpoint.status();
+  if (Status s = start_storage(); !s.ok()) return s;
+  if (Status s = start_engine(); !s.ok()) return s;
+  return start_routes(endpoint->first, endpoint->second);
+}
+
+// The database, the recipes, and the queues kept in the database.
+Status App::start_storage() {
   Parts& p = *parts_;
   const auto& cfg = p.config;
-  auto endpoint = cfg.listen_endpoint();
-  if (!endpoint) return endpoint.status();
-
-  unsigned io_threads = cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
   spdlog::info("open files: up to {}", raise_open_file_limit());
-  // PostgreSQL: one pooled connection per database writer lane besides the workers' own.
-  const bool postgres = cfg.database.rfind("postgres", 0) == 0;
-  const size_t database_lanes = postgres ? cfg.server.workers : 0;
-  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes, /*create_keyring=*/true);
+  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes(cfg), /*create_keyring=*/true);
   if (!core) return core.status();
   p.core = std::move(core).value();
   Core& c = *p.core;
@@ -169,7 +179,6 @@ Status App::start() {
     if (Status s = p.jobs->release_all_running(); !s.ok()) return s;
   }
 
-  c.metrics.describe("deputy_slack_api_calls_total", "counter", "Slack Web API calls by method and outcome.");
   c.metrics.describe("deputy_jobs", "gauge", "Queued Slack deliveries and jobs by state.");
   c.metrics.gauge_callback("deputy_jobs", [inbox = p.inbox.get(), jobs = p.jobs.get()] {
     std::vector<std::pair<metrics::Labels, double>> out;
@@ -187,7 +196,16 @@ Status App::start() {
     add("job", {"queued", "awaiting_auth", "running", "awaiting_approval", "succeeded", "failed", "cancelled"}, jobs->count_by_state());
     return out;
   });
+  return Status::Ok();
+}
 
+// Everything that runs deliveries and jobs: Slack, the outbox, the job runner, the bot,
+// the workers and the ingest writer, and the endpoint Slack's requests come in by.
+Status App::start_engine() {
+  Parts& p = *parts_;
+  const auto& cfg = p.config;
+  Core& c = *p.core;
+  c.metrics.describe("deputy_slack_api_calls_total", "counter", "Slack Web API calls by method and outcome.");
   // The workers' Slack: one try per call and never a sleep. What Slack does not take (a 429
   // included) waits in the queue for as long as Slack asked, so no worker is held by it.
   p.engine_slack = std::make_unique<slack::WebApi>(*c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
@@ -250,12 +268,19 @@ Status App::start() {
   } else {
     // Each write is a network round trip on PostgreSQL: the workers hand it to the database
     // lanes and go on with other jobs; a job resumes on the workers once its write is in.
-    p.database_writes = std::make_unique<store::LaneWrites>(*c.database, std::max<size_t>(database_lanes, 1));
+    p.database_writes = std::make_unique<store::LaneWrites>(*c.database, std::max<size_t>(database_lanes(cfg), 1));
     p.jobs->set_writes(*p.database_writes);
   }
   p.runner->set_wake([workers = p.workers.get()] { workers->notify(); });
   p.slack_endpoint = std::make_unique<SlackEndpoint>(cfg.slack.signing_secret, *p.ingest, SystemClock::instance(), c.metrics);
+  return Status::Ok();
+}
 
+// The HTTP routes, each where it runs, and the listening socket.
+Status App::start_routes(const std::string& host, uint16_t listen_port) {
+  Parts& p = *parts_;
+  const auto& cfg = p.config;
+  Core& c = *p.core;
   http::Router router;
   router.add("POST", "/slack/events", [ep = p.slack_endpoint.get()](http::Request&& r, http::Reply reply) {
     ep->handle(std::move(r), std::move(reply));
@@ -295,9 +320,9 @@ Status App::start() {
   options.read_timeout = std::chrono::seconds(cfg.server.read_timeout_seconds);
   options.idle_timeout = std::chrono::seconds(cfg.server.idle_timeout_seconds);
   p.server = std::make_unique<http::Server>(options, std::move(router), &c.metrics);
-  if (Status s = p.server->listen(endpoint->first, endpoint->second); !s.ok()) return s;
-  spdlog::info("Deputy listening on {}:{} ({} I/O threads, {} workers, database {})", endpoint->first, p.server->port(),
-               io_threads, cfg.server.workers, c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
+  if (Status s = p.server->listen(host, listen_port); !s.ok()) return s;
+  spdlog::info("Deputy listening on {}:{} ({} I/O threads, {} workers, database {})", host, p.server->port(),
+               io_threads(cfg), cfg.server.workers, c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
   return Status::Ok();
 }
 
@@ -318,8 +343,7 @@ void App::run() {
       p.housekeeping_wake.wait_for(lock, std::chrono::minutes(5), [&] { return p.stopping; });
     }
   });
-  unsigned io_threads = p.config.server.io_threads ? p.config.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
-  p.server->run(io_threads);
+  p.server->run(io_threads(p.config));
   // The server has stopped and every request in flight has its answer; now drain the rest.
   p.ingest->stop();
   p.blocking_pool.stop();

@@ -1,7 +1,9 @@
 // The running server: owns every component and wires HTTP routes to them.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "common/result.h"
 #include "config/config.h"
@@ -24,6 +26,10 @@ class App {
   uint16_t port() const;
 
  private:
+  Status start_storage();
+  Status start_engine();
+  Status start_routes(const std::string& host, uint16_t listen_port);
+
   struct Parts;
   std::unique_ptr<Parts> parts_;
 };
