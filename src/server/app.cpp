@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "bot/bot.h"
@@ -51,10 +52,11 @@ class RecipeCatalog final : public bot::CommandCatalog {
 // never wait; what waits here is bounded by these few threads.
 class BlockingPool {
  public:
-  explicit BlockingPool(unsigned threads) {
+  // `name` shows in top -H and profilers (at most 15 characters).
+  BlockingPool(unsigned threads, std::string name) {
     for (unsigned i = 0; i < threads; ++i) {
-      threads_.emplace_back([this] {
-        name_this_thread("deputy-blocking");
+      threads_.emplace_back([this, name] {
+        name_this_thread(name);
         loop();
       });
     }
@@ -128,10 +130,10 @@ struct App::Parts {
   std::unique_ptr<engine::Ingest> ingest;
   std::unique_ptr<SlackEndpoint> slack_endpoint;
   std::unique_ptr<http::Server> server;
-  BlockingPool blocking_pool{2};
+  BlockingPool blocking_pool{2, "deputy-blocking"};
   // Token renewals for jobs: they may wait on a token endpoint, so not on a worker. Each
   // connection renews once however many jobs wait for it.
-  BlockingPool renewal_pool{4};
+  BlockingPool renewal_pool{4, "deputy-renew"};
   std::thread housekeeping;
   std::mutex housekeeping_mutex;
   std::condition_variable housekeeping_wake;
