@@ -69,9 +69,14 @@ export class Deputy {
     return this.postgres.url;
   }
 
+  /** DEPUTY_DATABASE when this Deputy is on PostgreSQL; nothing on its default SQLite file. */
+  databaseEnv() {
+    return this.database ? { DEPUTY_DATABASE: this.database } : {};
+  }
+
   /** The environment for running the CLI beside this server (same database). */
   cliEnv(more = {}) {
-    return { PATH: process.env.PATH, ...(this.database ? { DEPUTY_DATABASE: this.database } : {}), ...this.extraEnv, ...more };
+    return { PATH: process.env.PATH, ...this.databaseEnv(), ...this.extraEnv, ...more };
   }
 
   /** PostgreSQL only: everything the database holds, as pg_dump writes it (bytea as hex). */
@@ -90,7 +95,7 @@ export class Deputy {
         PATH: process.env.PATH,
         DEPUTY_LISTEN: `127.0.0.1:${this.port}`,
         DEPUTY_LOG_LEVEL: 'debug',
-        ...(this.database ? { DEPUTY_DATABASE: this.database } : {}),
+        ...this.databaseEnv(),
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
