@@ -1,12 +1,18 @@
 // End-to-end jobs per second: signed slash commands in, each one a personal-connection job
 // (token decrypted from the vault) that calls the fake Salesforce and answers through
-// response_url. Deputy runs as a process on SQLite; Slack, the authorization server and the
-// app are the local fakes from tests/support, in this Node process.
+// response_url. Deputy runs as a process on SQLite. The commands and the response_url come
+// from bench/slack_load and the app is bench/fake_app, both native, when they are built; the
+// rest of Slack (the Web API) and the authorization server are the local fakes from
+// tests/support, in this Node process.
 // Usage: node bench/jobs/jobs.mjs [jobs] [concurrency]   (DEPUTY_BIN picks the binary)
 import { FetchBrowser } from '../../tests/support/auth-server.mjs';
 import { startStack, connectLink } from '../../tests/support/stack.mjs';
 import { NativeApps, FAKE_APP_BIN } from '../../tests/support/native-app.mjs';
 import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dirname, resolve } from 'node:path';
+import { DEPUTY_BIN } from '../../tests/support/deputy.mjs';
 
 const total = Number(process.argv[2] ?? 1000);
 const concurrency = Number(process.argv[3] ?? 32);
@@ -30,6 +36,11 @@ const users = people <= 4
 // of the end-to-end tests, which tops out near 1,000 calls/s on one core and shares it with
 // the Slack fake).
 const appKind = process.env.BENCH_APP ?? (existsSync(FAKE_APP_BIN) ? 'native' : 'node');
+// BENCH_SLACK: "native" (bench/slack_load, the default when it is built) sends the signed
+// commands and is the response_url, so the Node process does not take a core away from Deputy;
+// "node" uses the Slack fake of the end-to-end tests for both.
+const SLACK_LOAD_BIN = resolve(process.env.DEPUTY_SLACK_LOAD_BIN ?? resolve(dirname(DEPUTY_BIN), '../bench/slack_load/deputy_slack_load'));
+const slackKind = process.env.BENCH_SLACK ?? (existsSync(SLACK_LOAD_BIN) ? 'native' : 'node');
 const workers = Number(process.env.BENCH_WORKERS ?? 4);
 // BENCH_SERVER_CONFIG: more lines under server: in Deputy's config, e.g. "  jobs_in_flight_per_app: 256\n".
 const hangingDelay = { '/api/now': 120000 };
@@ -38,6 +49,7 @@ const appServer = appKind === 'native'
   : undefined;
 const stack = await startStack({ withApps: true, appServer, introspectionCacheMs: 60000, extraConfig: `server:\n  workers: ${workers}\n${process.env.BENCH_SERVER_CONFIG ?? ''}`, env: { DEPUTY_LOG_LEVEL: 'warn' } });
 const { slack, apps, deputy } = stack;
+let load;  // the native Slack side, when it is the one
 try {
   for (const [user, account] of users) {
     slack.users[user] ??= { name: account, realName: account, email: `${account}@example.com` };
@@ -91,7 +103,19 @@ try {
     return latencies;
   }
 
-  if (warmup > 0) await phase(0, warmup);
+  // The native Slack side runs the warm-up at once, then waits for a line before the measured jobs.
+  if (slackKind === 'native') {
+    load = spawn(SLACK_LOAD_BIN, ['--deputy-url', deputy.url, '--signing-secret', slack.signingSecret, '--team', slack.teamId,
+      '--app', slack.apiAppId, '--users', users.map(([id, name]) => `${id}:${name}`).join(','),
+      '--text', 'create opportunity bench-{i} {i} 2026-12-31', '--expect', 'Created opportunity',
+      '--jobs', String(total), '--warmup', String(warmup), '--concurrency', String(concurrency),
+      '--slack-delay-ms', String(slackLatencyMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise((_, reject) => load.once('exit', (code) => reject(new Error(`${SLACK_LOAD_BIN} exited with ${code}`))));
+    exited.catch(() => {});
+    const lines = createInterface({ input: load.stdout })[Symbol.asyncIterator]();
+    load.nextLine = async () => JSON.parse((await Promise.race([lines.next(), exited])).value);
+    await load.nextLine();  // {"event":"warm"}
+  } else if (warmup > 0) await phase(0, warmup);
   if (hanging > 0) {
     if (appKind === 'node') apps.delayByPath = hangingDelay;
     for (let i = 0; i < hanging; i++) {
@@ -109,16 +133,36 @@ try {
   const ticks0 = cpuTicks();
   const appTicks0 = appTicks();
   const benchCpuStart = process.cpuUsage(benchCpu0);
+  const loadTicks0 = load ? ticksOf(load.pid) : 0;
   const t0 = performance.now();
-  const latencies = await phase(warmup, warmup + total);
-  const seconds = (performance.now() - t0) / 1000;
+  let latencies, seconds, answeredTwice;
+  if (load) {
+    load.stdin.write('go\n');
+    const measured = await load.nextLine();
+    seconds = measured.seconds;
+    latencies = null;
+    answeredTwice = measured.answered_twice;
+    load.measured = measured;
+  } else {
+    latencies = await phase(warmup, warmup + total);
+    seconds = (performance.now() - t0) / 1000;
+  }
   clearInterval(rssTimer);
   const cpuSeconds = (cpuTicks() - ticks0) / 100;
   const appCpuSeconds = (appTicks() - appTicks0) / 100;
   const benchCpuEnd = process.cpuUsage(benchCpu0);
   const benchCpuSeconds = (benchCpuEnd.user + benchCpuEnd.system - benchCpuStart.user - benchCpuStart.system) / 1e6;
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+  const loadCpuSeconds = load ? (ticksOf(load.pid) - loadTicks0) / 100 : 0;
+  let percentiles;
+  if (load) {
+    const { p50_ms, p90_ms, p99_ms, max_ms } = load.measured;
+    percentiles = { p50_ms, p90_ms, p99_ms, max_ms };
+    load.kill('SIGTERM');
+  } else {
+    latencies.sort((a, b) => a - b);
+    const pct = (p) => Number(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1));
+    percentiles = { p50_ms: pct(50), p90_ms: pct(90), p99_ms: pct(99), max_ms: Number(latencies[latencies.length - 1].toFixed(1)) };
+  }
   const { created, hangingInFlight: hangingAtEnd } = await appCounts();
   // Why jobs waited in the queue (a full bulkhead, a rate limit): the first thing to read when p99 moves.
   const metrics = await (await fetch(`${deputy.url}/metrics`)).text();
@@ -127,17 +171,23 @@ try {
   if (created !== total + warmup) throw new Error(`expected ${total + warmup} opportunities, found ${created}`);
   const result = {
     jobs: total, warmup, concurrency, ...(hanging > 0 ? { hanging, hanging_in_flight_at_start: hangingInFlight, hanging_in_flight_at_end: hangingAtEnd } : {}), app: appKind, workers, people: users.length, app_latency_ms: appLatencyMs, slack_latency_ms: slackLatencyMs, seconds: Number(seconds.toFixed(2)), jobs_per_second: Number((total / seconds).toFixed(1)),
-    p50_ms: Number(pct(50)), p90_ms: Number(pct(90)), p99_ms: Number(pct(99)), max_ms: Number(latencies[latencies.length - 1].toFixed(1)), deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
+    ...percentiles, deferred, deputy_peak_rss_mb: Number((peakRss / 1024).toFixed(1)),
     deputy_cpu_seconds: cpuSeconds, deputy_cpu_percent: Number(((cpuSeconds / seconds) * 100).toFixed(0)),
     deputy_cpu_us_per_job: Math.round((cpuSeconds / total) * 1e6),
     // A response_url call Slack recorded twice reached it once before Deputy gave up on it.
-    response_url_recorded_twice: slack.calls.filter((c) => c.method === 'response_url').length,
-    fakes_cpu_percent: { node: Number(((benchCpuSeconds / seconds) * 100).toFixed(0)), ...(appKind === 'native' ? { app: Number(((appCpuSeconds / seconds) * 100).toFixed(0)) } : {}) },
+    response_url_recorded_twice: load ? answeredTwice : slack.calls.filter((c) => c.method === 'response_url').length,
+    slack: slackKind,
+    fakes_cpu_percent: {
+      node: Number(((benchCpuSeconds / seconds) * 100).toFixed(0)),
+      ...(appKind === 'native' ? { app: Number(((appCpuSeconds / seconds) * 100).toFixed(0)) } : {}),
+      ...(load ? { slack: Number(((loadCpuSeconds / seconds) * 100).toFixed(0)) } : {}),
+    },
   };
   console.log(JSON.stringify(result));
   // BENCH_LOG=file: Deputy's warnings and errors of the run, to read where a tail came from.
   if (process.env.BENCH_LOG) (await import('node:fs')).writeFileSync(process.env.BENCH_LOG, deputy.logs);
 } catch (error) {
+  load?.kill('SIGTERM');
   if (deputy.exited) console.error(`deputy exited:\n${deputy.logs.split('\n').slice(-30).join('\n')}`);
   throw error;
 } finally {
