@@ -1,5 +1,7 @@
 #include "engine/job_runner.h"
 
+#include <cstdio>
+
 #include <future>
 #include <thread>
 
@@ -40,7 +42,14 @@ struct JobRunner::Call {
 
 namespace {
 
-std::string new_job_id() { return "J" + to_hex(SecureRandom::instance().bytes(12)); }
+// The time first (milliseconds, 12 hex digits), then 80 random bits: jobs started together
+// sort together, so the jobs and job_steps indexes take each transaction's new rows on the
+// same few pages instead of one page per job scattered over the whole index.
+std::string new_job_id(int64_t unix_millis) {
+  char time[13];
+  std::snprintf(time, sizeof time, "%012llx", static_cast<unsigned long long>(unix_millis) & 0xffffffffffffULL);
+  return "J" + std::string(time) + to_hex(SecureRandom::instance().bytes(10));
+}
 
 json typed_params(const recipes::Recipe& recipe, const json& params) {
   json out = json::object();
@@ -140,7 +149,7 @@ void JobRunner::count(const std::string& outcome) { metrics_.increment("deputy_j
 void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
                       const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done) {
   store::JobRecord job;
-  job.id = new_job_id();
+  job.id = new_job_id(clock_.unix_millis());
   job.origin = "delivery:" + std::to_string(delivery_id);
   job.team_id = request.where.team_id;
   job.requester = request.where.user_id;
