@@ -98,11 +98,7 @@ Status Bot::handle_action_now(const slack::ActionRequest& request) {
     size_t page = paging ? std::strtoul(request.value.c_str() + 5, nullptr, 10) : 0;
     slack::Message list = connections_message(request.where.team_id, request.where.user_id, page);
     // Paging replaces the list it came from; the button under help opens a new one.
-    if (paging) {
-      if (request.where.via == slack::ReplyVia::kResponseUrl) return slack_.respond(request.where.response_url, list, true);
-      if (!request.message_ts.empty() && !request.in_ephemeral_message) return slack_.update(request.where.channel_id, request.message_ts, list);
-    }
-    return reply(request.where, list);
+    return paging ? replace(request, list) : reply(request.where, list);
   }
   if (request.action_id == actions::kDisconnect) return disconnect_action(request);
   if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
@@ -114,7 +110,27 @@ Status Bot::handle_action_now(const slack::ActionRequest& request) {
 }
 
 Status Bot::reply(const slack::Conversation& where, const slack::Message& message) {
-  return outbox_.send(where, message);
+  // Sent without holding the worker; the outbox keeps what Slack does not take yet and logs
+  // what it refuses for good.
+  outbox_.post(where, message);
+  return Status::Ok();
+}
+
+Status Bot::replace(const slack::ActionRequest& request, const slack::Message& message) {
+  auto logged = [user = request.where.user_id](Result<nlohmann::json> replaced) {
+    if (!replaced) spdlog::warn("could not replace the message {} clicked in: {}", user, replaced.status().message());
+  };
+  if (request.where.via == slack::ReplyVia::kResponseUrl) {
+    slack_.start_respond(request.where.response_url, message, true, true, std::move(logged));
+    return Status::Ok();
+  }
+  if (!request.message_ts.empty() && !request.in_ephemeral_message) {
+    slack_.start_call_json("chat.update",
+                           slack::message_json(message, {{"channel", request.where.channel_id}, {"ts", request.message_ts}}),
+                           std::move(logged));
+    return Status::Ok();
+  }
+  return reply(request.where, message);
 }
 
 slack::Message Bot::help_message() const {
@@ -285,9 +301,7 @@ Status Bot::disconnect_action(const slack::ActionRequest& request) {
   Status s = connections_.disconnect(request.value, request.where.user_id, "disconnected");
   if (!s.ok()) return s;
   slack::Message updated = connections_message(request.where.team_id, request.where.user_id);
-  if (request.where.via == slack::ReplyVia::kResponseUrl) return slack_.respond(request.where.response_url, updated, true);
-  if (!request.message_ts.empty() && !request.in_ephemeral_message) return slack_.update(request.where.channel_id, request.message_ts, updated);
-  return reply(request.where, updated);
+  return replace(request, updated);
 }
 
 slack::Message Bot::unknown_command_message(const std::string& typed) const {

@@ -38,6 +38,8 @@ class Bot {
 
   // Where an answer for this conversation goes (response_url, ephemeral, DM thread).
   Status reply(const slack::Conversation& where, const slack::Message& message);
+  // Replaces the message a button was clicked in (a page of a list, a list after a disconnect).
+  Status replace(const slack::ActionRequest& request, const slack::Message& message);
 
   slack::Message help_message() const;
   // One page of the person's connections (kConnectionsPerPage rows), with Next/Previous.

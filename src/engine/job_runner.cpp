@@ -223,9 +223,14 @@ void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done) 
                {"requester", {{"id", run.job.requester}}}};
   if (run.context.contains("approver")) run.scope["approver"] = {{"id", run.context["approver"]}};
   if (recipes::mentions_profile(*run.recipe)) {
-    auto profile = slack_.users_info(run.job.requester);
-    if (!profile) return transient(shared_run, profile.status(), std::move(done));
-    run.scope["user"] = {{"id", profile->id}, {"name", profile->name}, {"real_name", profile->real_name}, {"email", profile->email}};
+    // The job waits for Slack's answer without a worker, and goes on on the workers.
+    return slack_.start_users_info(
+        run.job.requester, continue_on<Result<slack::UserProfile>>(executor_, [this, shared_run, done = std::move(done)](
+                                                                                  Result<slack::UserProfile> profile) mutable {
+          if (!profile) return transient(shared_run, profile.status(), std::move(done));
+          shared_run->scope["user"] = {{"id", profile->id}, {"name", profile->name}, {"real_name", profile->real_name}, {"email", profile->email}};
+          advance(std::move(shared_run), std::move(done));
+        }));
   }
   advance(std::move(shared_run), std::move(done));
 }
@@ -297,12 +302,18 @@ void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& ste
        slack::Button{"Reject", job_actions::kReject, value, "", "danger",
                      slack::Confirm{"Reject this request?", "<@" + run.job.requester + "> will be told you rejected it.", "Reject", "Cancel"}}},
       "job.decision");
-  auto posted = slack_.post_message(approver, request);
-  if (!posted) return transient(shared_run, posted.status(), stopped(std::move(then)));
-  if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return then(s);
-  tell_requester(run, text_message("I asked <@" + approver + "> to approve *" + slack::escape_mrkdwn(run.recipe->command) +
-                                   "*. I will tell you what they decide."));
-  then(Next::kStop);
+  // Posting to a user id lands in the app's direct messages with that person. The job is
+  // parked once Slack has the request: a request Slack did not take is asked again later.
+  slack_.start_call_json(
+      "chat.postMessage", slack::message_json(request, {{"channel", approver}}),
+      continue_on<Result<json>>(executor_, [this, shared_run, approver, then = std::move(then)](Result<json> posted) mutable {
+        Run& run = *shared_run;
+        if (!posted) return transient(shared_run, posted.status(), stopped(std::move(then)));
+        if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return then(s);
+        tell_requester(run, text_message("I asked <@" + approver + "> to approve *" + slack::escape_mrkdwn(run.recipe->command) +
+                                         "*. I will tell you what they decide."));
+        then(Next::kStop);
+      }));
 }
 
 void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes::Step& step, Then then) {
@@ -553,8 +564,8 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
   prompt.blocks.context({"The link works once, for 10 minutes — don't share it."});
   // Kept while Slack is down, but not past the link's life: a dead button helps nobody.
   const auto link_works_for = connections_.link_lifetime();
-  if (user_id == run.job.requester) (void)outbox_.send(run.reply_to, prompt, link_works_for);
-  else (void)outbox_.send_direct(run.job.team_id, user_id, prompt, link_works_for);
+  if (user_id == run.job.requester) outbox_.post(run.reply_to, prompt, link_works_for);
+  else outbox_.post_direct(run.job.team_id, user_id, prompt, link_works_for);
   count("awaiting_auth");
   return Status::Ok();
 }
@@ -636,7 +647,7 @@ void JobRunner::finish(const RunPtr& run, const slack::Message& message, const c
 
 void JobRunner::tell_requester(Run& run, const slack::Message& message) {
   // The job's state is already decided; the message about it is the outbox's to deliver.
-  (void)outbox_.send(run.reply_to, message);
+  outbox_.post(run.reply_to, message);
 }
 
 void JobRunner::decide(const slack::ActionRequest& click, bool approved, int attempt, Done done) {
@@ -650,10 +661,10 @@ void JobRunner::decide(const slack::ActionRequest& click, bool approved, int att
     case store::Decision::kNotTheApprover: {
       spdlog::warn("{} clicked {} on job {} but is not its approver", click.where.user_id, approved ? "approve" : "reject", job_id);
       (void)audit_.audit({click.where.team_id, "approval_refused", click.where.user_id, "", "", "", "", "job " + job_id.substr(0, 64)});
-      return done(outbox_.send(click.where, text_message("Only the person asked to approve this request can decide it.")));
+      return outbox_.start_send(click.where, text_message("Only the person asked to approve this request can decide it."), std::move(done));
     }
     case store::Decision::kNotWaiting:
-      return done(outbox_.send(click.where, text_message("This request is no longer waiting for a decision.")));
+      return outbox_.start_send(click.where, text_message("This request is no longer waiting for a decision."), std::move(done));
     case store::Decision::kAlreadyDecided: {
       auto job = jobs_.get(job_id);
       if (!job) return done(job.status());
@@ -667,12 +678,12 @@ void JobRunner::decide(const slack::ActionRequest& click, bool approved, int att
             std::move(**job), attempt,
             [this, done, where = click.where, ran](Status driven) {
               if (*ran || !driven.ok()) return done(driven);
-              done(outbox_.send(where, text_message("This request has already been decided; nothing changed.")));
+              outbox_.start_send(where, text_message("This request has already been decided; nothing changed."), done);
             },
             ran.get());
         return;
       }
-      return done(outbox_.send(click.where, text_message("This request has already been decided; nothing changed.")));
+      return outbox_.start_send(click.where, text_message("This request has already been decided; nothing changed."), std::move(done));
     }
     case store::Decision::kRecorded: break;
   }
@@ -680,11 +691,18 @@ void JobRunner::decide(const slack::ActionRequest& click, bool approved, int att
                       "job " + job_id});
   slack::Message decided = text_message(approved ? ":white_check_mark: You approved this request. I am running it now."
                                                  : "You rejected this request. I have told the person who asked.");
-  Status updated = click.where.via == slack::ReplyVia::kResponseUrl && !click.where.response_url.empty()
-                       ? slack_.respond(click.where.response_url, decided, true)
-                   : !click.message_ts.empty() ? slack_.update(click.where.channel_id, click.message_ts, decided)
-                                               : slack::deliver(slack_, click.where, decided);
-  if (!updated.ok()) spdlog::warn("could not update the approval message: {}", updated.message());
+  // The card is updated while the job runs: neither waits for the other.
+  auto logged = [](Result<json> updated) {
+    if (!updated) spdlog::warn("could not update the approval message: {}", updated.status().message());
+  };
+  if (click.where.via == slack::ReplyVia::kResponseUrl && !click.where.response_url.empty())
+    slack_.start_respond(click.where.response_url, decided, true, true, logged);
+  else if (!click.message_ts.empty())
+    slack_.start_call_json("chat.update", slack::message_json(decided, {{"channel", click.where.channel_id}, {"ts", click.message_ts}}), logged);
+  else
+    slack::start_delivery(slack_, click.where, decided, [](Status updated) {
+      if (!updated.ok()) spdlog::warn("could not update the approval message: {}", updated.message());
+    });
   run(job_id, attempt, std::move(done));
 }
 

@@ -39,13 +39,6 @@ bool Outbox::try_directly(const slack::Conversation& where, const Status& asked)
   return true;
 }
 
-Status Outbox::attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message) {
-  Status asked = slack::deliver(slack, where, message);
-  if (!try_directly(where, asked)) return asked;
-  auto direct = slack.post_message(where.user_id, message);
-  return direct ? Status::Ok() : direct.status();
-}
-
 Status Outbox::settle(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for,
                       const Status& sent) {
   if (sent.ok()) return sent;
@@ -62,10 +55,6 @@ Status Outbox::settle(const slack::Conversation& where, const slack::Message& me
   }
   spdlog::warn("Slack did not take a message for {} ({}); it is kept and will be sent again", where.user_id, sent.message());
   return Status::Ok();
-}
-
-Status Outbox::send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for) {
-  return settle(where, message, keep_for, attempt(first_try_, where, message));
 }
 
 struct Outbox::Sending {
@@ -85,41 +74,58 @@ void Outbox::start_send(const slack::Conversation& where, const slack::Message& 
     if (executor) executor->post(std::move(finish));
     else finish();
   };
-  slack::start_delivery(first_try_, where, message, [this, sending, settled = std::move(settled)](Status asked) mutable {
-    if (!try_directly(sending->where, asked)) return settled(std::move(asked));
-    nlohmann::json fields = {{"channel", sending->where.user_id}};
-    first_try_.start_call_json("chat.postMessage", slack::message_json(sending->message, std::move(fields)),
-                               [settled = std::move(settled)](Result<nlohmann::json> direct) mutable {
-                                 settled(direct ? Status::Ok() : direct.status());
-                               });
+  start_attempt(first_try_, sending->where, sending->message, std::move(settled));
+}
+
+void Outbox::start_attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message, Sent sent) {
+  slack::start_delivery(slack, where, message, [&slack, where, message, sent = std::move(sent)](Status asked) mutable {
+    if (!try_directly(where, asked)) return sent(std::move(asked));
+    slack.start_call_json("chat.postMessage", slack::message_json(message, {{"channel", where.user_id}}),
+                          [sent = std::move(sent)](Result<nlohmann::json> direct) mutable {
+                            sent(direct ? Status::Ok() : direct.status());
+                          });
   });
 }
 
-Status Outbox::send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
-                           std::chrono::seconds keep_for) {
+namespace {
+
+slack::Conversation direct_messages_with(const std::string& team_id, const std::string& user_id) {
   slack::Conversation direct;
   direct.team_id = team_id;
   direct.user_id = user_id;
-  direct.channel_id = user_id;
+  direct.channel_id = user_id;  // posting to a user id lands in the app's direct messages
   direct.via = slack::ReplyVia::kDirectMessage;
-  return send(direct, message, keep_for);
+  return direct;
 }
 
-Status Outbox::resend(const store::ClaimedDelivery& delivery) {
+}  // namespace
+
+void Outbox::post(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for) {
+  // settle() has logged a refusal and kept what may pass; nothing is left to do with it.
+  start_send(where, message, [](Status) {}, keep_for);
+}
+
+void Outbox::post_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                         std::chrono::seconds keep_for) {
+  post(direct_messages_with(team_id, user_id), message, keep_for);
+}
+
+void Outbox::start_resend(const store::ClaimedDelivery& delivery, Sent sent) {
   auto kept = nlohmann::json::parse(delivery.delivery.payload, nullptr, false);
-  if (kept.is_discarded() || !kept.is_object() || !kept.contains("where")) return InvalidArgument("not a kept message");
+  if (kept.is_discarded() || !kept.is_object() || !kept.contains("where")) return sent(InvalidArgument("not a kept message"));
   auto where = slack::conversation_from_json(kept["where"].dump());
-  if (!where) return where.status();
+  if (!where) return sent(where.status());
   if (clock_.unix_seconds() > kept.value("expires_at", int64_t{0})) {
     spdlog::warn("a kept message for {} is past its time and was dropped unsent", where->user_id);
-    return Status::Ok();
+    return sent(Status::Ok());
   }
   slack::Message message;
   message.text = kept.value("text", "");
   message.blocks = slack::Blocks::from_json(kept.value("blocks", nlohmann::json::array()));
-  Status sent = attempt(later_tries_, *where, message);
-  if (sent.ok()) spdlog::info("a kept message for {} was sent at try {}", where->user_id, delivery.attempts);
-  return sent;
+  start_attempt(later_tries_, *where, message, [user = where->user_id, attempts = delivery.attempts, sent = std::move(sent)](Status result) {
+    if (result.ok()) spdlog::info("a kept message for {} was sent at try {}", user, attempts);
+    sent(std::move(result));
+  });
 }
 
 }  // namespace deputy::engine

@@ -37,26 +37,28 @@ class Outbox {
   // Where the conversation asks; if Slack refuses that for good (an expired response_url, a
   // channel Deputy is not in), in a direct message to the person. While Slack is
   // unavailable the message is kept, for at most `keep_for` (a Connect button no longer than
-  // its link works). Fails only when Slack refused it for good, or it could be neither sent
-  // nor kept.
-  Status send(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for = kKeepFor);
-  // A direct message to one person (an approver, someone asked to connect).
-  Status send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
-                     std::chrono::seconds keep_for = kKeepFor);
-  // As send(), without holding the calling thread while Slack answers. `sent` runs on the
-  // executor (the workers) when there is one, else on the HTTP client's thread.
+  // its link works). `sent` fails only when Slack refused it for good, or it could be
+  // neither sent nor kept. Nothing waits while Slack answers: `sent` runs on the executor
+  // (the workers) when there is one, else on the HTTP client's thread.
   using Sent = std::function<void(Status)>;
   void start_send(const slack::Conversation& where, const slack::Message& message, Sent sent,
                   std::chrono::seconds keep_for = kKeepFor);
   void set_executor(std::shared_ptr<Executor> executor) { executor_ = std::move(executor); }
+  // As start_send(), for a message nothing waits on: a refusal is logged and the caller goes
+  // on at once.
+  void post(const slack::Conversation& where, const slack::Message& message, std::chrono::seconds keep_for = kKeepFor);
+  // A direct message to one person (an approver, someone asked to connect).
+  void post_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                   std::chrono::seconds keep_for = kKeepFor);
 
-  // The next try of a kept message; Unavailable asks the workers to try again later. One
-  // past its time is dropped.
-  Status resend(const store::ClaimedDelivery& delivery);
+  // The next try of a kept message, without holding the calling thread; `sent` runs on the
+  // HTTP client's thread. Unavailable asks the workers to try again later. One past its time
+  // is dropped.
+  void start_resend(const store::ClaimedDelivery& delivery, Sent sent);
 
  private:
   struct Sending;
-  Status attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message);
+  static void start_attempt(slack::WebApi& slack, const slack::Conversation& where, const slack::Message& message, Sent sent);
   // Refused for good where asked: whether to tell the person directly instead.
   static bool try_directly(const slack::Conversation& where, const Status& asked);
   // After the first try: done, refused, or kept in the queue for a later one.

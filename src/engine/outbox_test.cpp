@@ -49,6 +49,23 @@ struct OutboxTest : ::testing::Test {
     return message;
   }
 
+  // The first try; the fake client answers at once, so it is settled on return.
+  Status send(const slack::Conversation& where, const slack::Message& message,
+              std::chrono::seconds keep_for = engine::Outbox::kKeepFor) {
+    std::optional<Status> sent;
+    outbox->start_send(where, message, [&](Status s) { sent = std::move(s); }, keep_for);
+    if (!sent) return Internal("the try was not settled");
+    return *sent;
+  }
+
+  // The next try of a kept message, settled on return as send() is.
+  Status resend(const store::ClaimedDelivery& delivery) {
+    std::optional<Status> sent;
+    outbox->start_resend(delivery, [&](Status s) { sent = std::move(s); });
+    if (!sent) return Internal("the try was not settled");
+    return *sent;
+  }
+
   std::vector<store::ClaimedDelivery> due_after(std::chrono::seconds wait) {
     clock.advance(wait);
     auto claimed = inbox->claim_up_to(std::chrono::seconds(60), 10);
@@ -61,7 +78,7 @@ struct OutboxTest : ::testing::Test {
 };
 
 TEST_F(OutboxTest, AnAnswerSlackTakesIsSentOnceAndNothingIsKept) {
-  ASSERT_TRUE(outbox->send(slash_command(), result()).ok());
+  ASSERT_TRUE(send(slash_command(), result()).ok());
   ASSERT_EQ(slack_http.requests.size(), 1u);
   EXPECT_EQ(slack_http.requests[0].url, "https://hooks.slack.test/commands/T1/1/abc");
   EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
@@ -69,7 +86,7 @@ TEST_F(OutboxTest, AnAnswerSlackTakesIsSentOnceAndNothingIsKept) {
 
 TEST_F(OutboxTest, AnExpiredResponseUrlFallsBackToADirectMessage) {
   slack_http.push(404, "expired_url");
-  ASSERT_TRUE(outbox->send(slash_command(), result()).ok());
+  ASSERT_TRUE(send(slash_command(), result()).ok());
   ASSERT_EQ(slack_http.requests.size(), 2u);
   EXPECT_EQ(slack_http.requests[1].url, "http://slack.test/api/chat.postMessage");
   EXPECT_EQ(nlohmann::json::parse(slack_http.requests[1].body)["channel"], "U1");
@@ -78,7 +95,7 @@ TEST_F(OutboxTest, AnExpiredResponseUrlFallsBackToADirectMessage) {
 
 TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
   slack_http.push(500, "down");
-  ASSERT_TRUE(outbox->send(slash_command(), result()).ok()) << "kept, so the caller has nothing to redo";
+  ASSERT_TRUE(send(slash_command(), result()).ok()) << "kept, so the caller has nothing to redo";
   ASSERT_EQ(slack_http.requests.size(), 1u) << "no second copy elsewhere: a 500 may still have reached Slack";
 
   auto kept = due_after(std::chrono::seconds(2));
@@ -87,10 +104,10 @@ TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
   EXPECT_EQ(kept[0].delivery.team_id, "T1");
 
   slack_http.push(500, "still down");
-  EXPECT_EQ(outbox->resend(kept[0]).code(), ErrorCode::kUnavailable) << "the workers try again later";
+  EXPECT_EQ(resend(kept[0]).code(), ErrorCode::kUnavailable) << "the workers try again later";
 
   const size_t before = slack_http.requests.size();
-  ASSERT_TRUE(outbox->resend(kept[0]).ok());
+  ASSERT_TRUE(resend(kept[0]).ok());
   ASSERT_EQ(slack_http.requests.size(), before + 1);
   const auto& sent = slack_http.requests.back();
   EXPECT_EQ(sent.url, "https://hooks.slack.test/commands/T1/1/abc");
@@ -101,28 +118,28 @@ TEST_F(OutboxTest, WhileSlackIsDownTheMessageIsKeptAndSentWhenItIsBack) {
 
 TEST_F(OutboxTest, AMessageSlackRefusesForGoodIsNotKept) {
   slack_http.push(200, R"({"ok":false,"error":"channel_not_found"})");
-  EXPECT_EQ(outbox->send(direct_messages("U1"), result()).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(send(direct_messages("U1"), result()).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(slack_http.requests.size(), 1u) << "a direct message has no other way to go";
   EXPECT_TRUE(due_after(std::chrono::hours(1)).empty());
 }
 
 TEST_F(OutboxTest, ADirectMessageToSomeoneElseIsKeptTooWhileSlackIsDown) {
   slack_http.push(500, "down");
-  ASSERT_TRUE(outbox->send_direct("T1", "U2", result()).ok());
+  outbox->post_direct("T1", "U2", result());
   auto kept = due_after(std::chrono::seconds(2));
   ASSERT_EQ(kept.size(), 1u);
-  ASSERT_TRUE(outbox->resend(kept[0]).ok());
+  ASSERT_TRUE(resend(kept[0]).ok());
   EXPECT_EQ(nlohmann::json::parse(slack_http.requests.back().body)["channel"], "U2");
 }
 
 TEST_F(OutboxTest, AnAnswerInADirectMessageThreadGoesToTheTopOnlyWhenTheThreadRefusesIt) {
   const slack::Conversation thread = direct_messages("D0U1", "1700000000.000100");
   slack_http.push(503, "down");
-  ASSERT_TRUE(outbox->send(thread, result()).ok());
+  ASSERT_TRUE(send(thread, result()).ok());
   EXPECT_EQ(slack_http.requests.size(), 1u) << "kept for the thread, not posted twice in the same conversation";
 
   slack_http.push(200, R"({"ok":false,"error":"thread_not_found"})");
-  ASSERT_TRUE(outbox->send(thread, result()).ok());
+  ASSERT_TRUE(send(thread, result()).ok());
   ASSERT_EQ(slack_http.requests.size(), 3u);
   auto top = nlohmann::json::parse(slack_http.requests[2].body);
   EXPECT_EQ(top["channel"], "U1");
@@ -131,11 +148,11 @@ TEST_F(OutboxTest, AnAnswerInADirectMessageThreadGoesToTheTopOnlyWhenTheThreadRe
 
 TEST_F(OutboxTest, AKeptMessagePastItsTimeIsDroppedUnsent) {
   slack_http.push(500, "down");
-  ASSERT_TRUE(outbox->send(slash_command(), result(), std::chrono::seconds(600)).ok());
+  ASSERT_TRUE(send(slash_command(), result(), std::chrono::seconds(600)).ok());
   auto kept = due_after(std::chrono::seconds(601));
   ASSERT_EQ(kept.size(), 1u);
   const size_t before = slack_http.requests.size();
-  EXPECT_TRUE(outbox->resend(kept[0]).ok()) << "done with, so the workers delete it";
+  EXPECT_TRUE(resend(kept[0]).ok()) << "done with, so the workers delete it";
   EXPECT_EQ(slack_http.requests.size(), before) << "a Connect button is not sent after its link has expired";
 }
 
@@ -172,7 +189,7 @@ TEST_F(OutboxTest, SentWithoutWaitingARateLimitedMessageIsKeptForAsLongAsSlackAs
   auto kept = due_after(std::chrono::seconds(1));
   ASSERT_EQ(kept.size(), 1u);
   slack_http.push(429, "", {{"Retry-After", "12"}});
-  Status again = outbox->resend(kept[0]);
+  Status again = resend(kept[0]);
   EXPECT_EQ(again.code(), ErrorCode::kUnavailable);
   EXPECT_EQ(again.retry_after(), std::chrono::seconds(12)) << "a later try waits as long as Slack asks again, without using a try";
 }

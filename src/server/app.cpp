@@ -219,14 +219,14 @@ Status App::start_engine() {
   c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
   c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
   c.connection_service->set_messenger([outbox = p.outbox.get()](const std::string& team_id, const std::string& user_id, const slack::Message& message) {
-    (void)outbox->send_direct(team_id, user_id, message);
+    outbox->post_direct(team_id, user_id, message);
   });
   p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
   auto dispatch = std::make_shared<engine::Dispatch>();
   auto from_slack = [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); };
   for (DeliveryKind kind : {DeliveryKind::kSlashCommand, DeliveryKind::kEvent, DeliveryKind::kBlockActions}) dispatch->on(kind, from_slack);
   dispatch->on(DeliveryKind::kMessage, [outbox = p.outbox.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) {
-    finish(outbox->resend(d));
+    outbox->start_resend(d, std::move(finish));
   });
   dispatch->on(DeliveryKind::kJob, [runner = p.runner.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) {
     runner->run(d.delivery.payload, d.attempts, std::move(finish));

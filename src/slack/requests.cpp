@@ -141,18 +141,6 @@ Result<Conversation> conversation_from_json(const std::string& text) {
   return where;
 }
 
-Status deliver(WebApi& slack, const Conversation& where, const Message& message) {
-  switch (where.via) {
-    case ReplyVia::kResponseUrl: return slack.respond(where.response_url, message);
-    case ReplyVia::kEphemeral: return slack.post_ephemeral(where.channel_id, where.user_id, message, where.thread_ts);
-    case ReplyVia::kDirectMessage: {
-      auto posted = slack.post_message(where.channel_id, message, where.thread_ts);
-      return posted ? Status::Ok() : posted.status();
-    }
-  }
-  return Internal("unknown reply route");
-}
-
 void start_delivery(WebApi& slack, const Conversation& where, const Message& message, std::function<void(Status)> delivered) {
   auto to_status = [delivered = std::move(delivered)](Result<nlohmann::json> reply) { delivered(reply ? Status::Ok() : reply.status()); };
   nlohmann::json fields = {{"channel", where.channel_id}};

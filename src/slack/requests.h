@@ -52,9 +52,8 @@ Result<Conversation> conversation_from_json(const std::string& text);
 
 class WebApi;
 struct Message;
-// Answers where the conversation asks (response_url, ephemeral, DM thread).
-Status deliver(WebApi& slack, const Conversation& where, const Message& message);
-// The same without holding the calling thread: one try, `delivered` runs on the HTTP client's thread.
+// Answers where the conversation asks (response_url, ephemeral, DM thread), without holding
+// the calling thread: one try, `delivered` runs on the HTTP client's thread.
 void start_delivery(WebApi& slack, const Conversation& where, const Message& message, std::function<void(Status)> delivered);
 
 }  // namespace deputy::slack

@@ -191,11 +191,10 @@ Status WebApi::update(const std::string& channel, const std::string& ts, const M
   return reply ? Status::Ok() : reply.status();
 }
 
-Result<UserProfile> WebApi::users_info(const std::string& user) {
-  // Read methods take form fields; Slack accepts JSON bodies only for write methods.
-  auto reply = call_form("users.info", {{"user", user}});
-  if (!reply) return reply.status();
-  const auto& u = (*reply)["user"];
+namespace {
+
+Result<UserProfile> profile_from(const nlohmann::json& reply, const std::string& user) {
+  const auto& u = reply["user"];
   if (!u.is_object()) return Internal("users.info reply has no user");
   UserProfile profile;
   profile.id = u.value("id", user);
@@ -207,6 +206,26 @@ Result<UserProfile> WebApi::users_info(const std::string& user) {
     if (profile.real_name.empty()) profile.real_name = u["profile"].value("real_name", std::string());
   }
   return profile;
+}
+
+}  // namespace
+
+Result<UserProfile> WebApi::users_info(const std::string& user) {
+  // Read methods take form fields; Slack accepts JSON bodies only for write methods.
+  auto reply = call_form("users.info", {{"user", user}});
+  if (!reply) return reply.status();
+  return profile_from(*reply, user);
+}
+
+void WebApi::start_call_form(const std::string& method, const FormFields& fields, Replied replied) {
+  start(method, settings_.base_url + "/" + method, encode_form(fields), "application/x-www-form-urlencoded", true, std::move(replied));
+}
+
+void WebApi::start_users_info(const std::string& user, Profiled profiled) {
+  start_call_form("users.info", {{"user", user}}, [user, profiled = std::move(profiled)](Result<nlohmann::json> reply) {
+    if (!reply) return profiled(reply.status());
+    profiled(profile_from(*reply, user));
+  });
 }
 
 Result<std::string> WebApi::open_direct_message(const std::string& user) {

@@ -63,6 +63,10 @@ class WebApi {
   void start_call_json(const std::string& method, std::string body, Replied replied);
   void start_respond(const std::string& response_url, const Message& message, bool replace_original, bool ephemeral,
                      Replied replied);
+  // A read method: Slack takes form fields for these, not JSON.
+  void start_call_form(const std::string& method, const std::vector<std::pair<std::string, std::string>>& fields, Replied replied);
+  using Profiled = std::function<void(Result<UserProfile>)>;
+  void start_users_info(const std::string& user, Profiled profiled);
 
  private:
   Result<nlohmann::json> call_json(const std::string& method, const std::string& body);

@@ -126,8 +126,12 @@ export function findButton(blocks, predicate) {
 /** Asks Deputy for a connect link in a DM and returns its URL. */
 export async function connectLink(slack, user, app = 'demo') {
   const sent = await slack.sendDirectMessage({ user, text: `connect ${app}` });
-  const reply = await slack.answerTo(sent);
+  // The "Connected to …" note of a connection made just before may arrive after this is sent:
+  // the answer is the message with the link.
+  const withLink = (c) => findButton(c.body.blocks, (e) => e.url) !== undefined;
+  const reply = await slack.answerTo(sent, { match: withLink }).catch((e) => {
+    throw new Error(`no Connect button with a link for "connect ${app}": ${e.message}`);
+  });
   const button = findButton(reply.body.blocks, (e) => e.url);
-  if (!button) throw new Error(`no Connect button with a link in ${JSON.stringify(reply.body.blocks)}`);
   return { url: button.url, reply };
 }
