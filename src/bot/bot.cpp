@@ -9,17 +9,21 @@
 
 namespace deputy::bot {
 
-Bot::Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+Bot::Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, const Accounts& accounts,
          std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes)
-    : slack_(slack), outbox_(outbox), catalog_(catalog), connections_(connections), admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
+    : slack_(slack), outbox_(outbox), catalog_(catalog), apps_(accounts.apps),
+      connections_(accounts.connections),
+      links_(accounts.links),
+      logins_(accounts.logins),
+      tokens_(accounts.tokens),
+      admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
 
 bool Bot::is_admin(const std::string& user_id) const {
   return std::find(admins_.begin(), admins_.end(), user_id) != admins_.end();
 }
 
 std::string Bot::app_name(const std::string& app_id) const {
-  auto it = connections_.apps().find(app_id);
-  return it == connections_.apps().end() ? app_id : it->second.display_name;
+  return apps_.display_name(app_id);
 }
 
 std::vector<std::string> Bot::known_words() const {
@@ -76,7 +80,7 @@ std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request,
   if (words[0] == "admin") return admin_command(request, typed);
   if (words[0] == "check" && words.size() == 2) return check_command(request, words[1]);
   if (words[0] == "verify" && words.size() == 2) {
-    auto confirmed = connections_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
+    auto confirmed = logins_.confirm_code(request.where.team_id, request.where.user_id, words[1]);
     if (confirmed) return Status::Ok();  // the service has already said "Connected to …"
     slack::Message message;
     message.text = "That code does not match a connection waiting for you (codes work for 10 minutes). Connect again to get a new one.";
@@ -217,7 +221,7 @@ slack::Message Bot::connections_message(const std::string& team_id, const std::s
   }
   for (const auto& app : wanted) {
     if (std::find(connected_apps.begin(), connected_apps.end(), app) != connected_apps.end()) continue;
-    auto link = connections_.connect_link({team_id, user_id, app, store::ConnectionMode::kPersonal, ""});
+    auto link = links_.connect_link({team_id, user_id, app, store::ConnectionMode::kPersonal, ""});
     if (!link) continue;
     connect_buttons.push_back(slack::Button{"Connect " + app_name(app), std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});
   }
@@ -243,7 +247,7 @@ Status Bot::connect_command(const slack::CommandRequest& request, const std::vec
     message.blocks.section(message.text);
     return reply(request.where, message);
   }
-  auto link = connections_.connect_link({request.where.team_id, request.where.user_id, app,
+  auto link = links_.connect_link({request.where.team_id, request.where.user_id, app,
                                          shared ? store::ConnectionMode::kShared : store::ConnectionMode::kPersonal, ""});
   if (!link) {
     message.text = link.status().code() == ErrorCode::kNotFound ? "I don't know an app called " + app + "." : link.status().message();
@@ -260,14 +264,14 @@ Status Bot::connect_command(const slack::CommandRequest& request, const std::vec
 
 Status Bot::check_command(const slack::CommandRequest& request, const std::string& app) {
   slack::Message message;
-  auto found = connections_.app(app);
+  auto found = apps_.find(app);
   if (!found) {
     message.text = "I don't know an app called " + app + ".";
     message.blocks.section(slack::escape_mrkdwn(message.text));
     return reply(request.where, message);
   }
   std::string name = (*found)->display_name;
-  auto account = connections_.whoami(request.where.team_id, request.where.user_id, app);
+  auto account = tokens_.whoami(request.where.team_id, request.where.user_id, app);
   if (account) {
     message.text = name + " knows you as " + *account + ".";
     message.blocks.section(":white_check_mark: *" + slack::escape_mrkdwn(name) + "* knows you as *" + slack::escape_mrkdwn(*account) + "*. Your connection works.");
@@ -277,7 +281,7 @@ Status Bot::check_command(const slack::CommandRequest& request, const std::strin
   bool relogin = account.status().code() == ErrorCode::kUnauthenticated || account.status().code() == ErrorCode::kNotFound;
   message.text = relogin ? "Your " + name + " account is not connected, or its login has expired." : account.status().message();
   if (relogin) {
-    auto link = connections_.connect_link({request.where.team_id, request.where.user_id, app, store::ConnectionMode::kPersonal, ""});
+    auto link = links_.connect_link({request.where.team_id, request.where.user_id, app, store::ConnectionMode::kPersonal, ""});
     if (link) {
       message.blocks.section(slack::escape_mrkdwn(message.text) + " Connect it to let me act as you.",
                              slack::Button{"Connect " + name, std::string(actions::kOpenLink) + "." + app, app, *link, "primary", std::nullopt});

@@ -6,7 +6,11 @@
 
 #include "bot/catalog.h"
 #include "engine/job_runner.h"
+#include "oauth/app_registry.h"
+#include "oauth/login_flow.h"
+#include "oauth/login_links.h"
 #include "oauth/service.h"
+#include "oauth/token_source.h"
 #include "recipes/recipe.h"
 #include "slack/requests.h"
 #include "slack/text.h"
@@ -22,10 +26,19 @@ inline constexpr const char* kDisconnect = "connection.disconnect";
 inline constexpr const char* kOpenLink = "link.open";
 }
 
+// What the bot's commands about people's accounts use.
+struct Accounts {
+  oauth::AppRegistry& apps;
+  oauth::ConnectionService& connections;  // lists, disconnect, offboarding, the audit trail
+  oauth::LoginLinks& links;
+  oauth::LoginFlow& logins;  // `verify <code>`
+  oauth::TokenSource& tokens;  // `check <app>`
+};
+
 class Bot {
  public:
   // `runner` and `recipes` may be absent (no recipes are run then).
-  Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, oauth::ConnectionService& connections,
+  Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, const Accounts& accounts,
       std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr);
 
   // How a delivery ends: once, perhaps later (a job waiting on an app), from any worker.
@@ -67,7 +80,11 @@ class Bot {
   slack::WebApi& slack_;
   engine::Outbox& outbox_;
   const CommandCatalog& catalog_;
+  oauth::AppRegistry& apps_;
   oauth::ConnectionService& connections_;
+  oauth::LoginLinks& links_;
+  oauth::LoginFlow& logins_;
+  oauth::TokenSource& tokens_;
   std::vector<std::string> admins_;
   engine::JobRunner* runner_;
   const std::vector<recipes::Recipe>* recipes_;

@@ -109,10 +109,7 @@ int admin(const std::string& config_path, const std::string& verb, const AdminOp
     return 1;
   }
   auto& service = *(*core)->connection_service;
-  auto app_name = [&](const std::string& id) {
-    auto it = service.apps().find(id);
-    return it == service.apps().end() ? id : it->second.display_name;
-  };
+  auto app_name = [&](const std::string& id) { return (*core)->apps->display_name(id); };
   using deputy::admin::Style;
   if (verb == "connections") {
     auto found = service.list_connections({options.team, options.user, options.app});

@@ -116,12 +116,14 @@ slack::Message text_message(const std::string& text) {
 
 }  // namespace
 
-JobRunner::JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
-                     store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
+JobRunner::JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::AppRegistry& apps,
+                     oauth::TokenSource& tokens, oauth::LoginLinks& links, store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
                      metrics::Registry& metrics, int max_attempts)
     : recipes_(recipes),
       jobs_(jobs),
-      connections_(connections),
+      apps_(apps),
+      tokens_(tokens),
+      links_(links),
       audit_(audit),
       http_(http),
       slack_(slack),
@@ -140,8 +142,7 @@ const recipes::Recipe* JobRunner::recipe_named(const std::string& command) const
 }
 
 std::string JobRunner::app_name(const std::string& app_id) const {
-  auto it = connections_.apps().find(app_id);
-  return it == connections_.apps().end() ? app_id : it->second.display_name;
+  return apps_.display_name(app_id);
 }
 
 void JobRunner::count(const std::string& outcome) { metrics_.increment("deputy_jobs_finished_total", {{"outcome", outcome}}); }
@@ -358,7 +359,7 @@ void JobRunner::with_slot(const RunPtr& shared_run, const recipes::Step& step, B
   const std::string acting_user = run.context.value("acting_user", run.job.requester);
   auto slot = std::make_shared<Bulkhead::Slot>(std::move(place));
   // A token that needs renewing is renewed off the workers, once for all who wait on it.
-  connections_.start_access(run.job.team_id, acting_user, recipe.app,
+  tokens_.start_access(run.job.team_id, acting_user, recipe.app,
                             personal ? store::ConnectionMode::kPersonal : store::ConnectionMode::kShared,
                             on_workers([this, shared_run, &step, slot, then = std::move(then)](Result<oauth::AccessGrant> grant) mutable {
                               with_grant(shared_run, step, std::move(*slot), std::move(grant), std::move(then));
@@ -402,7 +403,7 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
     call.body = recipes::render_json(json::parse(h.body_template), run.scope).dump();
     call.headers.emplace_back("Content-Type", "application/json");
   }
-  if (auto app = connections_.apps().find(recipe.app); app != connections_.apps().end()) call.timeout = app->second.timeout;
+  if (auto app = apps_.all().find(recipe.app); app != apps_.all().end()) call.timeout = app->second.timeout;
 
   call.idempotent = h.idempotent;
   auto pending = std::make_shared<Call>();
@@ -448,7 +449,7 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   const std::string& acting_user = call->acting_user;
   const Then& then = call->then;
   if (outcome.reached == http::Reached::kAnswered && outcome.response.status == 401 && !call->renewed) {
-    return connections_.start_refresh_after_rejection(call->grant, on_workers([this, call](Result<oauth::AccessGrant> renewed) {
+    return tokens_.start_refresh_after_rejection(call->grant, on_workers([this, call](Result<oauth::AccessGrant> renewed) {
       renewed_after_rejection(call, std::move(renewed));
     }));
   }
@@ -551,7 +552,7 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
   const recipes::Recipe& recipe = *run.recipe;
   std::string name = app_name(recipe.app);
   if (Status s = jobs_.park(run.job.id, js::kAwaitingAuth, user_id, recipe.app, run.context.dump()); !s.ok()) return s;
-  auto link = connections_.connect_link({run.job.team_id, user_id, recipe.app, store::ConnectionMode::kPersonal, run.job.id});
+  auto link = links_.connect_link({run.job.team_id, user_id, recipe.app, store::ConnectionMode::kPersonal, run.job.id});
   if (!link) return link.status();
   slack::Message prompt;
   std::string why = reason.empty() ? "" : " (your " + name + " login " + reason + ")";
@@ -563,7 +564,7 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
                         slack::Button{"Connect " + name, "link.open.connect", recipe.app, *link, "primary", std::nullopt});
   prompt.blocks.context({"The link works once, for 10 minutes — don't share it."});
   // Kept while Slack is down, but not past the link's life: a dead button helps nobody.
-  const auto link_works_for = connections_.link_lifetime();
+  const auto link_works_for = links_.link_lifetime();
   if (user_id == run.job.requester) outbox_.post(run.reply_to, prompt, link_works_for);
   else outbox_.post_direct(run.job.team_id, user_id, prompt, link_works_for);
   count("awaiting_auth");

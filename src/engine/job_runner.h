@@ -16,7 +16,10 @@
 #include "engine/executor.h"
 #include "http/client.h"
 #include "metrics/metrics.h"
-#include "oauth/service.h"
+#include "oauth/app_registry.h"
+#include "oauth/login_links.h"
+#include "oauth/login_listener.h"
+#include "oauth/token_source.h"
 #include "engine/outbox.h"
 #include "recipes/recipe.h"
 #include "slack/requests.h"
@@ -31,14 +34,14 @@ inline constexpr const char* kApprove = "job.approve";
 inline constexpr const char* kReject = "job.reject";
 }  // namespace job_actions
 
-class JobRunner {
+class JobRunner final : public oauth::LoginListener {
  public:
   // How a job run ends for the delivery that ran it; called once, perhaps later, from a
   // worker thread (an app's answer arrived) or the calling one.
   using Done = std::function<void(Status)>;
 
-  JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::ConnectionService& connections,
-            store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
+  JobRunner(const std::vector<recipes::Recipe>& recipes, store::Jobs& jobs, oauth::AppRegistry& apps, oauth::TokenSource& tokens,
+            oauth::LoginLinks& links, store::Connections& audit, http::Client& http, slack::WebApi& slack, Outbox& outbox,
             metrics::Registry& metrics, int max_attempts = 3);
 
   // A recipe command: stores the job once per Slack delivery, then runs it. `attempt` counts
@@ -67,9 +70,9 @@ class JobRunner {
   static constexpr std::chrono::seconds kMaxRetryAfter{300};
 
   // After a person connects an app: their parked jobs go back to the queue.
-  void on_connected(const oauth::Connected& connected);
+  void on_connected(const oauth::Connected& connected) override;
   // After a login for a parked job failed: the job is cancelled; its command if it was.
-  std::optional<std::string> on_login_failed(const oauth::FailedLogin& login);
+  std::optional<std::string> on_login_failed(const oauth::FailedLogin& login) override;
   // Called when resumed jobs were queued, to wake the workers.
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
 
@@ -98,7 +101,7 @@ class JobRunner {
   void with_grant(const std::shared_ptr<Run>& run, const recipes::Step& step, Bulkhead::Slot slot, Result<oauth::AccessGrant> grant,
                   Then then);
   void renewed_after_rejection(const std::shared_ptr<Call>& call, Result<oauth::AccessGrant> renewed);
-  using Granted = oauth::ConnectionService::Granted;
+  using Granted = oauth::TokenSource::Granted;
   Granted on_workers(Granted next);
   // A write's answer comes from the database's writer thread: the job goes on on the workers
   // (at once when it was written on this thread).
@@ -124,7 +127,9 @@ class JobRunner {
 
   const std::vector<recipes::Recipe>& recipes_;
   store::Jobs& jobs_;
-  oauth::ConnectionService& connections_;
+  oauth::AppRegistry& apps_;
+  oauth::TokenSource& tokens_;
+  oauth::LoginLinks& links_;
   store::Connections& audit_;
   http::Client& http_;
   slack::WebApi& slack_;

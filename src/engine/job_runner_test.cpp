@@ -29,7 +29,17 @@ struct JobRunnerTest : ::testing::Test {
   std::unique_ptr<store::Jobs> jobs;
   std::unique_ptr<store::Connections> connections;
   std::unique_ptr<store::OAuthStates> states;
-  std::unique_ptr<oauth::ConnectionService> service;
+  std::unique_ptr<oauth::AppRegistry> apps;
+  std::unique_ptr<oauth::TokenSource> tokens;
+  std::unique_ptr<oauth::LoginLinks> links;
+
+  // The apps the runner knows, with their token source and connect links.
+  void use_apps(std::map<std::string, oauth::App> configured) {
+    apps = std::make_unique<oauth::AppRegistry>(std::move(configured), protocol);
+    tokens = std::make_unique<oauth::TokenSource>(*apps, protocol, *connections, vault, clock, metrics, oauth::RenewalOptions{},
+                                                  oauth::TokenSource::Post{}, [](std::chrono::milliseconds) {});
+    links = std::make_unique<oauth::LoginLinks>(*apps, *states, vault, clock, metrics, oauth::LoginOptions{"https://deputy.test"});
+  }
   std::unique_ptr<store::Inbox> inbox;
   std::unique_ptr<Outbox> outbox;
   std::unique_ptr<JobRunner> runner;
@@ -39,12 +49,10 @@ struct JobRunnerTest : ::testing::Test {
     jobs = std::make_unique<store::Jobs>(*db.database, clock);
     connections = std::make_unique<store::Connections>(*db.database, clock);
     states = std::make_unique<store::OAuthStates>(*db.database, clock);
-    service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{}, protocol, *connections, *states,
-                                                         vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
-                                                         [](std::chrono::milliseconds) {});
+    use_apps({});
     inbox = std::make_unique<store::Inbox>(*db.database, clock, std::chrono::seconds(3600));
     outbox = std::make_unique<Outbox>(slack, slack, *inbox, clock);
-    runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, *outbox, metrics);
+    runner = std::make_unique<JobRunner>(recipes, *jobs, *apps, *tokens, *links, *connections, app_http, slack, *outbox, metrics);
   }
 
   // A job whose approval Bob has given, now queued to run.
@@ -119,9 +127,7 @@ struct JobRunnerWritesTest : JobRunnerTest {
   void SetUp() override {
     JobRunnerTest::SetUp();
     if (IsSkipped()) return;
-    service = std::make_unique<oauth::ConnectionService>(std::map<std::string, oauth::App>{{"demo", testing::demo_app()}}, protocol, *connections, *states,
-                                                         vault, slack, clock, metrics, oauth::ServiceOptions{"https://deputy.test"},
-                                                         [](std::chrono::milliseconds) {});
+    use_apps({{"demo", testing::demo_app()}});
     auto recipe = recipes::parse_recipe(R"(command: create thing
 app: demo
 verify_user_access_at_runtime: true
@@ -138,7 +144,7 @@ reply:
                                         "create-thing.yaml");
     ASSERT_TRUE(recipe) << recipe.status().message();
     recipes.push_back(*recipe);
-    runner = std::make_unique<JobRunner>(recipes, *jobs, *service, *connections, app_http, slack, *outbox, metrics);
+    runner = std::make_unique<JobRunner>(recipes, *jobs, *apps, *tokens, *links, *connections, app_http, slack, *outbox, metrics);
     writes = std::make_unique<HeldWrites>(*db.database);
     jobs->set_writes(*writes);
     seed_alices_connection();

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "engine/executor.h"
+#include "oauth/login_listener.h"
 #include "slack/blocks.h"
 #include "slack/requests.h"
 #include "store/inbox.h"
@@ -21,7 +22,7 @@ class WebApi;
 
 namespace deputy::engine {
 
-class Outbox {
+class Outbox final : public oauth::Messenger {
  public:
   static constexpr const char* kKind = kind_name(DeliveryKind::kMessage);
   // Tries of a kept message; the workers wait 2 s longer after each, at most a minute, so
@@ -50,6 +51,10 @@ class Outbox {
   // A direct message to one person (an approver, someone asked to connect).
   void post_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
                    std::chrono::seconds keep_for = kKeepFor);
+  // The login flow's messages (connected, failed, one more step).
+  void send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message) override {
+    post_direct(team_id, user_id, message);
+  }
 
   // The next try of a kept message, without holding the calling thread; `sent` runs on the
   // HTTP client's thread. Unavailable asks the workers to try again later. One past its time

@@ -192,4 +192,14 @@ Result<Discovery> Protocol::discover(const std::string& issuer) {
   return d;
 }
 
+std::string json_pointer_string(const nlohmann::json& json, const std::string& pointer) {
+  try {
+    const auto& value = json.at(nlohmann::json::json_pointer(pointer));
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_number()) return value.dump();
+  } catch (const std::exception&) {
+  }
+  return {};
+}
+
 }  // namespace deputy::oauth

@@ -57,6 +57,8 @@ std::optional<int64_t> parse_expires_in(const nlohmann::json& value);
 // Payload claims of a JWT, without checking its signature: only used for id_tokens received
 // directly from the token endpoint over TLS (OIDC Core 3.1.3.7 allows TLS to stand in).
 Result<nlohmann::json> jwt_claims(const std::string& jwt);
+// A claim or field at a JSON pointer as text (a number too); empty when absent or another type.
+std::string json_pointer_string(const nlohmann::json& json, const std::string& pointer);
 
 struct Discovery {
   std::string issuer;

@@ -1,4 +1,5 @@
 #include "oauth/service.h"
+#include "oauth/token_source.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,6 @@
 #include "testing/databases.h"
 #include "testing/demo_app.h"
 #include "testing/sealed_connection.h"
-#include "testing/fake_http_client.h"
 
 namespace deputy::oauth {
 namespace {
@@ -65,22 +65,28 @@ struct ServiceTest : ::testing::TestWithParam<std::string> {
   testing::TestDatabase db{GetParam(), 8};
   FixedClock clock{1700000000};
   FakeAuthServer auth;
-  testing::FakeHttpClient slack_http;
   metrics::Registry metrics;
   Protocol protocol{auth};
-  slack::WebApi slack{slack_http, slack::WebApiSettings{"http://slack.test/api", "xoxb-test"}, &metrics, [](auto) {}};
   vault::TokenVault vault{vault::Keyring::generate(1), ""};
   std::unique_ptr<store::Connections> connections;
   std::unique_ptr<store::OAuthStates> states;
+  std::unique_ptr<AppRegistry> apps;
+  std::unique_ptr<TokenSource> tokens;
   std::unique_ptr<ConnectionService> service;
+
+  // Renewals run where `renewals` puts them (empty: on the caller's thread), and never sleep.
+  std::unique_ptr<TokenSource> token_source(TokenSource::Post renewals = {}) {
+    return std::make_unique<TokenSource>(*apps, protocol, *connections, vault, clock, metrics, RenewalOptions{}, std::move(renewals),
+                                         [](std::chrono::milliseconds) {});
+  }
 
   void SetUp() override {
     DEPUTY_REQUIRE_DATABASE(db);
     connections = std::make_unique<store::Connections>(*db.database, clock);
     states = std::make_unique<store::OAuthStates>(*db.database, clock);
-    service = std::make_unique<ConnectionService>(std::map<std::string, App>{{"demo", testing::demo_app()}}, protocol, *connections, *states, vault,
-                                                  slack, clock, metrics, ServiceOptions{"https://deputy.test"},
-                                                  [](std::chrono::milliseconds) {});
+    apps = std::make_unique<AppRegistry>(std::map<std::string, App>{{"demo", testing::demo_app()}}, protocol);
+    tokens = token_source();
+    service = std::make_unique<ConnectionService>(*apps, protocol, *connections, *states, vault, metrics);
   }
 
   // Stores a connection whose access token expired a minute ago.
@@ -94,7 +100,7 @@ struct ServiceTest : ::testing::TestWithParam<std::string> {
 
 TEST_P(ServiceTest, FreshTokensAreUsedWithoutRefreshing) {
   seed("alice", clock.unix_seconds() + 3600);
-  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  auto grant = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(grant) << grant.status().message();
   EXPECT_EQ(grant->access_token, "at-0");
   EXPECT_EQ(auth.token_requests, 0);
@@ -108,7 +114,7 @@ TEST_P(ServiceTest, TwentyConcurrentJobsMakeExactlyOneRefresh) {
   std::set<std::string> seen;
   for (int i = 0; i < 20; ++i) {
     jobs.emplace_back([&] {
-      auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+      auto grant = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
       if (grant) {
         ++ok;
         std::lock_guard lock(seen_mutex);
@@ -122,16 +128,16 @@ TEST_P(ServiceTest, TwentyConcurrentJobsMakeExactlyOneRefresh) {
   EXPECT_EQ(seen, std::set<std::string>{"at-1"});
   // The rotated refresh token was stored: the next refresh presents rt-1 and succeeds.
   clock.advance(std::chrono::seconds(3600));
-  auto later = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  auto later = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(later) << later.status().message();
   EXPECT_EQ(later->access_token, "at-2");
 }
 
 TEST_P(ServiceTest, A401RefreshesOnceEvenWhenSeveralCallersSawIt) {
   seed("alice", clock.unix_seconds() + 3600);
-  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal).value();
-  auto first = service->refresh_after_rejection(grant);
-  auto second = service->refresh_after_rejection(grant);
+  auto grant = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal).value();
+  auto first = tokens->refresh_after_rejection(grant);
+  auto second = tokens->refresh_after_rejection(grant);
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->access_token, "at-1");
   EXPECT_EQ(second->access_token, "at-1");
@@ -141,11 +147,11 @@ TEST_P(ServiceTest, A401RefreshesOnceEvenWhenSeveralCallersSawIt) {
 TEST_P(ServiceTest, InvalidGrantMarksNeedsReauth) {
   std::string id = seed("bob", clock.unix_seconds() - 1);
   auth.current_refresh = "revoked-elsewhere";
-  auto grant = service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
+  auto grant = tokens->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
   ASSERT_FALSE(grant);
   EXPECT_EQ(grant.status().code(), ErrorCode::kUnauthenticated);
   EXPECT_EQ(connections->by_id(id)->value().status, "needs_reauth");
-  auto again = service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
+  auto again = tokens->access("T1", "bob", "demo", store::ConnectionMode::kPersonal);
   EXPECT_EQ(again.status().code(), ErrorCode::kUnauthenticated);
   EXPECT_EQ(auth.token_requests, 1) << "a dead grant is not retried";
 }
@@ -153,12 +159,12 @@ TEST_P(ServiceTest, InvalidGrantMarksNeedsReauth) {
 TEST_P(ServiceTest, TransientFailuresAreRetriedAndNeverDropTheConnection) {
   std::string id = seed("carol", clock.unix_seconds() - 1);
   auth.transient_failures = 2;
-  auto grant = service->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
+  auto grant = tokens->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(grant) << grant.status().message();
   EXPECT_EQ(auth.token_requests, 3);
   auth.transient_failures = 100;
   clock.advance(std::chrono::seconds(7200));
-  auto down = service->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
+  auto down = tokens->access("T1", "carol", "demo", store::ConnectionMode::kPersonal);
   EXPECT_EQ(down.status().code(), ErrorCode::kUnavailable);
   EXPECT_EQ(connections->by_id(id)->value().status, "active");
 }
@@ -170,7 +176,7 @@ TEST_P(ServiceTest, JobsWaitingOnARenewalThatFailedTakeItsAnswerInsteadOfEachTry
   std::atomic<int> unavailable{0};
   for (int i = 0; i < 8; ++i) {
     jobs.emplace_back([&] {
-      auto grant = service->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
+      auto grant = tokens->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
       if (!grant && grant.status().code() == ErrorCode::kUnavailable) ++unavailable;
     });
   }
@@ -180,20 +186,20 @@ TEST_P(ServiceTest, JobsWaitingOnARenewalThatFailedTakeItsAnswerInsteadOfEachTry
   // that came after it may make its own).
   EXPECT_LE(auth.token_requests, 6);
   auth.transient_failures = 0;
-  auto later = service->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
+  auto later = tokens->access("T1", "dave", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(later) << "a failure is not remembered for those who ask afterwards: " << later.status().message();
 }
 
 TEST_P(ServiceTest, JobsWaitingOnOneRenewalSubscribeToItInsteadOfHoldingAThreadEach) {
   seed("erin", clock.unix_seconds() - 1);
   std::vector<std::function<void()>> posted;
-  service->set_renewals([&](std::function<void()> renew) { posted.push_back(std::move(renew)); });
+  tokens = token_source([&](std::function<void()> renew) { posted.push_back(std::move(renew)); });
   std::vector<Result<AccessGrant>> answers;
   auto keep = [&](Result<AccessGrant> grant) { answers.push_back(std::move(grant)); };
-  for (int i = 0; i < 5; ++i) service->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
+  for (int i = 0; i < 5; ++i) tokens->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
   ASSERT_EQ(posted.size(), 1u) << "one renewal for the five jobs";
   EXPECT_TRUE(answers.empty()) << "none of them waits in the caller's thread";
-  EXPECT_EQ(service->renewals_in_flight(), 1u);
+  EXPECT_EQ(tokens->renewals_in_flight(), 1u);
   EXPECT_EQ(auth.token_requests, 0);
   posted[0]();
   ASSERT_EQ(answers.size(), 5u);
@@ -202,17 +208,17 @@ TEST_P(ServiceTest, JobsWaitingOnOneRenewalSubscribeToItInsteadOfHoldingAThreadE
     ASSERT_TRUE(a) << a.status().message();
     EXPECT_EQ(a->access_token, answers[0]->access_token);
   }
-  EXPECT_EQ(service->renewals_in_flight(), 0u);
+  EXPECT_EQ(tokens->renewals_in_flight(), 0u);
 
   // The renewed token is fresh: handed over at once, with no renewal.
-  service->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
+  tokens->start_access("T1", "erin", "demo", store::ConnectionMode::kPersonal, keep);
   EXPECT_EQ(posted.size(), 1u);
   ASSERT_EQ(answers.size(), 6u);
   EXPECT_EQ(answers[5]->access_token, answers[0]->access_token);
 
   // After a 401, those who were refused the same token share one renewal too.
-  service->start_refresh_after_rejection(*answers[5], keep);
-  service->start_refresh_after_rejection(*answers[5], keep);
+  tokens->start_refresh_after_rejection(*answers[5], keep);
+  tokens->start_refresh_after_rejection(*answers[5], keep);
   ASSERT_EQ(posted.size(), 2u);
   posted[1]();
   ASSERT_EQ(answers.size(), 8u);
@@ -225,7 +231,7 @@ TEST_P(ServiceTest, JobsWaitingOnOneRenewalSubscribeToItInsteadOfHoldingAThreadE
 TEST_P(ServiceTest, NonsenseExpiresInIsHandled) {
   seed("alice", clock.unix_seconds() - 1);
   auth.expires_in = "soon";
-  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  auto grant = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(grant);
   EXPECT_EQ(connections->by_id("conn-alice")->value().access_expires_at, 0) << "unknown lifetime: refresh on 401 only";
 }
@@ -251,8 +257,8 @@ TEST_P(ServiceTest, ARecordMovedToAnotherUserCannotBeRead) {
         "UPDATE connections SET nonce = (SELECT nonce FROM connections WHERE id = 'conn-alice'), "
         "sealed = (SELECT sealed FROM connections WHERE id = 'conn-alice') WHERE id = 'conn-bob'"));
   }
-  EXPECT_FALSE(service->access("T1", "bob", "demo", store::ConnectionMode::kPersonal));
-  EXPECT_TRUE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
+  EXPECT_FALSE(tokens->access("T1", "bob", "demo", store::ConnectionMode::kPersonal));
+  EXPECT_TRUE(tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
 }
 
 TEST_P(ServiceTest, AFlippedCiphertextByteCannotBeRead) {
@@ -263,7 +269,7 @@ TEST_P(ServiceTest, AFlippedCiphertextByteCannotBeRead) {
     flipped[i] ^= 0x01;
     auto lease = db.database->acquire();
     ASSERT_TRUE((*lease)->execute("UPDATE connections SET sealed = ? WHERE id = 'conn-alice'", {store::Blob{flipped}}));
-    EXPECT_FALSE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal)) << "byte " << i;
+    EXPECT_FALSE(tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal)) << "byte " << i;
   }
 }
 
@@ -273,14 +279,12 @@ TEST_P(ServiceTest, TwoProcessesSharingPostgresRefreshOnce) {
   // A second "process": its own service, store objects and connection pool, same database.
   auto other_db = db.reopen(8);
   store::Connections other_connections(*other_db, clock);
-  store::OAuthStates other_states(*other_db, clock);
-  App app = service->apps().at("demo");
-  ConnectionService other(std::map<std::string, App>{{"demo", app}}, protocol, other_connections, other_states, vault, slack, clock,
-                          metrics, ServiceOptions{"https://deputy.test"}, [](std::chrono::milliseconds) {});
+  AppRegistry other_apps(apps->all(), protocol);
+  TokenSource other(other_apps, protocol, other_connections, vault, clock, metrics, RenewalOptions{}, {}, [](std::chrono::milliseconds) {});
   std::vector<std::thread> jobs;
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; ++i) {
-    ConnectionService* which = i % 2 ? service.get() : &other;
+    TokenSource* which = i % 2 ? tokens.get() : &other;
     jobs.emplace_back([&, which] {
       if (which->access("T1", "alice", "demo", store::ConnectionMode::kPersonal)) ++ok;
     });
@@ -303,7 +307,7 @@ TEST_P(ServiceTest, ARenewalHoldsALeaseRowAndNoDatabaseLockWhileTheTokenEndpoint
     session_locks = locks ? locks->front().integer(0) : -1;
     leases = held ? held->front().integer(0) : -1;
   };
-  ASSERT_TRUE(service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
+  ASSERT_TRUE(tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal));
   EXPECT_EQ(session_locks, 0) << "no session lock is held across the token call";
   EXPECT_EQ(leases, 1) << "the lease row says who renews";
   auto lease = db.database->acquire();
@@ -318,7 +322,7 @@ TEST_P(ServiceTest, ARenewalLeaseLeftByAProcessThatDiedRunsOut) {
     ASSERT_TRUE((*lease)->execute(
         "INSERT INTO refresh_leases (connection_id, holder, expires_at) VALUES ('conn-alice', 'gone', now() - interval '1 second')"));
   }
-  auto grant = service->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
+  auto grant = tokens->access("T1", "alice", "demo", store::ConnectionMode::kPersonal);
   ASSERT_TRUE(grant) << grant.status().message();
   EXPECT_EQ(grant->access_token, "at-1");
   EXPECT_EQ(auth.token_requests, 1);

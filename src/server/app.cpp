@@ -23,8 +23,10 @@
 #include "recipes/recipe.h"
 #include "oauth/apps.h"
 #include "oauth/protocol.h"
-#include "oauth/service.h"
+#include "oauth/identity.h"
+#include "oauth/login_flow.h"
 #include "server/core.h"
+#include "server/login_pages.h"
 #include "server/slack_endpoint.h"
 #include "store/connections.h"
 #include "store/oauth_states.h"
@@ -125,6 +127,9 @@ struct App::Parts {
   std::unique_ptr<slack::WebApi> engine_slack;
   std::unique_ptr<engine::Outbox> outbox;
   std::unique_ptr<engine::JobRunner> runner;
+  std::unique_ptr<oauth::WebApiDirectory> slack_directory;
+  std::unique_ptr<oauth::LoginFlow> login_flow;
+  std::unique_ptr<LoginPages> login_pages;
   std::unique_ptr<bot::Bot> bot;
   std::unique_ptr<engine::Workers> workers;
   std::unique_ptr<engine::Ingest> ingest;
@@ -157,11 +162,12 @@ Status App::start_storage() {
   Parts& p = *parts_;
   const auto& cfg = p.config;
   spdlog::info("open files: up to {}", raise_open_file_limit());
-  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes(cfg), /*create_keyring=*/true);
+  auto renewals = [&p](std::function<void()> renew) { p.renewal_pool.post(std::move(renew)); };
+  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes(cfg), /*create_keyring=*/true, renewals);
   if (!core) return core.status();
   p.core = std::move(core).value();
   Core& c = *p.core;
-  const auto& apps = c.connection_service->apps();
+  const auto& apps = c.apps->all();
   auto recipes = recipes::load_folder(cfg.recipes_dir);
   if (!recipes) return recipes.status();
   for (const auto& recipe : *recipes) {
@@ -213,15 +219,19 @@ Status App::start_engine() {
   p.engine_slack = std::make_unique<slack::WebApi>(*c.http_client, slack::WebApiSettings{cfg.slack.api_url, cfg.slack.bot_token, 1},
                                                    &c.metrics);
   p.outbox = std::make_unique<engine::Outbox>(*p.engine_slack, *p.engine_slack, *p.inbox, SystemClock::instance());
-  p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.connection_service, *c.connections, *c.http_client,
-                                                 *p.engine_slack, *p.outbox, c.metrics);
-  c.connection_service->set_renewals([&p](std::function<void()> renew) { p.renewal_pool.post(std::move(renew)); });
-  c.connection_service->on_connected([runner = p.runner.get()](const oauth::Connected& c) { runner->on_connected(c); });
-  c.connection_service->on_login_failed([runner = p.runner.get()](const oauth::FailedLogin& login) { return runner->on_login_failed(login); });
-  c.connection_service->set_messenger([outbox = p.outbox.get()](const std::string& team_id, const std::string& user_id, const slack::Message& message) {
-    outbox->post_direct(team_id, user_id, message);
-  });
-  p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog, *c.connection_service, cfg.admins, p.runner.get(), &p.catalog.recipes);
+  p.runner = std::make_unique<engine::JobRunner>(p.catalog.recipes, *p.jobs, *c.apps, *c.tokens, *c.login_links, *c.connections,
+                                                 *c.http_client, *p.engine_slack, *p.outbox, c.metrics);
+  // The identity check asks Slack with retries: it runs on the blocking pool, where the login
+  // callback waits on the app anyway.
+  p.slack_directory = std::make_unique<oauth::WebApiDirectory>(*c.slack);
+  const std::string public_url = cfg.effective_public_url();
+  p.login_flow = std::make_unique<oauth::LoginFlow>(*c.apps, *c.protocol, *c.connections, *c.oauth_states, *c.vault, *p.slack_directory,
+                                                    *p.runner, *p.outbox, SystemClock::instance(), c.metrics,
+                                                    oauth::LoginOptions{public_url});
+  p.login_pages = std::make_unique<LoginPages>(*p.login_flow, public_url.rfind("https://", 0) == 0);
+  p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog,
+                                     bot::Accounts{*c.apps, *c.connection_service, *c.login_links, *p.login_flow, *c.tokens}, cfg.admins,
+                                     p.runner.get(), &p.catalog.recipes);
   auto dispatch = std::make_shared<engine::Dispatch>();
   auto from_slack = [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); };
   for (DeliveryKind kind : {DeliveryKind::kSlashCommand, DeliveryKind::kEvent, DeliveryKind::kBlockActions}) dispatch->on(kind, from_slack);
@@ -295,12 +305,12 @@ Status App::start_routes(const std::string& host, uint16_t listen_port) {
     };
   };
   // The start writes the login's state and may run OIDC discovery.
-  router.add("GET", "/oauth/start", blocking([svc = c.connection_service.get()](http::Request& r, http::Reply reply) {
-    svc->handle_start(r, std::move(reply));
+  router.add("GET", "/oauth/start", blocking([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
+    pages->handle_start(r, std::move(reply));
   }));
   // The callback talks to the app's token endpoint.
-  router.add("GET", "/oauth/callback", blocking([svc = c.connection_service.get()](http::Request& r, http::Reply reply) {
-    svc->handle_callback(r, std::move(reply));
+  router.add("GET", "/oauth/callback", blocking([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
+    pages->handle_callback(r, std::move(reply));
   }));
   router.add("GET", "/healthz", [](http::Request&&, http::Reply reply) { reply(http::Response::text(200, "ok\n")); });
   // A pooled connection, waited for two seconds at most.

@@ -19,7 +19,8 @@ OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_fi
   return {std::min<long>(static_cast<long>(per_host_asked), total), total};
 }
 
-Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring) {
+Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring,
+                                        oauth::TokenSource::Post renewals) {
   auto core = std::make_unique<Core>();
   http::CurlClientOptions outbound;
   const size_t open_files = open_file_limit();
@@ -67,9 +68,13 @@ Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_s
   core->connections = std::make_unique<store::Connections>(*core->database, SystemClock::instance());
   core->oauth_states = std::make_unique<store::OAuthStates>(*core->database, SystemClock::instance());
   core->protocol = std::make_unique<oauth::Protocol>(*core->http_client);
-  core->connection_service = std::make_unique<oauth::ConnectionService>(
-      std::move(apps).value(), *core->protocol, *core->connections, *core->oauth_states, *core->vault, *core->slack,
-      SystemClock::instance(), core->metrics, oauth::ServiceOptions{cfg.effective_public_url()});
+  core->apps = std::make_unique<oauth::AppRegistry>(std::move(apps).value(), *core->protocol);
+  core->tokens = std::make_unique<oauth::TokenSource>(*core->apps, *core->protocol, *core->connections, *core->vault,
+                                                      SystemClock::instance(), core->metrics, oauth::RenewalOptions{}, std::move(renewals));
+  core->login_links = std::make_unique<oauth::LoginLinks>(*core->apps, *core->oauth_states, *core->vault, SystemClock::instance(),
+                                                          core->metrics, oauth::LoginOptions{cfg.effective_public_url()});
+  core->connection_service = std::make_unique<oauth::ConnectionService>(*core->apps, *core->protocol, *core->connections,
+                                                                        *core->oauth_states, *core->vault, core->metrics);
   return core;
 }
 

@@ -1,5 +1,6 @@
 // What both the server and the admin command line need: the database, the vault (checked
-// fail-closed), the app catalogue and the connection service built on them.
+// fail-closed), the app catalogue, and the token source, connect links and connection
+// service built on them.
 #pragma once
 
 #include <memory>
@@ -9,7 +10,10 @@
 #include "http/client_curl.h"
 #include "metrics/metrics.h"
 #include "oauth/protocol.h"
+#include "oauth/app_registry.h"
+#include "oauth/login_links.h"
 #include "oauth/service.h"
+#include "oauth/token_source.h"
 #include "slack/web_api.h"
 #include "store/connections.h"
 #include "store/database.h"
@@ -27,6 +31,9 @@ struct Core {
   std::unique_ptr<store::Connections> connections;
   std::unique_ptr<store::OAuthStates> oauth_states;
   std::unique_ptr<oauth::Protocol> protocol;
+  std::unique_ptr<oauth::AppRegistry> apps;
+  std::unique_ptr<oauth::TokenSource> tokens;
+  std::unique_ptr<oauth::LoginLinks> login_links;
   std::unique_ptr<oauth::ConnectionService> connection_service;
 };
 
@@ -39,6 +46,8 @@ struct OutboundConnections {
 OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_files);
 
 // `create_keyring`: the server creates a missing key file on first start; tools never do.
-Result<std::unique_ptr<Core>> open_core(const config::Config& config, size_t pool_size, bool create_keyring);
+// `renewals`: where token renewals run (the server's renewal pool); empty, on the caller's thread.
+Result<std::unique_ptr<Core>> open_core(const config::Config& config, size_t pool_size, bool create_keyring,
+                                        oauth::TokenSource::Post renewals = {});
 
 }  // namespace deputy::server

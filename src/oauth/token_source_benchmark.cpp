@@ -5,7 +5,7 @@
 
 #include <random>
 
-#include "oauth/service.h"
+#include "oauth/token_source.h"
 #include "testing/databases.h"
 #include "testing/fake_http_client.h"
 
@@ -20,11 +20,10 @@ struct Fixture {
   testing::FakeHttpClient http;
   metrics::Registry metrics;
   Protocol protocol{http};
-  slack::WebApi slack{http, slack::WebApiSettings{"http://slack.test/api", "xoxb"}, &metrics, [](auto) {}};
   vault::TokenVault vault{vault::Keyring::generate(1), ""};
   store::Connections connections{*db.database, clock};
-  store::OAuthStates states{*db.database, clock};
-  std::unique_ptr<ConnectionService> service;
+  std::unique_ptr<AppRegistry> apps;
+  std::unique_ptr<TokenSource> service;
 
   Fixture() {
     spdlog::set_level(spdlog::level::warn);
@@ -32,8 +31,8 @@ struct Fixture {
     app.id = "salesforce";
     app.display_name = "Salesforce";
     app.client_id = "x";
-    service = std::make_unique<ConnectionService>(std::map<std::string, App>{{"salesforce", app}}, protocol, connections, states,
-                                                  vault, slack, clock, metrics, ServiceOptions{"https://deputy.test"});
+    apps = std::make_unique<AppRegistry>(std::map<std::string, App>{{"salesforce", app}}, protocol);
+    service = std::make_unique<TokenSource>(*apps, protocol, connections, vault, clock, metrics);
     auto lease = db.database->acquire();
     (void)store::with_write_transaction(**lease, [&](store::Connection& tx) -> Status {
       for (int i = 0; i < kConnections; ++i) {
