@@ -10,13 +10,14 @@
 namespace deputy::bot {
 
 Bot::Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, const Accounts& accounts,
-         std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes)
+         std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes,
+         engine::Executor* app_calls)
     : slack_(slack), outbox_(outbox), catalog_(catalog), apps_(accounts.apps),
       connections_(accounts.connections),
       links_(accounts.links),
       logins_(accounts.logins),
       tokens_(accounts.tokens),
-      admins_(std::move(admins)), runner_(runner), recipes_(recipes) {}
+      admins_(std::move(admins)), runner_(runner), recipes_(recipes), app_calls_(app_calls) {}
 
 bool Bot::is_admin(const std::string& user_id) const {
   return std::find(admins_.begin(), admins_.end(), user_id) != admins_.end();
@@ -51,6 +52,11 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
   std::vector<std::string> words;
   words.reserve(typed.size());
   for (const auto& w : typed) words.push_back(to_lower(w.text));
+  if (app_calls_ && calls_an_app(words)) {
+    return app_calls_->post([this, request, typed, words, done = std::move(done)] {
+      done(builtin_command(request, typed, words).value_or(Status::Ok()));
+    });
+  }
   if (auto answered = builtin_command(request, typed, words)) return done(*answered);
   if (runner_ && recipes_) {
     size_t consumed = 0;
@@ -68,6 +74,13 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
     }
   }
   done(reply(request.where, unknown_command_message(slack::as_typed(request.text))));
+}
+
+bool Bot::calls_an_app(const std::vector<std::string>& words) {
+  if (words.empty()) return false;
+  // The same words builtin_command() answers, so none of these falls through to the recipes.
+  if ((words[0] == "check" && words.size() == 2) || words[0] == "connect") return true;
+  return words[0] == "admin" && words.size() >= 2 && words[1] == "offboard";
 }
 
 std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
@@ -93,6 +106,8 @@ std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request,
 void Bot::handle_action(const slack::ActionRequest& request, int attempt, Done done) {
   if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
     return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt, std::move(done));
+  if (app_calls_ && request.action_id == actions::kDisconnect)
+    return app_calls_->post([this, request, done = std::move(done)] { done(handle_action_now(request)); });
   done(handle_action_now(request));
 }
 

@@ -37,9 +37,12 @@ struct Accounts {
 
 class Bot {
  public:
-  // `runner` and `recipes` may be absent (no recipes are run then).
+  // `runner` and `recipes` may be absent (no recipes are run then). `app_calls`: where the
+  // commands that call an app directly run (disconnect and offboarding revoke, `check` asks
+  // who is logged in, a first connect link may discover endpoints); absent, in the caller.
   Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, const Accounts& accounts,
-      std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr);
+      std::vector<std::string> admins, engine::JobRunner* runner = nullptr, const std::vector<recipes::Recipe>* recipes = nullptr,
+      engine::Executor* app_calls = nullptr);
 
   // How a delivery ends: once, perhaps later (a job waiting on an app), from any worker.
   using Done = std::function<void(Status)>;
@@ -63,6 +66,8 @@ class Bot {
 
  private:
   std::vector<std::string> known_words() const;
+  // A built-in command that waits on an app (revocation, userinfo, discovery).
+  static bool calls_an_app(const std::vector<std::string>& words);
   // A built-in command (they win over recipes), answered before returning; nullopt when the
   // (lower-case) words name none.
   std::optional<Status> builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
@@ -88,6 +93,7 @@ class Bot {
   std::vector<std::string> admins_;
   engine::JobRunner* runner_;
   const std::vector<recipes::Recipe>* recipes_;
+  engine::Executor* app_calls_;
 };
 
 }  // namespace deputy::bot

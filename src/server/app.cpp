@@ -13,6 +13,7 @@
 #include "bot/bot.h"
 #include "common/threads.h"
 #include "engine/dispatch.h"
+#include "engine/executor.h"
 #include "common/limits.h"
 #include "engine/ingest.h"
 #include "engine/job_runner.h"
@@ -52,7 +53,7 @@ class RecipeCatalog final : public bot::CommandCatalog {
 // The declared home of HTTP handlers that block: on the database (a login's state, readiness,
 // the queue gauges in /metrics) or on other servers (OAuth token endpoints). The I/O threads
 // never wait; what waits here is bounded by these few threads.
-class BlockingPool {
+class BlockingPool final : public engine::Executor {
  public:
   // `name` shows in top -H and profilers (at most 15 characters).
   BlockingPool(unsigned threads, std::string name) {
@@ -63,8 +64,8 @@ class BlockingPool {
       });
     }
   }
-  ~BlockingPool() { stop(); }
-  void post(std::function<void()> task) {
+  ~BlockingPool() override { stop(); }
+  void post(std::function<void()> task) override {
     {
       std::lock_guard lock(mutex_);
       tasks_.push_back(std::move(task));
@@ -135,7 +136,13 @@ struct App::Parts {
   std::unique_ptr<engine::Ingest> ingest;
   std::unique_ptr<SlackEndpoint> slack_endpoint;
   std::unique_ptr<http::Server> server;
+  // /readyz and /metrics: short database reads, never queued behind a login.
   BlockingPool blocking_pool{2, "deputy-blocking"};
+  // The login pages: they wait on the app's token and userinfo endpoints and on Slack.
+  BlockingPool login_pool{4, "deputy-logins"};
+  // The bot's commands that call an app directly (revocation on disconnect and offboarding,
+  // `check`, discovery for a first connect link), so that no worker waits on an app.
+  BlockingPool accounts_pool{2, "deputy-accounts"};
   // Token renewals for jobs: they may wait on a token endpoint, so not on a worker. Each
   // connection renews once however many jobs wait for it.
   BlockingPool renewal_pool{4, "deputy-renew"};
@@ -231,7 +238,7 @@ Status App::start_engine() {
   p.login_pages = std::make_unique<LoginPages>(*p.login_flow, public_url.rfind("https://", 0) == 0);
   p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog,
                                      bot::Accounts{*c.apps, *c.connection_service, *c.login_links, *p.login_flow, *c.tokens}, cfg.admins,
-                                     p.runner.get(), &p.catalog.recipes);
+                                     p.runner.get(), &p.catalog.recipes, &p.accounts_pool);
   auto dispatch = std::make_shared<engine::Dispatch>();
   auto from_slack = [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); };
   for (DeliveryKind kind : {DeliveryKind::kSlashCommand, DeliveryKind::kEvent, DeliveryKind::kBlockActions}) dispatch->on(kind, from_slack);
@@ -298,18 +305,20 @@ Status App::start_routes(const std::string& host, uint16_t listen_port) {
     ep->handle(std::move(r), std::move(reply));
   });
   // Where each route runs: /slack/events and /healthz on the I/O threads (they never block);
-  // the rest on the blocking pool.
-  auto blocking = [&p](auto handler) {
-    return [&p, handler](http::Request&& r, http::Reply reply) {
-      p.blocking_pool.post([handler, r = std::move(r), reply = std::move(reply)]() mutable { handler(r, std::move(reply)); });
+  // the login pages on the login pool; /readyz and /metrics on the blocking pool.
+  auto on = [](BlockingPool& pool, auto handler) {
+    return [&pool, handler](http::Request&& r, http::Reply reply) {
+      pool.post([handler, r = std::move(r), reply = std::move(reply)]() mutable { handler(r, std::move(reply)); });
     };
   };
+  auto blocking = [&p, on](auto handler) { return on(p.blocking_pool, handler); };
+  auto logins = [&p, on](auto handler) { return on(p.login_pool, handler); };
   // The start writes the login's state and may run OIDC discovery.
-  router.add("GET", "/oauth/start", blocking([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
+  router.add("GET", "/oauth/start", logins([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
     pages->handle_start(r, std::move(reply));
   }));
   // The callback talks to the app's token endpoint.
-  router.add("GET", "/oauth/callback", blocking([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
+  router.add("GET", "/oauth/callback", logins([pages = p.login_pages.get()](http::Request& r, http::Reply reply) {
     pages->handle_callback(r, std::move(reply));
   }));
   router.add("GET", "/healthz", [](http::Request&&, http::Reply reply) { reply(http::Response::text(200, "ok\n")); });
@@ -359,7 +368,9 @@ void App::run() {
   // The server has stopped and every request in flight has its answer; now drain the rest.
   p.ingest->stop();
   p.blocking_pool.stop();
+  p.login_pool.stop();
   p.workers->stop();
+  p.accounts_pool.stop();
   p.renewal_pool.stop();
   if (p.database_writes) p.database_writes->stop();
   {

@@ -37,8 +37,12 @@ beforeEach(() => slack.clear());
 async function connect(user, account, app) {
   const { url } = await connectLink(slack, user, app);
   const browser = new FetchBrowser();
+  const from = slack.seq;
   const page = await browser.request(await browser.login(url, { login: account }));
   assert.equal(page.status, 200, page.text);
+  // The "Connected to …" DM leaves after the page: waited for, so it is not taken for the
+  // answer to what the test sends next.
+  await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.seq >= from && c.body.channel === user && /^Connected to /.test(c.body.text));
 }
 
 async function dm(user, text) {

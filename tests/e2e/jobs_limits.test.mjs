@@ -138,3 +138,31 @@ test('a 429 from Slack on a job\'s answer waits in the queue, not in the worker'
   assert.match(firstDone.body.text, /Opened incident/);
   assert.equal(stack.apps.recordsOf('incident').filter((r) => r.fields.short_description === 'Slack was busy').length, 1, 'the incident was opened once');
 });
+
+// Last in this file: it disconnects Bob's ServiceNow.
+test('a disconnect waiting on the app\'s revocation endpoint holds no worker', async () => {
+  const { slack, auth } = stack;
+  slack.clear();
+  const asked = await slack.sendDirectMessage({ user: 'U0BOB', text: 'connections' });
+  const isList = (c) => (c.body.blocks ?? []).some((b) => b.accessory?.action_id === 'connection.disconnect');
+  const list = await slack.answerTo(asked, { match: isList });
+  const row = list.body.blocks.find((b) => b.accessory?.action_id === 'connection.disconnect' && /ServiceNow/.test(b.text?.text));
+  assert.ok(row, `a ServiceNow row in ${JSON.stringify(list.body.blocks)}`);
+  auth.revocationDelayMs = 1500;
+  try {
+    await slack.sendBlockAction({ user: 'U0BOB', actionId: 'connection.disconnect', value: row.accessory.value, channel: slack.dmChannelOf('U0BOB'), messageTs: list.response.ts });
+    await sleep(300);
+    // The only worker is free while the app revokes: another person's command is answered.
+    const help = await slack.sendSlashCommand({ user: 'U0ALICE', text: 'help' });
+    const helped = await slack.waitForCall((c) => c.method === 'response_url' && c.id === help.responseId, { timeoutMs: 2500 });
+    assert.ok(helped, 'help was answered');
+    assert.equal(slack.calls.find((c) => c.method === 'chat.update'), undefined, 'before the disconnect had finished');
+    const updated = await slack.waitForCall((c) => c.method === 'chat.update' && !c.failed, { timeoutMs: 10000 });
+    const rows = updated.body.blocks.filter((b) => b.accessory?.action_id === 'connection.disconnect');
+    assert.equal(rows.length, 1, 'one connection left');
+    assert.doesNotMatch(rows[0].text.text, /ServiceNow/);
+    assert.ok(auth.revocations.length >= 1, 'the app was asked to revoke');
+  } finally {
+    auth.revocationDelayMs = 0;
+  }
+});

@@ -99,7 +99,11 @@ export class AuthServer {
           return;
         }
       }
-      if (ctx.path === '/token/revocation' && ctx.method === 'POST') this.revocations.push({ at: Date.now() });
+      if (ctx.path === '/token/revocation' && ctx.method === 'POST') {
+        this.revocations.push({ at: Date.now() });
+        // revocationDelayMs: a revocation endpoint that takes its time.
+        if (this.revocationDelayMs) await new Promise((resolve) => setTimeout(resolve, this.revocationDelayMs));
+      }
       await next();
     });
     this.provider.on('grant.success', (ctx) => {
