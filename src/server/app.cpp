@@ -239,6 +239,14 @@ Status App::start_engine() {
   p.bot = std::make_unique<bot::Bot>(*p.engine_slack, *p.outbox, p.catalog,
                                      bot::Accounts{*c.apps, *c.connection_service, *c.login_links, *p.login_flow, *c.tokens}, cfg.admins,
                                      p.runner.get(), &p.catalog.recipes, &p.accounts_pool);
+  // Discovery before the first connect link needs it, so that link is not made on a worker
+  // waiting on the app's well-known document; one that fails now is tried again on use.
+  for (const auto& [id, app] : c.apps->all()) {
+    if (!app.discover) continue;
+    p.accounts_pool.post([apps = c.apps.get(), id = id] {
+      if (auto found = apps->find(id); !found) spdlog::warn("{}; Deputy tries again when a connect link needs it", found.status().message());
+    });
+  }
   auto dispatch = std::make_shared<engine::Dispatch>();
   auto from_slack = [bot = p.bot.get()](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { bot->handle(d, std::move(finish)); };
   for (DeliveryKind kind : {DeliveryKind::kSlashCommand, DeliveryKind::kEvent, DeliveryKind::kBlockActions}) dispatch->on(kind, from_slack);

@@ -50,7 +50,8 @@ async function connectLink(user, app = 'demo') {
 async function connectionsOf(user) {
   slack.clear();
   const sent = await slack.sendDirectMessage({ user, text: 'connections' });
-  const reply = await slack.answerTo(sent);
+  // The list, not a note about a login that may still be on its way.
+  const reply = await slack.answerTo(sent, { match: (c) => c.body.text === 'Your personal accounts' });
   return reply.body.blocks;
 }
 
