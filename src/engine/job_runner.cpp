@@ -25,11 +25,6 @@ struct JobRunner::Run {
   json context;  // {"steps": {...}, "acting_user": "U…", "account": "…", "shared": bool}
   json scope;    // what templates read
   int attempt = 1;
-  // Steps from here on have no record: a step's record is written when it begins, and only
-  // the runner holding the job's claim begins steps, one after another. So the step the job
-  // was claimed at may have one (begun before a crash, or an approver's decision), and a
-  // step this run reaches later has none; a job created by this run has none at all.
-  int unrecorded_from = 0;
 };
 
 // One app call of an HTTP step, kept while it is in flight.
@@ -165,13 +160,11 @@ void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string,
   json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
   job.context = context.dump();
   // Stored and taken in one write: a retried delivery finds the job it already made.
-  jobs_.create_and_claim(job, after_claim([this, attempt, id = job.id, done = std::move(done)](Result<std::optional<store::JobRecord>> claimed) {
+  jobs_.create_and_claim(job, after_claim([this, attempt, done = std::move(done)](Result<std::optional<store::JobRecord>> claimed) {
     if (!claimed) return done(claimed.status());
     if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
     spdlog::debug("job {} ({}) for {} stored", (*claimed)->id, (*claimed)->recipe, (*claimed)->requester);
-    // A retried delivery claims the job its first try made, under that job's id.
-    const bool created_now = (*claimed)->id == id;
-    drive_claimed(std::move(**claimed), attempt, done, created_now);
+    drive_claimed(std::move(**claimed), attempt, done);
   }));
 }
 
@@ -212,12 +205,11 @@ void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran
   drive_claimed(std::move(**claimed), attempt, std::move(done));
 }
 
-void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done, bool created_now) {
+void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done) {
   auto shared_run = std::make_shared<Run>();
   Run& run = *shared_run;
   run.job = std::move(claimed);
   run.attempt = attempt;
-  run.unrecorded_from = created_now ? run.job.step : run.job.step + 1;
   auto where = slack::conversation_from_json(run.job.reply_to);
   if (!where) return fail(shared_run, "its reply address is unreadable", std::move(done));
   run.reply_to = *where;
@@ -263,11 +255,6 @@ void JobRunner::advance(std::shared_ptr<Run> run, Done done) {
   succeed(run, std::move(done));
 }
 
-Result<std::optional<store::StepRecord>> JobRunner::current_step_record(const Run& run) {
-  if (run.job.step >= run.unrecorded_from) return std::optional<store::StepRecord>{};
-  return jobs_.step(run.job.id, run.job.step);
-}
-
 JobRunner::Done JobRunner::stopped(Then then) {
   return [then = std::move(then)](Status s) {
     if (s.ok()) return then(Next::kStop);
@@ -277,7 +264,7 @@ JobRunner::Done JobRunner::stopped(Then then) {
 
 void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& step, Then then) {
   Run& run = *shared_run;
-  auto recorded = current_step_record(run);
+  auto recorded = jobs_.step(run.job.id, run.job.step);
   if (!recorded) return then(recorded.status());
   if (recorded->has_value()) {
     const std::string& approver = (*recorded)->actor;
@@ -334,7 +321,7 @@ void JobRunner::http_step(const std::shared_ptr<Run>& shared_run, const recipes:
   Run& run = *shared_run;
   const recipes::HttpStep& h = *step.http;
   const recipes::Recipe& recipe = *run.recipe;
-  auto earlier = current_step_record(run);
+  auto earlier = jobs_.step(run.job.id, run.job.step);
   if (!earlier) return then(earlier.status());
   if (earlier->has_value() && (*earlier)->state == store::step_state::kStarted && !h.idempotent) {
     // The call may have reached the app before Deputy stopped; repeating it could do the work twice.

@@ -90,10 +90,7 @@ class JobRunner final : public oauth::LoginListener {
   // when it is parked, finished, or another runner holds it).
   void drive(store::JobRecord job, int attempt, Done done, bool* ran = nullptr);
   // The same for a job this runner has just claimed.
-  // `created_now`: the job was stored by this delivery, so none of its steps has a record yet.
-  void drive_claimed(store::JobRecord claimed, int attempt, Done done, bool created_now = false);
-  // The record of the job's current step, read only where one may exist.
-  Result<std::optional<store::StepRecord>> current_step_record(const Run& run);
+  void drive_claimed(store::JobRecord claimed, int attempt, Done done);
   // Runs the steps from run->job.step on, then the reply.
   void advance(std::shared_ptr<Run> run, Done done);
   void approval_step(const RunPtr& run, const recipes::Step& step, Then then);

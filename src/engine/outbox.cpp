@@ -110,6 +110,13 @@ void Outbox::post_direct(const std::string& team_id, const std::string& user_id,
   post(direct_messages_with(team_id, user_id), message, keep_for);
 }
 
+void Outbox::send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                         std::function<void()> then) {
+  start_send(direct_messages_with(team_id, user_id), message, [then = std::move(then)](Status) {
+    if (then) then();
+  });
+}
+
 void Outbox::start_resend(const store::ClaimedDelivery& delivery, Sent sent) {
   auto kept = nlohmann::json::parse(delivery.delivery.payload, nullptr, false);
   if (kept.is_discarded() || !kept.is_object() || !kept.contains("where")) return sent(InvalidArgument("not a kept message"));

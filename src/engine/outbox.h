@@ -52,9 +52,8 @@ class Outbox final : public oauth::Messenger {
   void post_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
                    std::chrono::seconds keep_for = kKeepFor);
   // The login flow's messages (connected, failed, one more step).
-  void send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message) override {
-    post_direct(team_id, user_id, message);
-  }
+  void send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                   std::function<void()> then) override;
 
   // The next try of a kept message, without holding the calling thread; `sent` runs on the
   // HTTP client's thread. Unavailable asks the workers to try again later. One past its time

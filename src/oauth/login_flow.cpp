@@ -263,8 +263,9 @@ void LoginFlow::login_failed(const store::PendingLogin& login, const std::string
 }
 
 void LoginFlow::finish_connected(const Connected& connected) {
-  notify(connected.team_id, connected.user_id, "Connected to " + apps_.display_name(connected.app) + " as " + connected.account + ".");
-  listener_.on_connected(connected);
+  // The job waiting for this login answers after the person has read that it is connected.
+  notify(connected.team_id, connected.user_id, "Connected to " + apps_.display_name(connected.app) + " as " + connected.account + ".",
+         [this, connected] { listener_.on_connected(connected); });
 }
 
 Result<Connected> LoginFlow::confirm_code(const std::string& team_id, const std::string& user_id, const std::string& code) {
@@ -290,11 +291,11 @@ Result<Connected> LoginFlow::confirm_code(const std::string& team_id, const std:
   return NotFound("no pending connection matches that code");
 }
 
-void LoginFlow::notify(const std::string& team_id, const std::string& user_id, const std::string& text) {
+void LoginFlow::notify(const std::string& team_id, const std::string& user_id, const std::string& text, std::function<void()> then) {
   slack::Message message;
   message.text = text;
   message.blocks.section(slack::escape_mrkdwn(text));
-  messenger_.send_direct(team_id, user_id, message);
+  messenger_.send_direct(team_id, user_id, message, std::move(then));
 }
 
 }  // namespace deputy::oauth

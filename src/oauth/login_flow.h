@@ -57,7 +57,7 @@ class LoginFlow {
   // so that running the command again leaves no second copy waiting to run on a later login.
   void login_failed(const store::PendingLogin& login, const std::string& what_happened, const std::string& if_no_job = "");
   void finish_connected(const Connected& connected);
-  void notify(const std::string& team_id, const std::string& user_id, const std::string& text);
+  void notify(const std::string& team_id, const std::string& user_id, const std::string& text, std::function<void()> then = {});
   void count(const std::string& event, const std::string& app);
 
   AppRegistry& apps_;

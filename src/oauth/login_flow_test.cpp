@@ -37,10 +37,15 @@ class RecordingListener final : public LoginListener {
 
 class RecordingMessenger final : public Messenger {
  public:
-  void send_direct(const std::string&, const std::string& user_id, const slack::Message& message) override {
+  void send_direct(const std::string&, const std::string& user_id, const slack::Message& message, std::function<void()> then) override {
     sent.emplace_back(user_id, message.text);
+    if (!then) return;
+    if (hold) held.push_back(std::move(then));
+    else then();
   }
   std::vector<std::pair<std::string, std::string>> sent;  // to whom, what
+  bool hold = false;  // Slack has not answered yet
+  std::vector<std::function<void()>> held;
 };
 
 struct LoginFlowTest : ::testing::Test {
@@ -129,6 +134,18 @@ TEST_F(LoginFlowTest, AFinishedLoginStoresTheConnectionAndTellsWhoWaits) {
 
   EXPECT_EQ(flow->callback({state, "", "", "the-code", browser}).title, "Login already finished") << "a state is used once";
   EXPECT_EQ(requests_to("/token"), 1u);
+}
+
+TEST_F(LoginFlowTest, TheJobWaitingForTheLoginGoesOnOnceTheConnectedMessageIsSent) {
+  auto [state, browser] = opened_link("job-2");
+  app_answers("alice@example.com");
+  messenger.hold = true;
+  EXPECT_EQ(flow->callback({state, "", "", "the-code", browser}).status, 200);
+  EXPECT_TRUE(listener.connected.empty()) << "its answer would come before \"Connected to\"";
+  ASSERT_EQ(messenger.held.size(), 1u);
+  messenger.held[0]();
+  ASSERT_EQ(listener.connected.size(), 1u);
+  EXPECT_EQ(listener.connected[0].job_id, "job-2");
 }
 
 TEST_F(LoginFlowTest, ALoginFinishedInAnotherBrowserConnectsNothing) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,7 +40,10 @@ class LoginListener {
 class Messenger {
  public:
   virtual ~Messenger() = default;
-  virtual void send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message) = 0;
+  // `then` (may be empty) runs once Slack has the message, or has refused it, or it is kept
+  // to be sent again: whatever follows it in the conversation waits for that.
+  virtual void send_direct(const std::string& team_id, const std::string& user_id, const slack::Message& message,
+                           std::function<void()> then) = 0;
 };
 
 }  // namespace deputy::oauth

@@ -377,8 +377,9 @@ void App::run() {
   p.ingest->stop();
   p.blocking_pool.stop();
   p.login_pool.stop();
-  p.workers->stop();
+  // Before the workers: its commands end in a worker's Finish and the outbox's settling.
   p.accounts_pool.stop();
+  p.workers->stop();
   p.renewal_pool.stop();
   if (p.database_writes) p.database_writes->stop();
   {
