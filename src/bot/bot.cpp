@@ -3,11 +3,61 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <utility>
 
 #include "common/encoding.h"
 #include "recipes/template.h"
 
 namespace deputy::bot {
+namespace {
+
+// A delivery and the replies sent while handling it. The worker's Finish runs once the
+// handler is done and each reply has settled (sent, kept by the outbox, or refused), so the
+// workers' limit on deliveries in flight also bounds the messages on their way to Slack.
+class OpenDelivery {
+ public:
+  explicit OpenDelivery(Bot::Done done) : done_(std::move(done)) {}
+  void add() { pending_.fetch_add(1); }
+  // The first failure is the delivery's, as when a reply was sent before returning.
+  void settle(Status status) {
+    {
+      std::lock_guard lock(mutex_);
+      if (status_.ok() && !status.ok()) status_ = std::move(status);
+    }
+    if (pending_.fetch_sub(1) == 1) done_(status_);
+  }
+
+ private:
+  std::mutex mutex_;
+  Status status_;
+  std::atomic<int> pending_{1};  // the handler, and each reply not yet settled
+  Bot::Done done_;
+};
+
+// The delivery this thread is handling, for reply() to join. Built-in commands answer before
+// they return, so their replies are made on the thread that handles them.
+thread_local std::shared_ptr<OpenDelivery> handling;
+
+class Handling {
+ public:
+  explicit Handling(std::shared_ptr<OpenDelivery> open) : previous_(std::exchange(handling, std::move(open))) {}
+  ~Handling() { handling = std::move(previous_); }
+  Handling(const Handling&) = delete;
+  Handling& operator=(const Handling&) = delete;
+
+ private:
+  std::shared_ptr<OpenDelivery> previous_;
+};
+
+Bot::Done settling(const std::shared_ptr<OpenDelivery>& open) {
+  return [open](Status s) { open->settle(std::move(s)); };
+}
+
+}  // namespace
+
 
 Bot::Bot(slack::WebApi& slack, engine::Outbox& outbox, const CommandCatalog& catalog, const Accounts& accounts,
          std::vector<std::string> admins, engine::JobRunner* runner, const std::vector<recipes::Recipe>* recipes,
@@ -34,7 +84,10 @@ std::vector<std::string> Bot::known_words() const {
   return words;
 }
 
-void Bot::handle(const store::ClaimedDelivery& delivery, Done done) {
+void Bot::handle(const store::ClaimedDelivery& delivery, Done finish) {
+  auto open = std::make_shared<OpenDelivery>(std::move(finish));
+  Handling scope(open);
+  Done done = settling(open);
   auto request = slack::interpret(delivery.delivery.kind, delivery.delivery.payload);
   if (!request) {
     // Stored deliveries were checked at the door; one that still cannot be read is dropped loudly.
@@ -53,7 +106,8 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
   words.reserve(typed.size());
   for (const auto& w : typed) words.push_back(to_lower(w.text));
   if (app_calls_ && calls_an_app(words)) {
-    return app_calls_->post([this, request, typed, words, done = std::move(done)] {
+    return app_calls_->post([this, request, typed, words, open = handling, done = std::move(done)] {
+      Handling scope(open);
       done(builtin_command(request, typed, words).value_or(Status::Ok()));
     });
   }
@@ -107,7 +161,10 @@ void Bot::handle_action(const slack::ActionRequest& request, int attempt, Done d
   if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
     return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt, std::move(done));
   if (app_calls_ && request.action_id == actions::kDisconnect)
-    return app_calls_->post([this, request, done = std::move(done)] { done(handle_action_now(request)); });
+    return app_calls_->post([this, request, open = handling, done = std::move(done)] {
+      Handling scope(open);
+      done(handle_action_now(request));
+    });
   done(handle_action_now(request));
 }
 
@@ -129,27 +186,36 @@ Status Bot::handle_action_now(const slack::ActionRequest& request) {
 }
 
 Status Bot::reply(const slack::Conversation& where, const slack::Message& message) {
-  // Sent without holding the worker; the outbox keeps what Slack does not take yet and logs
-  // what it refuses for good.
-  outbox_.post(where, message);
+  // Sent without holding the worker; the outbox keeps what Slack does not take yet. The
+  // delivery being handled ends once this has settled.
+  if (auto open = handling) {
+    open->add();
+    outbox_.start_send(where, message, settling(open));
+  } else {
+    outbox_.post(where, message);
+  }
   return Status::Ok();
 }
 
 Status Bot::replace(const slack::ActionRequest& request, const slack::Message& message) {
-  auto logged = [user = request.where.user_id](Result<nlohmann::json> replaced) {
+  const bool by_response_url = request.where.via == slack::ReplyVia::kResponseUrl;
+  const bool by_update = !by_response_url && !request.message_ts.empty() && !request.in_ephemeral_message;
+  if (!by_response_url && !by_update) return reply(request.where, message);
+  // A message that could not be replaced is logged; the click's work is done either way.
+  auto open = handling;
+  if (open) open->add();
+  auto logged = [user = request.where.user_id, open](Result<nlohmann::json> replaced) {
     if (!replaced) spdlog::warn("could not replace the message {} clicked in: {}", user, replaced.status().message());
+    if (open) open->settle(Status::Ok());
   };
-  if (request.where.via == slack::ReplyVia::kResponseUrl) {
+  if (by_response_url) {
     slack_.start_respond(request.where.response_url, message, true, true, std::move(logged));
-    return Status::Ok();
-  }
-  if (!request.message_ts.empty() && !request.in_ephemeral_message) {
+  } else {
     slack_.start_call_json("chat.update",
                            slack::message_json(message, {{"channel", request.where.channel_id}, {"ts", request.message_ts}}),
                            std::move(logged));
-    return Status::Ok();
   }
-  return reply(request.where, message);
+  return Status::Ok();
 }
 
 slack::Message Bot::help_message() const {

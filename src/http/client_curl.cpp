@@ -17,6 +17,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "common/threads.h"
 
 namespace deputy::http {
@@ -260,6 +262,10 @@ CurlMultiClient::Loop::Loop(CurlClientOptions options)
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_connections);
   thread_ = std::thread([this] {
     name_this_thread("deputy-http-out");
+    if (options_.nice > 0) {
+      if (Status s = lower_this_thread_priority(options_.nice); !s.ok())
+        spdlog::warn("the outbound HTTP thread keeps the process's CPU priority: {}", s.message());
+    }
     io_.run();
   });
 }

@@ -25,6 +25,9 @@ struct CurlClientOptions {
   size_t max_response_bytes = 16 * 1024 * 1024;
   std::string ca_file;  // CA bundle to trust instead of the system store (a private CA); empty: the system store
   std::string user_agent = "Deputy/0.1";
+  // Added to the loop thread's nice value: what is sent after the ack (answers, app calls)
+  // yields to the ack path, as the workers do (server.worker_nice).
+  int nice = 0;
 };
 
 class CurlMultiClient final : public Client {

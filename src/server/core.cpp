@@ -32,6 +32,7 @@ Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_s
   outbound.max_connections_per_host = connections.per_host;
   outbound.max_connections = connections.total;
   outbound.ca_file = cfg.server.outbound_ca_file;
+  outbound.nice = cfg.server.worker_nice;
   core->http_client = std::make_unique<http::CurlMultiClient>(outbound);
   auto apps = oauth::build_catalogue(cfg.apps);
   if (!apps) return apps.status();
