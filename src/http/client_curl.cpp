@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <deque>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -37,8 +39,9 @@ struct Transfer {
   bool too_large = false;
   uint64_t id = 0;
   size_t body_sent = 0;  // how much of a body given by on_upload has gone out
-  // libcurl does not time a transfer out while it waits for a connection (a per-host cap):
-  // this timer keeps the deadline then too.
+  std::string origin;    // the host it waits for a connection to, under the per-host cap
+  std::chrono::steady_clock::time_point due;
+  // The deadline counts from start(), through the wait for a connection.
   std::unique_ptr<asio::steady_timer> deadline;
 
   Transfer() = default;
@@ -89,6 +92,13 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 std::string origin_of(const std::string& url) {
   size_t scheme = url.find("//");
   return url.substr(0, url.find('/', scheme == std::string::npos ? 0 : scheme + 2));
+}
+
+// What the per-host cap counts by: scheme, host and port, as libcurl's own pool keys them.
+std::string host_key(const std::string& url) {
+  std::string key = origin_of(url);
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return key;
 }
 
 // Failures that happen before any byte of the request can have left.
@@ -219,7 +229,20 @@ class CurlMultiClient::Loop {
     uint64_t generation = 0;  // fd numbers are reused; a handler checks it is still its socket
   };
 
+  // Calls beyond the caps wait here rather than in libcurl: with thousands waiting in its
+  // multi handle, libcurl walks them all on every transfer that ends (a backlog of answers
+  // to Slack drained at a fifth of the speed).
+  struct Host {
+    size_t active = 0;
+    std::deque<uint64_t> waiting;  // ids, in the order the calls started; stale ids are skipped
+    bool awaits_total = false;     // listed in hosts_awaiting_total_
+  };
+
   void add(std::unique_ptr<Transfer> t);
+  void admit(const std::string& origin);
+  void admit_waiting();
+  bool activate(Transfer& t);
+  void finish(uint64_t id, CURLcode rc);
   void configure(Transfer& t);
   void act(curl_socket_t fd, int events);
   void collect_finished();
@@ -241,7 +264,10 @@ class CurlMultiClient::Loop {
   bool timeout_posted_ = false;  // a timeout "at once" is already posted
   CURLM* multi_ = nullptr;
   std::unordered_map<curl_socket_t, std::unique_ptr<Watched>> watched_;
-  std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
+  std::unordered_map<uint64_t, std::unique_ptr<Transfer>> transfers_;  // waiting and active
+  std::unordered_map<std::string, Host> hosts_;
+  std::deque<std::string> hosts_awaiting_total_;  // hosts with calls held back by the total cap only
+  size_t active_total_ = 0;
   uint64_t next_generation_ = 1;
   uint64_t next_transfer_ = 1;
   std::atomic<size_t> in_flight_{0};
@@ -280,8 +306,10 @@ CurlMultiClient::Loop::~Loop() {
 
 void CurlMultiClient::Loop::shut_down() {
   auto stopped = std::move(transfers_);
-  for (auto& [easy, t] : stopped) {
-    curl_multi_remove_handle(multi_, easy);
+  hosts_.clear();
+  hosts_awaiting_total_.clear();
+  for (auto& [id, t] : stopped) {
+    if (t->easy) curl_multi_remove_handle(multi_, t->easy);
     complete(std::move(t), CURLE_ABORTED_BY_CALLBACK);
   }
   timer_.cancel();
@@ -307,24 +335,90 @@ void CurlMultiClient::Loop::configure(Transfer& t) {
 }
 
 void CurlMultiClient::Loop::add(std::unique_ptr<Transfer> t) {
-  t->easy = curl_easy_init();
   t->max_bytes = options_.max_response_bytes;
-  if (!t->easy) return complete(std::move(t), CURLE_OUT_OF_MEMORY);
-  configure(*t);
-  CURL* easy = t->easy;
-  if (curl_multi_add_handle(multi_, easy) != CURLM_OK) return complete(std::move(t), CURLE_OUT_OF_MEMORY);
   t->id = next_transfer_++;
-  t->deadline = std::make_unique<asio::steady_timer>(io_, t->request.timeout);
-  t->deadline->async_wait([this, easy, id = t->id](const error_code& ec) {
-    if (ec) return;
-    auto found = transfers_.find(easy);
-    if (found == transfers_.end() || found->second->id != id) return;
-    std::unique_ptr<Transfer> late = std::move(found->second);
-    transfers_.erase(found);
-    curl_multi_remove_handle(multi_, easy);
-    complete(std::move(late), CURLE_OPERATION_TIMEDOUT);
+  t->origin = host_key(t->request.url);
+  t->due = std::chrono::steady_clock::now() + t->request.timeout;
+  t->deadline = std::make_unique<asio::steady_timer>(io_, t->due);
+  t->deadline->async_wait([this, id = t->id](const error_code& ec) {
+    if (!ec) finish(id, CURLE_OPERATION_TIMEDOUT);
   });
-  transfers_.emplace(easy, std::move(t));
+  const uint64_t id = t->id;
+  const std::string origin = t->origin;
+  transfers_.emplace(id, std::move(t));
+  hosts_[origin].waiting.push_back(id);
+  admit(origin);
+}
+
+// Hands the host's waiting calls to libcurl while both caps leave room.
+void CurlMultiClient::Loop::admit(const std::string& origin) {
+  auto host = hosts_.find(origin);
+  if (host == hosts_.end()) return;
+  Host& h = host->second;
+  const auto per_host = static_cast<size_t>(std::max(1L, options_.max_connections_per_host));
+  const auto total = static_cast<size_t>(std::max(1L, options_.max_connections));
+  while (!h.waiting.empty() && h.active < per_host && active_total_ < total) {
+    auto found = transfers_.find(h.waiting.front());
+    h.waiting.pop_front();
+    if (found == transfers_.end()) continue;  // its deadline passed while it waited
+    if (!activate(*found->second)) {
+      std::unique_ptr<Transfer> failed = std::move(found->second);
+      transfers_.erase(found);
+      complete(std::move(failed), CURLE_OUT_OF_MEMORY);
+      continue;
+    }
+    ++h.active;
+    ++active_total_;
+  }
+  if (!h.waiting.empty() && h.active < per_host && !h.awaits_total) {
+    h.awaits_total = true;
+    hosts_awaiting_total_.push_back(origin);
+  }
+  if (h.active == 0 && h.waiting.empty() && !h.awaits_total) hosts_.erase(host);
+}
+
+// A slot under the total cap came free: hosts held back by it go first, in turn.
+void CurlMultiClient::Loop::admit_waiting() {
+  const auto total = static_cast<size_t>(std::max(1L, options_.max_connections));
+  while (!hosts_awaiting_total_.empty() && active_total_ < total) {
+    std::string origin = std::move(hosts_awaiting_total_.front());
+    hosts_awaiting_total_.pop_front();
+    auto host = hosts_.find(origin);
+    if (host == hosts_.end()) continue;
+    host->second.awaits_total = false;
+    admit(origin);
+  }
+}
+
+bool CurlMultiClient::Loop::activate(Transfer& t) {
+  t.easy = curl_easy_init();
+  if (!t.easy) return false;
+  configure(t);
+  // libcurl's own timeout, from what is left of the deadline after the wait: the loop's timer
+  // stays the authority, this only lets libcurl say how far the call got.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t.due - std::chrono::steady_clock::now());
+  curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, left.count())));
+  return curl_multi_add_handle(multi_, t.easy) == CURLM_OK;
+}
+
+// Ends a call, waiting or active, and lets the next in.
+void CurlMultiClient::Loop::finish(uint64_t id, CURLcode rc) {
+  auto found = transfers_.find(id);
+  if (found == transfers_.end()) return;
+  std::unique_ptr<Transfer> t = std::move(found->second);
+  transfers_.erase(found);
+  const std::string origin = t->origin;
+  if (t->easy) {
+    curl_multi_remove_handle(multi_, t->easy);
+    if (auto host = hosts_.find(origin); host != hosts_.end()) --host->second.active;
+    --active_total_;
+  }
+  const bool was_active = t->easy != nullptr;
+  complete(std::move(t), rc);
+  if (was_active) {
+    admit(origin);
+    admit_waiting();
+  }
 }
 
 void CurlMultiClient::Loop::act(curl_socket_t fd, int events) {
@@ -337,14 +431,10 @@ void CurlMultiClient::Loop::collect_finished() {
   int left = 0;
   while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
     if (message->msg != CURLMSG_DONE) continue;
-    CURL* easy = message->easy_handle;
-    CURLcode rc = message->data.result;
-    auto found = transfers_.find(easy);
-    if (found == transfers_.end()) continue;
-    std::unique_ptr<Transfer> t = std::move(found->second);
-    transfers_.erase(found);
-    curl_multi_remove_handle(multi_, easy);
-    complete(std::move(t), rc);
+    Transfer* t = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
+    // `message` is invalid once the handle leaves the multi handle.
+    if (t) finish(t->id, message->data.result);
   }
 }
 

@@ -165,6 +165,85 @@ TEST(CurlMultiClient, CapsConnectionsPerHost) {
   EXPECT_LE(server.connections(), 4);
 }
 
+TEST(CurlMultiClient, CallsHeldBackByTheCapGoInTheOrderTheyStarted) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kHold);
+  CurlClientOptions options;
+  options.max_connections_per_host = 1;
+  CurlMultiClient client(options);
+  std::vector<std::future<ClientOutcome>> outcomes = start_many(client, get(server.url("/0")), 1);
+  ASSERT_TRUE(server.wait_for_held(1));
+  for (int i = 1; i < 8; ++i) outcomes.push_back(std::move(start_many(client, get(server.url("/" + std::to_string(i))), 1)[0]));
+  std::this_thread::sleep_for(100ms);
+  server.release();
+  for (auto& f : outcomes) EXPECT_EQ(f.get().reached, Reached::kAnswered);
+  std::vector<std::string> order;
+  for (const auto& seen : server.seen()) order.push_back(seen.target);
+  EXPECT_EQ(order, (std::vector<std::string>{"/0", "/1", "/2", "/3", "/4", "/5", "/6", "/7"}));
+  EXPECT_EQ(server.connections(), 1) << "one kept-alive connection, reused in turn";
+}
+
+TEST(CurlMultiClient, TheTotalCapHoldsBackCallsToAnotherHostUntilASlotFrees) {
+  WireServer busy, other;
+  busy.set_behaviour(WireServer::Behaviour::kHold);
+  CurlClientOptions options;
+  options.max_connections = 2;
+  options.max_connections_per_host = 2;
+  CurlMultiClient client(options);
+  auto held = start_many(client, get(busy.url("/held")), 2);
+  ASSERT_TRUE(busy.wait_for_held(2));
+  auto waiting = start_many(client, get(other.url("/waiting")), 1);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(other.seen().empty()) << "both slots are taken";
+  busy.release();
+  EXPECT_EQ(waiting[0].get().reached, Reached::kAnswered);
+  for (auto& f : held) EXPECT_EQ(f.get().reached, Reached::kAnswered);
+}
+
+TEST(CurlMultiClient, TheDeadlineCountsTheWaitForAConnection) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
+  CurlClientOptions options;
+  options.max_connections_per_host = 1;
+  CurlMultiClient client(options);
+  ClientRequest first = get(server.url("/first"));
+  first.timeout = 1000ms;
+  ClientRequest second = get(server.url("/second"));
+  second.timeout = 1500ms;
+  const auto started = std::chrono::steady_clock::now();
+  auto a = start_many(client, first, 1);
+  auto b = start_many(client, second, 1);
+  EXPECT_TRUE(a[0].get().deadline_passed);
+  ClientOutcome late = b[0].get();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(late.deadline_passed);
+  EXPECT_EQ(late.reached, Reached::kMaybeSent) << "it got the connection after 1 s and was sent: " << late.error.message();
+  // 1.5 s from start(), not 1 s of waiting plus 1.5 s at the server.
+  EXPECT_LT(took, 2200ms);
+}
+
+TEST(CurlMultiClient, StoppingEndsCallsStillWaitingForAConnectionAsNeverSent) {
+  WireServer server;
+  server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
+  std::vector<std::future<ClientOutcome>> sent, waiting;
+  {
+    CurlClientOptions options;
+    options.max_connections_per_host = 1;
+    CurlMultiClient client(options);
+    sent = start_many(client, post(server.url("/sent")), 1);
+    waiting = start_many(client, post(server.url("/waiting")), 2);
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (server.seen().empty() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(sent[0].get().reached, Reached::kMaybeSent);
+  for (auto& f : waiting) {
+    ClientOutcome o = f.get();
+    EXPECT_EQ(o.reached, Reached::kNotSent) << "it never left: it may be sent again";
+    EXPECT_NE(o.error.message().find("the client stopped"), std::string::npos) << o.error.message();
+  }
+  EXPECT_EQ(server.seen().size(), 1u);
+}
+
 TEST(CurlMultiClient, ADeadlineEndsACallThatGetsNoAnswer) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
