@@ -32,7 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
-#include "http/client_curl.h"
+#include "http/client_beast.h"
 #include "http/server.h"
 
 namespace {
@@ -177,7 +177,7 @@ class FakeApp {
 
   Options options_;
   std::string credentials_;
-  http::CurlMultiClient client_;
+  http::BeastClient client_;
   boost::asio::io_context timers_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> timer_work_;
   // Keys are fixed at construction; only the counts change.

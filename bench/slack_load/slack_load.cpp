@@ -32,7 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
-#include "http/client_curl.h"
+#include "http/client_beast.h"
 #include "http/server.h"
 #include "slack/signature.h"
 
@@ -176,7 +176,7 @@ class Load {
   slack::RequestVerifier verifier_;
   const std::string response_base_;
   std::minstd_rand random_{std::random_device{}()};
-  http::CurlMultiClient client_;
+  http::BeastClient client_;
   boost::asio::io_context timers_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> timer_work_;
   std::thread timer_thread_;

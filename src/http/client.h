@@ -1,5 +1,5 @@
 // Outbound HTTP boundary: every call to an app, a token endpoint or Slack goes through a
-// Client. Production uses CurlMultiClient (client_curl.h): asynchronous, on an event loop,
+// Client. Production uses BeastClient (client_beast.h): asynchronous, on an event loop,
 // with pooled keep-alive connections; tests substitute a fake.
 #pragma once
 
@@ -24,8 +24,8 @@ struct ClientRequest {
   // The whole call, waiting for a pooled connection included.
   std::chrono::milliseconds timeout{10000};
   // Safe to send twice. Unset: as RFC 9110 says of the method (GET, HEAD, OPTIONS, PUT,
-  // DELETE are; POST and PATCH are not). A request that is not is always sent on a fresh
-  // connection, so that nothing (libcurl included) resends it after a reused one fails.
+  // DELETE are; POST and PATCH are not). A request that is not is never sent again by the
+  // client, not even after a kept-alive connection it rode turns out dead.
   std::optional<bool> idempotent;
 
   bool is_idempotent() const;

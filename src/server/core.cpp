@@ -22,7 +22,7 @@ OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_fi
 Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring,
                                         oauth::TokenSource::Post renewals) {
   auto core = std::make_unique<Core>();
-  http::CurlClientOptions outbound;
+  http::ClientOptions outbound;
   const size_t open_files = open_file_limit();
   const auto connections = outbound_connections(cfg.server.outbound_connections_per_host, open_files);
   if (connections.per_host < static_cast<long>(cfg.server.outbound_connections_per_host))
@@ -33,7 +33,7 @@ Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_s
   outbound.max_connections = connections.total;
   outbound.ca_file = cfg.server.outbound_ca_file;
   outbound.nice = cfg.server.worker_nice;
-  core->http_client = std::make_unique<http::CurlMultiClient>(outbound);
+  core->http_client = std::make_unique<http::BeastClient>(outbound);
   auto apps = oauth::build_catalogue(cfg.apps);
   if (!apps) return apps.status();
   auto database = store::open(cfg.database, pool_size);

@@ -7,7 +7,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
-#include "http/client_curl.h"
+#include "http/client_beast.h"
 #include "metrics/metrics.h"
 #include "oauth/protocol.h"
 #include "oauth/app_registry.h"
@@ -24,7 +24,7 @@ namespace deputy::server {
 
 struct Core {
   metrics::Registry metrics;
-  std::unique_ptr<http::CurlMultiClient> http_client;
+  std::unique_ptr<http::BeastClient> http_client;
   std::unique_ptr<store::Database> database;
   std::unique_ptr<vault::TokenVault> vault;
   std::unique_ptr<slack::WebApi> slack;

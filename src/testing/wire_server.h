@@ -32,6 +32,7 @@ class WireServer {
     std::string method;
     std::string target;
     std::string host;
+    std::string head;  // the request line and headers as received
     std::string body;
   };
   enum class Behaviour {
@@ -76,6 +77,8 @@ class WireServer {
   }
   // Closes connections that stay idle this long between requests (0: never).
   void close_idle_after(std::chrono::milliseconds idle) { idle_close_ms_ = static_cast<int>(idle.count()); }
+  // Says so in each answer ("Keep-Alive: timeout=N"), as Node and Apache do (0: says nothing).
+  void announce_idle_timeout(std::chrono::seconds idle) { announced_idle_s_ = static_cast<int>(idle.count()); }
   void set_behaviour(Behaviour b) {
     std::lock_guard lock(mutex_);
     behaviour_ = b;
@@ -142,6 +145,7 @@ class WireServer {
       buffer.consume(head.size());
       Seen seen;
       seen.connection = connection;
+      seen.head = head;
       seen.method = head.substr(0, head.find(' '));
       seen.target = head.substr(seen.method.size() + 1, head.find(' ', seen.method.size() + 1) - seen.method.size() - 1);
       size_t length = 0;
@@ -174,7 +178,10 @@ class WireServer {
         --held_;
       }
       std::string body = seen.method + " " + seen.target;
-      std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      std::string keep_alive;
+      if (const int idle = announced_idle_s_.load(); idle > 0) keep_alive = "Keep-Alive: timeout=" + std::to_string(idle) + "\r\n";
+      std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + keep_alive + "Content-Length: " + std::to_string(body.size()) +
+                           "\r\n\r\n" + body;
       boost::asio::write(stream, boost::asio::buffer(answer), ec);
       if (ec) return;
     }
@@ -211,6 +218,7 @@ class WireServer {
   std::vector<Seen> seen_;
   Behaviour behaviour_ = Behaviour::kAnswer;
   std::atomic<int> idle_close_ms_{0};
+  std::atomic<int> announced_idle_s_{0};
   static int native_socket(boost::asio::ip::tcp::socket& s) { return s.native_handle(); }
   template <typename Tls>
   static int native_socket(Tls& s) { return s.next_layer().native_handle(); }

@@ -1,4 +1,4 @@
-#include "http/client_curl.h"
+#include "http/client_beast.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 
 #include "testing/certificates.h"
 #include "testing/temp_dir.h"
+#include "testing/tunnel_proxy.h"
 #include "testing/wire_server.h"
 
 namespace deputy::http {
@@ -45,9 +46,9 @@ std::vector<std::future<ClientOutcome>> start_many(Client& client, const ClientR
   return outcomes;
 }
 
-TEST(CurlMultiClient, AnswersAndKeepsOneConnectionAliveForIdempotentCalls) {
+TEST(BeastClient, AnswersAndKeepsOneConnectionAliveForIdempotentCalls) {
   WireServer server;
-  CurlMultiClient client;
+  BeastClient client;
   for (int i = 0; i < 5; ++i) {
     ClientOutcome o = client.call(get(server.url("/a?n=" + std::to_string(i))));
     ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
@@ -61,12 +62,12 @@ TEST(CurlMultiClient, AnswersAndKeepsOneConnectionAliveForIdempotentCalls) {
   EXPECT_EQ(sync->body, "GET /b");
 }
 
-TEST(CurlMultiClient, ARequestThatMustNotRunTwiceIsNeverSentAgainAfterAReusedConnectionDies) {
+TEST(BeastClient, ARequestThatMustNotRunTwiceIsNeverSentAgainAfterAReusedConnectionDies) {
   WireServer server;
-  CurlMultiClient client;
+  BeastClient client;
   ASSERT_EQ(client.call(get(server.url("/warm"))).reached, Reached::kAnswered);
   // The server reads the next request in full, then hangs up without answering: it may have
-  // acted on it. libcurl would send it again on a fresh connection by itself.
+  // acted on it, so the request must not go again on a fresh connection.
   server.set_behaviour(WireServer::Behaviour::kHangUp);
   ClientOutcome outcome = client.call(post(server.url("/create"), R"({"name":"x"})"));
   EXPECT_EQ(outcome.reached, Reached::kMaybeSent) << outcome.error.message();
@@ -75,7 +76,7 @@ TEST(CurlMultiClient, ARequestThatMustNotRunTwiceIsNeverSentAgainAfterAReusedCon
   EXPECT_EQ(seen[1].connection, seen[0].connection) << "it rode the reused connection";
   EXPECT_EQ(seen[1].body, R"({"name":"x"})");
 
-  // An idempotent one is sent again by libcurl on a fresh connection, as before.
+  // An idempotent one whose kept-alive connection dies goes once more, on a fresh connection.
   ClientRequest safe = post(server.url("/search"));
   safe.idempotent = true;
   server.set_behaviour(WireServer::Behaviour::kAnswer);
@@ -85,9 +86,9 @@ TEST(CurlMultiClient, ARequestThatMustNotRunTwiceIsNeverSentAgainAfterAReusedCon
   EXPECT_GT(server.seen().size(), 4u) << "an idempotent call may be retried";
 }
 
-TEST(CurlMultiClient, ARequestThatMustNotRunTwiceStillRidesALiveKeptAliveConnection) {
+TEST(BeastClient, ARequestThatMustNotRunTwiceStillRidesALiveKeptAliveConnection) {
   WireServer server;
-  CurlMultiClient client;
+  BeastClient client;
   ASSERT_EQ(client.call(get(server.url("/warm"))).reached, Reached::kAnswered);
   auto created = client.call(post(server.url("/create")));
   ASSERT_EQ(created.reached, Reached::kAnswered);
@@ -104,20 +105,70 @@ TEST(CurlMultiClient, ARequestThatMustNotRunTwiceStillRidesALiveKeptAliveConnect
   EXPECT_EQ(seen[2].body, R"({"stage":"won"})");
 }
 
-TEST(CurlMultiClient, ARequestThatMustNotRunTwiceWithNoBodyNeverRidesAReusedConnection) {
+TEST(BeastClient, ARequestThatMustNotRunTwiceWithNoBodyIsNeverSentAgainEither) {
   WireServer server;
-  CurlMultiClient client;
+  BeastClient client;
   ASSERT_EQ(client.call(get(server.url("/warm"))).reached, Reached::kAnswered);
   ASSERT_EQ(client.call(post(server.url("/approve"), "")).reached, Reached::kAnswered);
+  server.set_behaviour(WireServer::Behaviour::kHangUp);
+  EXPECT_EQ(client.call(post(server.url("/approve-again"), "")).reached, Reached::kMaybeSent);
   auto seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_NE(seen[1].connection, seen[0].connection) << "with no body to hold back, libcurl could send it twice";
+  ASSERT_EQ(seen.size(), 3u) << "sent once, not again";
+  EXPECT_EQ(seen[1].connection, seen[0].connection) << "it rides the kept-alive connection";
+  EXPECT_EQ(seen[2].connection, seen[0].connection);
+  EXPECT_NE(seen[1].head.find("\r\nContent-Length: 0\r\n"), std::string::npos) << seen[1].head;
 }
 
-TEST(CurlMultiClient, AServerClosingIdleConnectionsNeverLeavesACallWaitingForItsDeadline) {
+TEST(BeastClient, AKeptAliveConnectionTheServerClosedIsNotGivenARequestThatMustNotRunTwice) {
+  WireServer server;
+  server.close_idle_after(50ms);
+  BeastClient client;
+  ASSERT_EQ(client.call(get(server.url("/warm"))).reached, Reached::kAnswered);
+  std::this_thread::sleep_for(300ms);  // the server has closed it by now
+  ClientOutcome created = client.call(post(server.url("/create")));
+  ASSERT_EQ(created.reached, Reached::kAnswered) << "checked before use, not sent into a closed connection: " << created.error.message();
+  auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_NE(seen[1].connection, seen[0].connection);
+}
+
+TEST(BeastClient, ClosesAPooledConnectionBeforeTheIdleTimeoutTheServerAnnounces) {
+  WireServer server;
+  server.announce_idle_timeout(2s);
+  BeastClient client;  // its own limit (50 s) is far longer
+  ASSERT_EQ(client.call(get(server.url("/1"))).reached, Reached::kAnswered);
+  ASSERT_EQ(client.call(get(server.url("/2"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 1);
+  std::this_thread::sleep_for(1200ms);  // past half the announced 2 s, before the server's own end
+  ASSERT_EQ(client.call(post(server.url("/3"))).reached, Reached::kAnswered);
+  EXPECT_EQ(server.connections(), 2) << "a connection the server is about to drop is not picked";
+}
+
+TEST(BeastClient, RefusesAHeaderThatWouldSplitTheRequest) {
+  WireServer server;
+  BeastClient client;
+  ClientRequest r = get(server.url("/x"));
+  r.headers = {{"X-Note", "a\r\nX-Injected: 1"}};
+  ClientOutcome o = client.call(r);
+  EXPECT_EQ(o.reached, Reached::kNotSent);
+  EXPECT_NE(o.error.message().find("line break"), std::string::npos) << o.error.message();
+  EXPECT_TRUE(server.seen().empty());
+}
+
+TEST(BeastClient, AUrlItCannotUseIsNeverSentAndNamedWithoutItsPath) {
+  BeastClient client;
+  for (const char* url : {"ftp://files.example/x", "http://user:secret@app.example/x", "http://app.example:99999/x", "not a url"}) {
+    ClientOutcome o = client.call(get(url));
+    EXPECT_EQ(o.reached, Reached::kNotSent) << url;
+    EXPECT_EQ(o.error.code(), ErrorCode::kUnavailable) << url;
+    EXPECT_EQ(o.error.message().find("secret"), std::string::npos) << o.error.message();
+  }
+}
+
+TEST(BeastClient, AServerClosingIdleConnectionsNeverLeavesACallWaitingForItsDeadline) {
   WireServer server;
   server.close_idle_after(20ms);
-  CurlMultiClient client;
+  BeastClient client;
   // Calls come back just around the moment the server closes the connection they would reuse.
   int late = 0;
   for (int wave = 0; wave < 40; ++wave) {
@@ -135,12 +186,12 @@ TEST(CurlMultiClient, AServerClosingIdleConnectionsNeverLeavesACallWaitingForIts
   EXPECT_EQ(late, 0) << "calls waited for their deadline on a connection the server had closed";
 }
 
-TEST(CurlMultiClient, HundredsOfCallsWaitAtOnceWithoutAThreadEach) {
+TEST(BeastClient, HundredsOfCallsWaitAtOnceWithoutAThreadEach) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kHold);
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_connections_per_host = 300;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   auto outcomes = start_many(client, get(server.url("/slow")), 200);
   // All 200 are at the server at once, while the client runs on its one loop thread.
   ASSERT_TRUE(server.wait_for_held(200)) << server.held_now() << " held";
@@ -150,12 +201,12 @@ TEST(CurlMultiClient, HundredsOfCallsWaitAtOnceWithoutAThreadEach) {
   EXPECT_EQ(client.in_flight(), 0u);
 }
 
-TEST(CurlMultiClient, CapsConnectionsPerHost) {
+TEST(BeastClient, CapsConnectionsPerHost) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kHold);
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_connections_per_host = 4;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   auto outcomes = start_many(client, get(server.url("/capped")), 20);
   ASSERT_TRUE(server.wait_for_held(4));
   std::this_thread::sleep_for(200ms);  // room for a fifth, if the cap let one through
@@ -165,12 +216,12 @@ TEST(CurlMultiClient, CapsConnectionsPerHost) {
   EXPECT_LE(server.connections(), 4);
 }
 
-TEST(CurlMultiClient, CallsHeldBackByTheCapGoInTheOrderTheyStarted) {
+TEST(BeastClient, CallsHeldBackByTheCapGoInTheOrderTheyStarted) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kHold);
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_connections_per_host = 1;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   std::vector<std::future<ClientOutcome>> outcomes = start_many(client, get(server.url("/0")), 1);
   ASSERT_TRUE(server.wait_for_held(1));
   for (int i = 1; i < 8; ++i) outcomes.push_back(std::move(start_many(client, get(server.url("/" + std::to_string(i))), 1)[0]));
@@ -183,13 +234,13 @@ TEST(CurlMultiClient, CallsHeldBackByTheCapGoInTheOrderTheyStarted) {
   EXPECT_EQ(server.connections(), 1) << "one kept-alive connection, reused in turn";
 }
 
-TEST(CurlMultiClient, TheTotalCapHoldsBackCallsToAnotherHostUntilASlotFrees) {
+TEST(BeastClient, TheTotalCapHoldsBackCallsToAnotherHostUntilASlotFrees) {
   WireServer busy, other;
   busy.set_behaviour(WireServer::Behaviour::kHold);
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_connections = 2;
   options.max_connections_per_host = 2;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   auto held = start_many(client, get(busy.url("/held")), 2);
   ASSERT_TRUE(busy.wait_for_held(2));
   auto waiting = start_many(client, get(other.url("/waiting")), 1);
@@ -200,12 +251,12 @@ TEST(CurlMultiClient, TheTotalCapHoldsBackCallsToAnotherHostUntilASlotFrees) {
   for (auto& f : held) EXPECT_EQ(f.get().reached, Reached::kAnswered);
 }
 
-TEST(CurlMultiClient, TheDeadlineCountsTheWaitForAConnection) {
+TEST(BeastClient, TheDeadlineCountsTheWaitForAConnection) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_connections_per_host = 1;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ClientRequest first = get(server.url("/first"));
   first.timeout = 1000ms;
   ClientRequest second = get(server.url("/second"));
@@ -222,14 +273,14 @@ TEST(CurlMultiClient, TheDeadlineCountsTheWaitForAConnection) {
   EXPECT_LT(took, 2200ms);
 }
 
-TEST(CurlMultiClient, StoppingEndsCallsStillWaitingForAConnectionAsNeverSent) {
+TEST(BeastClient, StoppingEndsCallsStillWaitingForAConnectionAsNeverSent) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
   std::vector<std::future<ClientOutcome>> sent, waiting;
   {
-    CurlClientOptions options;
+    ClientOptions options;
     options.max_connections_per_host = 1;
-    CurlMultiClient client(options);
+    BeastClient client(options);
     sent = start_many(client, post(server.url("/sent")), 1);
     waiting = start_many(client, post(server.url("/waiting")), 2);
     auto until = std::chrono::steady_clock::now() + 5s;
@@ -244,10 +295,10 @@ TEST(CurlMultiClient, StoppingEndsCallsStillWaitingForAConnectionAsNeverSent) {
   EXPECT_EQ(server.seen().size(), 1u);
 }
 
-TEST(CurlMultiClient, ADeadlineEndsACallThatGetsNoAnswer) {
+TEST(BeastClient, ADeadlineEndsACallThatGetsNoAnswer) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
-  CurlMultiClient client;
+  BeastClient client;
   ClientRequest r = post(server.url("/hang"));
   r.timeout = 300ms;
   ClientOutcome o = client.call(r);
@@ -260,8 +311,8 @@ TEST(CurlMultiClient, ADeadlineEndsACallThatGetsNoAnswer) {
   EXPECT_EQ(o.error.message().find("/hang"), std::string::npos) << "names the origin only, never the path or query";
 }
 
-TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
-  CurlMultiClient client;
+TEST(BeastClient, ReachedSaysHowFarACallGot) {
+  BeastClient client;
   // Nothing listens on a port just closed.
   uint16_t closed_port = 0;
   {
@@ -281,9 +332,9 @@ TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
   // Queued behind a per-host cap until its deadline: it never left.
   WireServer holds;
   holds.set_behaviour(WireServer::Behaviour::kHold);
-  CurlClientOptions one;
+  ClientOptions one;
   one.max_connections_per_host = 1;
-  CurlMultiClient capped(one);
+  BeastClient capped(one);
   auto first = start_many(capped, get(holds.url("/first")), 1);
   ASSERT_TRUE(holds.wait_for_held(1));
   ClientRequest second = post(holds.url("/second"));
@@ -296,32 +347,7 @@ TEST(CurlMultiClient, ReachedSaysHowFarACallGot) {
   EXPECT_EQ(first[0].get().reached, Reached::kAnswered);
 }
 
-// Each test above sends through call() (the caller's thread) or start() (the loop); both
-// ways keep the same rules.
-TEST(CurlMultiClient, TheLoopKeepsTheSameRulesAsTheBlockingForm) {
-  auto through_loop = [](Client& client, ClientRequest r) { return start_many(client, r, 1)[0].get(); };
-  WireServer server;
-  CurlMultiClient client;
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(through_loop(client, get(server.url("/g"))).reached, Reached::kAnswered);
-  EXPECT_EQ(server.connections(), 1) << "GETs share one kept-alive connection";
-  ASSERT_EQ(through_loop(client, post(server.url("/p"))).reached, Reached::kAnswered);
-  ASSERT_EQ(through_loop(client, post(server.url("/p"))).reached, Reached::kAnswered);
-  EXPECT_EQ(server.connections(), 1) << "POSTs with a body ride it too: libcurl cannot send them twice";
-  ASSERT_EQ(through_loop(client, post(server.url("/p"), "")).reached, Reached::kAnswered);
-  EXPECT_EQ(server.connections(), 2) << "a POST with no body on a fresh connection";
-  WireServer silent;
-  silent.set_behaviour(WireServer::Behaviour::kNeverAnswer);
-  ClientRequest hang = post(silent.url("/hang"));
-  hang.timeout = 300ms;
-  EXPECT_EQ(through_loop(client, hang).reached, Reached::kMaybeSent);
-  testing::TestCertificates ca;
-  auto elsewhere = ca.issue("DNS:elsewhere.example");
-  WireServer tls(elsewhere.certificate_pem, elsewhere.key_pem);
-  EXPECT_EQ(through_loop(client, get(tls.url("/secure"))).reached, Reached::kNotSent);
-  EXPECT_TRUE(tls.seen().empty());
-}
-
-class CurlMultiClientTls : public ::testing::Test {
+class BeastClientTls : public ::testing::Test {
  protected:
   testing::TempDir dir;
   testing::TestCertificates ca;
@@ -329,46 +355,46 @@ class CurlMultiClientTls : public ::testing::Test {
   void SetUp() override { std::ofstream(ca_file) << ca.ca_pem(); }
 };
 
-TEST_F(CurlMultiClientTls, VerifiesTheServerItTalksTo) {
+TEST_F(BeastClientTls, VerifiesTheServerItTalksTo) {
   auto good = ca.issue("IP:127.0.0.1");
   WireServer server(good.certificate_pem, good.key_pem);
-  CurlClientOptions options;
+  ClientOptions options;
   options.ca_file = ca_file;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ClientOutcome o = client.call(get(server.url("/secure")));
   ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
   EXPECT_EQ(o.response.body, "GET /secure");
 }
 
-TEST_F(CurlMultiClientTls, RefusesACertificateForAnotherName) {
+TEST_F(BeastClientTls, RefusesACertificateForAnotherName) {
   auto elsewhere = ca.issue("DNS:elsewhere.example");
   WireServer server(elsewhere.certificate_pem, elsewhere.key_pem);
-  CurlClientOptions options;
+  ClientOptions options;
   options.ca_file = ca_file;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ClientOutcome o = client.call(post(server.url("/secure")));
   EXPECT_EQ(o.reached, Reached::kNotSent);
   EXPECT_TRUE(server.seen().empty()) << "no request reached a server that is not the one asked for";
 }
 
-TEST_F(CurlMultiClientTls, RefusesACertificateFromAnUntrustedAuthority) {
+TEST_F(BeastClientTls, RefusesACertificateFromAnUntrustedAuthority) {
   testing::TestCertificates stranger("Someone Else's CA");
   auto foreign = stranger.issue("IP:127.0.0.1");
   WireServer server(foreign.certificate_pem, foreign.key_pem);
-  CurlClientOptions options;
+  ClientOptions options;
   options.ca_file = ca_file;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ClientOutcome o = client.call(post(server.url("/secure")));
   EXPECT_EQ(o.reached, Reached::kNotSent);
   EXPECT_TRUE(server.seen().empty());
   // And without the test CA, the system store does not know ours either.
-  CurlMultiClient system_store;
+  BeastClient system_store;
   auto good = ca.issue("IP:127.0.0.1");
   WireServer ours(good.certificate_pem, good.key_pem);
   EXPECT_EQ(system_store.call(get(ours.url("/secure"))).reached, Reached::kNotSent);
 }
 
-// Proxy settings are read from the environment for each call, as libcurl does.
+// Proxy settings are read from the environment for each call, as libcurl reads them.
 class ScopedEnv {
  public:
   ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
@@ -378,10 +404,10 @@ class ScopedEnv {
   const char* name_;
 };
 
-TEST(CurlMultiClient, GoesThroughTheProxyTheEnvironmentNamesExceptForNoProxyHosts) {
+TEST(BeastClient, GoesThroughTheProxyTheEnvironmentNamesExceptForNoProxyHosts) {
   WireServer proxy;
   WireServer direct;
-  CurlMultiClient client;
+  BeastClient client;
   ScopedEnv http_proxy("http_proxy", proxy.url(""));
   ClientOutcome o = client.call(get("http://app.deputy-test.invalid/api/x"));
   ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
@@ -395,11 +421,73 @@ TEST(CurlMultiClient, GoesThroughTheProxyTheEnvironmentNamesExceptForNoProxyHost
   EXPECT_EQ(proxy.seen().size(), 1u) << "a no_proxy host is reached directly";
 }
 
-TEST(CurlMultiClient, IdleConnectionsAreClosedRatherThanReusedOnceTooOld) {
+TEST(BeastClient, ProxyCredentialsGoToTheProxyOnly) {
+  WireServer proxy;
+  BeastClient client;
+  ScopedEnv http_proxy("http_proxy", "http://deputy:s%40cret@127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_EQ(client.call(get("http://app.deputy-test.invalid/api")).reached, Reached::kAnswered);
+  ASSERT_EQ(proxy.seen().size(), 1u);
+  // deputy:s@cret
+  EXPECT_NE(proxy.seen()[0].head.find("\r\nProxy-Authorization: Basic ZGVwdXR5OnNAY3JldA==\r\n"), std::string::npos) << proxy.seen()[0].head;
+}
+
+TEST(BeastClient, AProxyItCannotUseFailsTheCallInsteadOfGoingAroundIt) {
+  WireServer direct;
+  BeastClient client;
+  ScopedEnv http_proxy("http_proxy", "socks5://127.0.0.1:1080");
+  ClientOutcome o = client.call(get(direct.url("/x")));
+  EXPECT_EQ(o.reached, Reached::kNotSent);
+  EXPECT_NE(o.error.message().find("socks5"), std::string::npos) << o.error.message();
+  EXPECT_TRUE(direct.seen().empty()) << "not reached around the proxy";
+}
+
+TEST_F(BeastClientTls, HttpsGoesThroughAConnectTunnelAndIsVerifiedEndToEnd) {
+  auto good = ca.issue("IP:127.0.0.1");
+  WireServer server(good.certificate_pem, good.key_pem);
+  testing::TunnelProxy proxy("Basic ZGVwdXR5OnB3");  // deputy:pw
+  ClientOptions options;
+  options.ca_file = ca_file;
+  BeastClient client(options);
+  ScopedEnv https_proxy("HTTPS_PROXY", proxy.url("deputy:pw"));
+  for (int i = 0; i < 2; ++i) {
+    ClientOutcome o = client.call(post(server.url("/secure"), "{\"n\":1}"));
+    ASSERT_EQ(o.reached, Reached::kAnswered) << o.error.message();
+    EXPECT_EQ(o.response.body, "POST /secure");
+  }
+  ASSERT_EQ(proxy.connects().size(), 1u) << "one tunnel, kept alive";
+  EXPECT_EQ(proxy.connects()[0].rfind("CONNECT 127.0.0.1:" + std::to_string(server.port()) + " HTTP/1.1\r\n", 0), 0u) << proxy.connects()[0];
+  EXPECT_EQ(server.seen().size(), 2u);
+
+  // Through the tunnel, a certificate for another name is refused as it is directly.
+  auto elsewhere = ca.issue("DNS:elsewhere.example");
+  WireServer impostor(elsewhere.certificate_pem, elsewhere.key_pem);
+  ClientOutcome refused = client.call(post(impostor.url("/secure")));
+  EXPECT_EQ(refused.reached, Reached::kNotSent);
+  EXPECT_NE(refused.error.message().find("certificate was refused"), std::string::npos) << refused.error.message();
+  EXPECT_TRUE(impostor.seen().empty());
+}
+
+TEST_F(BeastClientTls, AProxyThatRefusesTheTunnelIsAClearFailure) {
+  auto good = ca.issue("IP:127.0.0.1");
+  WireServer server(good.certificate_pem, good.key_pem);
+  testing::TunnelProxy proxy("Basic ZGVwdXR5OnB3");
+  ClientOptions options;
+  options.ca_file = ca_file;
+  BeastClient client(options);
+  ScopedEnv https_proxy("https_proxy", proxy.url("deputy:wrong"));
+  ClientOutcome o = client.call(post(server.url("/secure")));
+  EXPECT_EQ(o.reached, Reached::kNotSent);
+  EXPECT_NE(o.error.message().find("the proxy refused a tunnel to 127.0.0.1:" + std::to_string(server.port()) + " (HTTP 407)"), std::string::npos)
+      << o.error.message();
+  EXPECT_EQ(o.error.message().find("wrong"), std::string::npos) << "credentials stay out of errors";
+  EXPECT_TRUE(server.seen().empty());
+}
+
+TEST(BeastClient, IdleConnectionsAreClosedRatherThanReusedOnceTooOld) {
   WireServer server;
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_idle = 1s;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ASSERT_EQ(client.call(get(server.url("/1"))).reached, Reached::kAnswered);
   ASSERT_EQ(client.call(get(server.url("/2"))).reached, Reached::kAnswered);
   EXPECT_EQ(server.connections(), 1);
@@ -408,22 +496,22 @@ TEST(CurlMultiClient, IdleConnectionsAreClosedRatherThanReusedOnceTooOld) {
   EXPECT_EQ(server.connections(), 2);
 }
 
-TEST(CurlMultiClient, AnAnswerTooLargeIsRefused) {
+TEST(BeastClient, AnAnswerTooLargeIsRefused) {
   WireServer server;
-  CurlClientOptions options;
+  ClientOptions options;
   options.max_response_bytes = 8;
-  CurlMultiClient client(options);
+  BeastClient client(options);
   ClientOutcome o = client.call(get(server.url("/a-long-path")));
   EXPECT_NE(o.reached, Reached::kAnswered);
   EXPECT_NE(o.error.message().find("larger than 8 bytes"), std::string::npos) << o.error.message();
 }
 
-TEST(CurlMultiClient, StoppingEndsTheCallsInFlight) {
+TEST(BeastClient, StoppingEndsTheCallsInFlight) {
   WireServer server;
   server.set_behaviour(WireServer::Behaviour::kNeverAnswer);
   std::vector<std::future<ClientOutcome>> outcomes;
   {
-    CurlMultiClient client;
+    BeastClient client;
     outcomes = start_many(client, post(server.url("/pending")), 3);
     auto until = std::chrono::steady_clock::now() + 5s;
     while (server.seen().size() < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
