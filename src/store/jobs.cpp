@@ -115,10 +115,27 @@ namespace {
 
 // Each write below is made once as work for a transaction, then run either at once (the
 // blocking form) or by the Writes (the asynchronous one).
+// A new job goes in already running under this runner's lease: one row written once. Only a
+// delivery handled again finds its job there, and claims it as any other runner would.
 Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seconds lease,
                                    std::shared_ptr<std::optional<JobRecord>> claimed) {
   return [job = std::move(job), now, lease, claimed](Connection& tx) -> Status {
-    if (Status stored = insert_once(tx, job, now); !stored.ok()) return stored;
+    auto inserted = tx.execute(
+        "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at, "
+        "lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.context, now, now, now + lease.count()});
+    if (!inserted) return inserted.status();
+    if (*inserted == 1) {
+      JobRecord running = job;
+      running.state = job_state::kRunning;
+      running.step = 0;
+      running.waiting_user.clear();
+      running.waiting_app.clear();
+      running.outcome.clear();
+      running.created_at = running.updated_at = now;
+      *claimed = std::move(running);
+      return Status::Ok();
+    }
     auto taken = claim_in(tx, "origin = ?", job.origin, now, lease);
     if (!taken) return taken.status();
     *claimed = std::move(*taken);

@@ -63,6 +63,18 @@ TEST_P(JobsTest, CreatedAndClaimedInOneWriteOncePerOriginAndOnlyByOneRunner) {
   auto first = jobs->create_and_claim(job);
   ASSERT_TRUE(first && first->has_value()) << first.status().message();
   EXPECT_EQ((*first)->state, job_state::kRunning);
+  // What the runner goes on with is what was stored.
+  auto stored = jobs->get("J1");
+  ASSERT_TRUE(stored && stored->has_value());
+  for (const JobRecord* j : {&**first, &**stored}) {
+    EXPECT_EQ(j->state, job_state::kRunning);
+    EXPECT_EQ(j->step, 0);
+    EXPECT_EQ(j->origin, "delivery:9");
+    EXPECT_EQ(j->params, job.params);
+    EXPECT_EQ(j->reply_to, job.reply_to);
+    EXPECT_EQ(j->context, job.context);
+    EXPECT_EQ(j->created_at, clock.unix_seconds());
+  }
   job.id = "J2";  // Slack's retry of the same delivery, handled again
   auto retried = jobs->create_and_claim(job);
   ASSERT_TRUE(retried);

@@ -147,6 +147,13 @@ CREATE TABLE refresh_leases (
 )
 )SQL",
        Dialect::kPostgres},
+      // Only jobs waiting for a login are ever looked up by who must log in: the index holds
+      // those alone, so a job that never waits (nearly all) costs it nothing on insert and on
+      // each change of state.
+      {6, R"SQL(
+DROP INDEX jobs_waiting;
+CREATE INDEX jobs_waiting ON jobs (team_id, waiting_user, waiting_app) WHERE state = 'awaiting_auth'
+)SQL"},
   };
   return kMigrations;
 }
