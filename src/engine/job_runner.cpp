@@ -149,22 +149,32 @@ void JobRunner::count(const std::string& outcome) { metrics_.increment("deputy_j
 
 void JobRunner::start(const recipes::Recipe& recipe, const std::map<std::string, std::string>& params,
                       const slack::CommandRequest& request, int64_t delivery_id, int attempt, Done done) {
+  // The run is made from the command itself; the record is what is stored of it.
+  auto made = std::make_shared<Run>();
+  made->recipe = &recipe;
+  made->reply_to = request.where;
+  made->attempt = attempt;
+  made->context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
+  json given(params);
+  made->scope = scope_of(recipe, given, request.where.user_id);
   store::JobRecord job;
   job.id = new_job_id(clock_.unix_millis());
   job.origin = "delivery:" + std::to_string(delivery_id);
   job.team_id = request.where.team_id;
   job.requester = request.where.user_id;
   job.recipe = recipe.command;
-  job.params = json(params).dump();
+  job.params = given.dump();
   job.reply_to = slack::to_json(request.where);
-  json context = {{"steps", json::object()}, {"acting_user", request.where.user_id}};
-  job.context = context.dump();
+  job.context = made->context.dump();
   // Stored and taken in one write: a retried delivery finds the job it already made.
-  jobs_.create_and_claim(job, after_claim([this, attempt, done = std::move(done)](Result<std::optional<store::JobRecord>> claimed) {
+  jobs_.create_and_claim(job, after_claim([this, made, id = job.id, attempt, done = std::move(done)](Result<std::optional<store::JobRecord>> claimed) {
     if (!claimed) return done(claimed.status());
     if (!claimed->has_value()) return done(Status::Ok());  // parked, finished, or another runner has it
     spdlog::debug("job {} ({}) for {} stored", (*claimed)->id, (*claimed)->recipe, (*claimed)->requester);
-    drive_claimed(std::move(**claimed), attempt, done);
+    // A retried delivery whose job was stored before runs that job, as read back.
+    if ((*claimed)->id != id) return drive_claimed(std::move(**claimed), attempt, done);
+    made->job = std::move(**claimed);
+    begin(std::move(made), done);
   }));
 }
 
@@ -205,6 +215,12 @@ void JobRunner::drive(store::JobRecord stored, int attempt, Done done, bool* ran
   drive_claimed(std::move(**claimed), attempt, std::move(done));
 }
 
+json JobRunner::scope_of(const recipes::Recipe& recipe, const json& params, const std::string& requester) {
+  return {{"params", typed_params(recipe, params.is_object() ? params : json::object())},
+          {"user", {{"id", requester}}},
+          {"requester", {{"id", requester}}}};
+}
+
 void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done) {
   auto shared_run = std::make_shared<Run>();
   Run& run = *shared_run;
@@ -217,12 +233,13 @@ void JobRunner::drive_claimed(store::JobRecord claimed, int attempt, Done done) 
   if (!run.context.is_object()) run.context = json{{"steps", json::object()}, {"acting_user", run.job.requester}};
   run.recipe = recipe_named(run.job.recipe);
   if (!run.recipe) return fail(shared_run, "the recipe *" + run.job.recipe + "* is no longer loaded", std::move(done));
-
-  json params = json::parse(run.job.params, nullptr, false);
-  run.scope = {{"params", typed_params(*run.recipe, params.is_object() ? params : json::object())},
-               {"user", {{"id", run.job.requester}}},
-               {"requester", {{"id", run.job.requester}}}};
+  run.scope = scope_of(*run.recipe, json::parse(run.job.params, nullptr, false), run.job.requester);
   if (run.context.contains("approver")) run.scope["approver"] = {{"id", run.context["approver"]}};
+  begin(std::move(shared_run), std::move(done));
+}
+
+void JobRunner::begin(RunPtr shared_run, Done done) {
+  Run& run = *shared_run;
   if (recipes::mentions_profile(*run.recipe)) {
     // The job waits for Slack's answer without a worker, and goes on on the workers.
     return slack_.start_users_info(
@@ -399,8 +416,8 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
     query += (query.empty() ? "?" : "&") + url_encode(name) + "=" + url_encode(recipes::render(value, run.scope));
   call.url += query;
   call.headers = {{"Accept", "application/json"}};
-  if (!h.body_template.empty()) {
-    call.body = recipes::render_json(json::parse(h.body_template), run.scope).dump();
+  if (h.body) {
+    call.body = recipes::render_json(*h.body, run.scope).dump();
     call.headers.emplace_back("Content-Type", "application/json");
   }
   if (auto app = apps_.all().find(recipe.app); app != apps_.all().end()) call.timeout = app->second.timeout;

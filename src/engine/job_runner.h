@@ -89,8 +89,12 @@ class JobRunner final : public oauth::LoginListener {
   // `ran` (when given) is set before this returns: whether this call claimed the job (false
   // when it is parked, finished, or another runner holds it).
   void drive(store::JobRecord job, int attempt, Done done, bool* ran = nullptr);
-  // The same for a job this runner has just claimed.
+  // The same for a job this runner has just claimed: its run is read from the record.
   void drive_claimed(store::JobRecord claimed, int attempt, Done done);
+  // What templates read of a job before its first step.
+  static nlohmann::json scope_of(const recipes::Recipe& recipe, const nlohmann::json& params, const std::string& requester);
+  // Runs a job whose run is ready: the requester's profile if the recipe reads it, then the steps.
+  void begin(RunPtr run, Done done);
   // Runs the steps from run->job.step on, then the reply.
   void advance(std::shared_ptr<Run> run, Done done);
   void approval_step(const RunPtr& run, const recipes::Step& step, Then then);

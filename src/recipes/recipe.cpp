@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -157,6 +159,7 @@ Result<Step> parse_step(const Context& c, const YAML::Node& node, const std::str
     if (YAML::Node b = http["body"]; b.IsDefined() && !b.IsNull()) {
       if (!b.IsMap() && !b.IsSequence()) return c.error(b, path + ".http.body", "must be a mapping (sent as JSON)");
       h.body_template = yaml_to_json(b);
+      h.body = std::make_shared<const nlohmann::json>(nlohmann::json::parse(h.body_template));
     }
     if (YAML::Node k = http["keep"]; k.IsDefined()) {
       if (!k.IsMap()) return c.error(k, path + ".http.keep", "must map names to JSON pointers like /id");

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.h"
 
@@ -27,6 +30,7 @@ struct HttpStep {
   std::string path;                           // appended to the app's API base URL; templated
   std::map<std::string, std::string> query;   // templated values
   std::string body_template;                  // JSON text with {{…}} placeholders; empty: no body
+  std::shared_ptr<const nlohmann::json> body;  // body_template read once, at load
   std::map<std::string, std::string> keep;    // name -> JSON pointer into the response
   bool idempotent = false;                    // safe to repeat when the outcome is unknown
 };

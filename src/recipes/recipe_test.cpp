@@ -70,6 +70,8 @@ TEST(Recipe, BodyTextIsEscapedAsJson) {
   auto body = nlohmann::json::parse(r->steps[0].http->body_template);
   EXPECT_EQ(body["Note"], "say \"hi\"\n\tcaf\xC3\xA9 \\ end\x01");
   EXPECT_EQ(body["Name"], "{{params.name}}");
+  ASSERT_TRUE(r->steps[0].http->body) << "read once, at load";
+  EXPECT_EQ(*r->steps[0].http->body, body);
 }
 
 TEST(Recipe, ErrorsNameFileLineAndField) {
