@@ -41,13 +41,14 @@ const appKind = process.env.BENCH_APP ?? (existsSync(FAKE_APP_BIN) ? 'native' : 
 // "node" uses the Slack fake of the end-to-end tests for both.
 const SLACK_LOAD_BIN = resolve(process.env.DEPUTY_SLACK_LOAD_BIN ?? resolve(dirname(DEPUTY_BIN), '../bench/slack_load/deputy_slack_load'));
 const slackKind = process.env.BENCH_SLACK ?? (existsSync(SLACK_LOAD_BIN) ? 'native' : 'node');
-const workers = Number(process.env.BENCH_WORKERS ?? 4);
+// BENCH_WORKERS: server.workers (default: Deputy's own, one per core).
+const workers = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : 'default';
 // BENCH_SERVER_CONFIG: more lines under server: in Deputy's config, e.g. "  jobs_in_flight_per_app: 256\n".
 const hangingDelay = { '/api/now': 120000 };
 const appServer = appKind === 'native'
   ? (introspection) => new NativeApps({ ...introspection, delayMs: appLatencyMs, delayByPath: hanging > 0 ? hangingDelay : {} }).start()
   : undefined;
-const stack = await startStack({ withApps: true, appServer, introspectionCacheMs: 60000, extraConfig: `server:\n  workers: ${workers}\n${process.env.BENCH_SERVER_CONFIG ?? ''}`, env: { DEPUTY_LOG_LEVEL: 'warn' } });
+const stack = await startStack({ withApps: true, appServer, introspectionCacheMs: 60000, extraConfig: `server:\n${workers === 'default' ? '' : `  workers: ${workers}\n`}${process.env.BENCH_SERVER_CONFIG ?? ''}`, env: { DEPUTY_LOG_LEVEL: 'warn' } });
 const { slack, apps, deputy } = stack;
 let load;  // the native Slack side, when it is the one
 try {

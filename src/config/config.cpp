@@ -119,7 +119,6 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
                       read_scalar(source, server, "idle_timeout_seconds", "server.idle_timeout_seconds", s.idle_timeout_seconds)}) {
       if (!st.ok()) return st;
     }
-    if (s.workers == 0) return field_error(source, server["workers"], "server.workers", "must be at least 1");
     if (s.jobs_in_flight == 0) return field_error(source, server["jobs_in_flight"], "server.jobs_in_flight", "must be at least 1");
     for (auto [name, value] : {std::pair<const char*, unsigned>{"jobs_in_flight_per_app", s.jobs_in_flight_per_app},
                                {"jobs_in_flight_per_person", s.jobs_in_flight_per_person},

@@ -46,7 +46,10 @@ struct AppSettings {
 
 struct ServerSettings {
   unsigned io_threads = 0;  // 0: one per core
-  unsigned workers = 4;     // job worker threads
+  // Job worker threads. 0: one per core (at least 2), twice that on PostgreSQL, where their
+  // reads wait on round trips. They do CPU work only (jobs waiting on an app or Slack hold
+  // none), so more than that only adds thread switches.
+  unsigned workers = 0;
   int worker_nice = 10;     // workers' nice value above the rest of Deputy's (0: same priority)
   // Deliveries started and not finished at once (jobs waiting on an app hold no thread).
   unsigned jobs_in_flight = 2048;

@@ -108,9 +108,11 @@ unsigned io_threads(const config::Config& cfg) {
   return cfg.server.io_threads ? cfg.server.io_threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
+unsigned workers(const config::Config& cfg) { return worker_threads(cfg, std::thread::hardware_concurrency()); }
+
 // PostgreSQL: the job engine's writes run on this many lanes, each with a pooled connection
 // besides the workers' own. SQLite has one writer, the ingest writer.
-size_t database_lanes(const config::Config& cfg) { return cfg.database.rfind("postgres", 0) == 0 ? cfg.server.workers : 0; }
+size_t database_lanes(const config::Config& cfg) { return on_postgres(cfg) ? workers(cfg) : 0; }
 
 // Slack's last retry comes about five minutes after the first try; keep keys well past it.
 constexpr std::chrono::seconds kDedupeWindow{3600};
@@ -170,7 +172,7 @@ Status App::start_storage() {
   const auto& cfg = p.config;
   spdlog::info("open files: up to {}", raise_open_file_limit());
   auto renewals = [&p](std::function<void()> renew) { p.renewal_pool.post(std::move(renew)); };
-  auto core = open_core(cfg, cfg.server.workers + 3 + database_lanes(cfg), /*create_keyring=*/true, renewals);
+  auto core = open_core(cfg, workers(cfg) + 3 + database_lanes(cfg), /*create_keyring=*/true, renewals);
   if (!core) return core.status();
   p.core = std::move(core).value();
   Core& c = *p.core;
@@ -261,7 +263,7 @@ Status App::start_engine() {
   p.workers = std::make_unique<engine::Workers>(
       *p.inbox,
       engine::Workers::StartHandle([dispatch](const store::ClaimedDelivery& d, engine::Workers::Finish finish) { (*dispatch)(d, std::move(finish)); }),
-      cfg.server.workers);
+      workers(cfg));
   p.runner->set_executor(p.workers->executor());
   p.outbox->set_executor(p.workers->executor());
   p.runner->set_limits({cfg.server.jobs_in_flight_per_app, cfg.server.jobs_in_flight_per_person});
@@ -351,7 +353,7 @@ Status App::start_routes(const std::string& host, uint16_t listen_port) {
   p.server = std::make_unique<http::Server>(options, std::move(router), &c.metrics);
   if (Status s = p.server->listen(host, listen_port); !s.ok()) return s;
   spdlog::info("Deputy listening on {}:{} ({} I/O threads, {} workers, database {})", host, p.server->port(),
-               io_threads(cfg), cfg.server.workers, c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
+               io_threads(cfg), workers(cfg), c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
   return Status::Ok();
 }
 

@@ -19,6 +19,14 @@ OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_fi
   return {std::min<long>(static_cast<long>(per_host_asked), total), total};
 }
 
+bool on_postgres(const config::Config& cfg) { return cfg.database.rfind("postgres", 0) == 0; }
+
+unsigned worker_threads(const config::Config& cfg, unsigned cores) {
+  if (cfg.server.workers) return cfg.server.workers;
+  const unsigned per_core = std::max(2u, cores);
+  return on_postgres(cfg) ? 2 * per_core : per_core;
+}
+
 Result<std::unique_ptr<Core>> open_core(const config::Config& cfg, size_t pool_size, bool create_keyring,
                                         oauth::TokenSource::Post renewals) {
   auto core = std::make_unique<Core>();

@@ -45,6 +45,11 @@ struct OutboundConnections {
 };
 OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_files);
 
+bool on_postgres(const config::Config& config);
+// How many job workers `config` asks for, on a machine with `cores`: server.workers, or one
+// per core (at least 2), twice that on PostgreSQL, whose reads keep a worker waiting.
+unsigned worker_threads(const config::Config& config, unsigned cores);
+
 // `create_keyring`: the server creates a missing key file on first start; tools never do.
 // `renewals`: where token renewals run (the server's renewal pool); empty, on the caller's thread.
 Result<std::unique_ptr<Core>> open_core(const config::Config& config, size_t pool_size, bool create_keyring,

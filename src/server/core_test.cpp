@@ -22,6 +22,19 @@ TEST(OutboundConnections, NeverMoreThanHalfTheOpenFiles) {
   EXPECT_EQ(outbound_connections(1024, 10).total, 16) << "a floor, however low the limit";
 }
 
+TEST(WorkerThreads, OnePerCoreByDefaultTwiceThatOnPostgres) {
+  config::Config cfg;
+  cfg.database = "sqlite:./deputy.db";
+  EXPECT_EQ(worker_threads(cfg, 2), 2u);
+  EXPECT_EQ(worker_threads(cfg, 8), 8u);
+  EXPECT_EQ(worker_threads(cfg, 1), 2u) << "at least two: one can wait on a database read while the other works";
+  EXPECT_EQ(worker_threads(cfg, 0), 2u) << "a machine that does not say";
+  cfg.database = "postgresql://deputy@db/deputy";
+  EXPECT_EQ(worker_threads(cfg, 2), 4u);
+  cfg.server.workers = 3;
+  EXPECT_EQ(worker_threads(cfg, 2), 3u) << "what the config asks for";
+}
+
 TEST(OpenFileLimit, RaisingItNeverLowersIt) {
   const size_t before = open_file_limit();
   EXPECT_GE(raise_open_file_limit(), before);
