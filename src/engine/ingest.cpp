@@ -49,31 +49,80 @@ void Ingest::write(Work work, store::Durability durability, Written written) {
   direct_.write(std::move(work), durability, std::move(written));
 }
 
-void Ingest::commit(std::vector<PendingWrite>& writes) {
-  if (writes.empty()) return;
+void Ingest::commit_after_acks(std::vector<int64_t>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes) {
+  if (finished.empty() && claims.empty() && writes.empty()) return;
+  size_t limit = 0;
+  std::chrono::seconds lease{0};  // one lease for the whole write: the longest asked for
+  for (const auto& request : claims) {
+    limit += request.limit;
+    lease = std::max(lease, request.lease);
+  }
   const bool durable = std::any_of(writes.begin(), writes.end(), [](const PendingWrite& w) { return w.durability == store::Durability::kDurable; });
+  std::vector<store::ClaimedDelivery> backlog;
+  Status queue_work;
   std::vector<Status> outcomes(writes.size());
   Status committed = [&]() -> Status {
-    auto lease = inbox_.database().acquire();
-    if (!lease) return lease.status();
+    auto connection = inbox_.database().acquire();
+    if (!connection) return connection.status();
     return store::with_write_transaction(
-        **lease,
+        **connection,
         [&](store::Connection& tx) -> Status {
-          for (size_t i = 0; i < writes.size(); ++i) {
+          // Each part in a savepoint of its own, so that one failing leaves the others be.
+          auto in_savepoint = [&tx](const std::function<Status()>& part, Status& outcome) -> Status {
             if (auto marked = tx.execute("SAVEPOINT deputy_write"); !marked) return marked.status();
-            outcomes[i] = writes[i].work(tx);
-            if (!outcomes[i].ok()) {
+            outcome = part();
+            if (!outcome.ok()) {
               if (auto undone = tx.execute("ROLLBACK TO deputy_write"); !undone) return undone.status();
             }
-            if (auto released = tx.execute("RELEASE deputy_write"); !released) return released.status();
+            auto released = tx.execute("RELEASE deputy_write");
+            return released ? Status::Ok() : released.status();
+          };
+          backlog.clear();
+          if (!finished.empty() || limit > 0) {
+            Status s = in_savepoint([&] { return inbox_.finish_and_claim_in(tx, finished, limit, lease, backlog); }, queue_work);
+            if (!s.ok()) return s;
+          }
+          for (size_t i = 0; i < writes.size(); ++i) {
+            if (Status s = in_savepoint([&] { return writes[i].work(tx); }, outcomes[i]); !s.ok()) return s;
           }
           return Status::Ok();
         },
         durable ? store::Durability::kDurable : store::Durability::kNormal);
   }();
+  if (committed.ok() && queue_work.ok()) {
+    // Oldest first to whoever asked first; each gets at most what it asked for.
+    size_t next = 0;
+    for (auto& request : claims) {
+      std::vector<store::ClaimedDelivery> share;
+      while (share.size() < request.limit && next < backlog.size()) share.push_back(std::move(backlog[next++]));
+      request.answer.set_value(std::move(share));
+    }
+  } else {
+    const Status& why = committed.ok() ? queue_work : committed;
+    spdlog::error("could not delete {} finished deliveries or claim queued ones: {}", finished.size(), why.message());
+    for (auto& request : claims) request.answer.set_value(why);
+    requeue_finished(finished);
+  }
   if (!committed.ok()) spdlog::error("could not commit {} job writes: {}", writes.size(), committed.message());
   for (size_t i = 0; i < writes.size(); ++i) writes[i].written(committed.ok() ? std::move(outcomes[i]) : committed);
+  finished.clear();
+  claims.clear();
   writes.clear();
+}
+
+// Finished deliveries whose delete failed are still finished: deleted with the next write, or
+// one by one once no write follows.
+void Ingest::requeue_finished(const std::vector<int64_t>& finished) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      completed_.insert(completed_.end(), finished.begin(), finished.end());
+      return;
+    }
+  }
+  for (int64_t id : finished) {
+    if (Status s = inbox_.complete(id); !s.ok()) spdlog::error("finished delivery {} stays marked as working: {}", id, s.message());
+  }
 }
 
 Result<std::vector<store::ClaimedDelivery>> Ingest::claim(size_t limit, std::chrono::seconds lease) {
@@ -100,13 +149,37 @@ void Ingest::stop() {
   if (writer_.joinable()) writer_.join();
 }
 
+bool Ingest::admit(std::vector<std::pair<store::Delivery, Done>>& batch) {
+  store::InboxBatch write;
+  write.deliveries.reserve(batch.size());
+  for (auto& item : batch) write.deliveries.push_back(std::move(item.first));
+  write.claim_first = handoff_.room();
+  auto written = inbox_.write(write);
+  if (!written) {
+    spdlog::error("could not store {} Slack deliveries: {}", batch.size(), written.status().message());
+    for (auto& item : batch) item.second(written.status());
+    return false;
+  }
+  size_t accepted = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (written->admissions[i] == store::Admission::kAccepted) ++accepted;
+    batch[i].second(written->admissions[i]);
+  }
+  std::vector<store::ClaimedDelivery> claimed;
+  claimed.reserve(written->claimed.size());
+  for (const auto& [index, id] : written->claimed) claimed.push_back(store::ClaimedDelivery{id, 1, std::move(write.deliveries[index])});
+  handoff_.hand_over(std::move(claimed));
+  if (accepted > written->claimed.size()) handoff_.notify();
+  return true;
+}
+
 void Ingest::loop() {
   name_this_thread("deputy-ingest");
   while (true) {
     std::vector<std::pair<store::Delivery, Done>> batch;
     std::vector<ClaimRequest> claims;
     std::vector<PendingWrite> writes;
-    store::InboxBatch write;
+    std::vector<int64_t> finished;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty() || !claims_.empty() || !writes_.empty(); });
@@ -119,7 +192,7 @@ void Ingest::loop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      write.completed.swap(completed_);
+      finished.swap(completed_);
       claims.swap(claims_);
       if (stopping_) {
         // No new work is started while stopping: the queue keeps it for the next start, and
@@ -128,62 +201,15 @@ void Ingest::loop() {
         claims.clear();
       }
     }
-    // One lease for the whole write: the longest asked for (the workers all ask for theirs).
-    if (!claims.empty()) write.lease = claims.front().lease;
-    for (const auto& request : claims) {
-      write.claim_queued += request.limit;
-      write.lease = std::max(write.lease, request.lease);
-    }
-    write.deliveries.reserve(batch.size());
-    for (auto& item : batch) write.deliveries.push_back(std::move(item.first));
-    write.claim_first = batch.empty() ? 0 : handoff_.room();
-    if (batch.empty() && write.completed.empty() && claims.empty()) {
-      commit(writes);
-      continue;
-    }
-    auto written = inbox_.write(write);
-    if (!written) {
-      spdlog::error("could not store {} Slack deliveries: {}", batch.size(), written.status().message());
-      for (auto& item : batch) item.second(written.status());
-      for (auto& request : claims) request.answer.set_value(written.status());
-      commit(writes);
+    // The acks' transaction holds new deliveries only: Slack waits for it. What the workers
+    // finished and claim, and the job engine's writes, follow in a transaction of their own.
+    const bool admitted = batch.empty() || admit(batch);
+    commit_after_acks(finished, claims, writes);
+    if (!admitted) {
+      // A database refusing writes is not asked again at once.
       std::unique_lock lock(mutex_);
-      if (stopping_) {
-        // No more batches to ride on: delete them one by one, or a restart would run them again.
-        lock.unlock();
-        for (int64_t id : write.completed) {
-          if (Status s = inbox_.complete(id); !s.ok()) spdlog::error("finished delivery {} stays marked as working: {}", id, s.message());
-        }
-        continue;
-      }
-      // The finished deliveries are still finished: their deletes go with the next write.
-      completed_.insert(completed_.end(), write.completed.begin(), write.completed.end());
       wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
-      continue;
     }
-    // Oldest first to whoever asked first; each gets at most what it asked for.
-    size_t next_backlog = 0;
-    for (auto& request : claims) {
-      std::vector<store::ClaimedDelivery> share;
-      while (share.size() < request.limit && next_backlog < written->backlog.size()) {
-        share.push_back(std::move(written->backlog[next_backlog++]));
-      }
-      request.answer.set_value(std::move(share));
-    }
-    size_t accepted = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (written->admissions[i] == store::Admission::kAccepted) ++accepted;
-      batch[i].second(written->admissions[i]);
-    }
-    std::vector<store::ClaimedDelivery> claimed;
-    claimed.reserve(written->claimed.size());
-    for (const auto& [index, id] : written->claimed) {
-      claimed.push_back(store::ClaimedDelivery{id, 1, std::move(write.deliveries[index])});
-    }
-    handoff_.hand_over(std::move(claimed));
-    if (accepted > written->claimed.size()) handoff_.notify();
-    // After the acks: they must not wait for these (nor for an fsync a durable one asks for).
-    commit(writes);
   }
 }
 

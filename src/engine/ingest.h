@@ -1,13 +1,12 @@
 // The ack path's only database work: admitted deliveries are written in batches by one
 // thread (group commit), so many concurrent requests share one transaction and fsync.
-// The same transaction stores as many new deliveries as the workers can take already
-// claimed by this process, hands them over in memory, and deletes finished deliveries,
-// so a delivery costs the database one shared write instead of three of its own. Workers may
-// also claim queued work through it, so that on SQLite no other thread holds the write lock
-// on the hot path (the workers run at a lower CPU priority and must not make the ack wait).
-// For the same reason the job engine's writes go through it as well (store::Writes): they are
-// committed together, right after the acks' own transaction, and each caller is told once
-// its write is on disk.
+// That transaction also stores as many new deliveries as the workers can take already
+// claimed by this process, and hands them over in memory. Right after it, a second one
+// deletes what the workers finished, claims queued deliveries for them, and commits the job
+// engine's writes (store::Writes), each caller told once its write is committed: the work
+// that answers Slack never lengthens the transaction Slack's acks wait for, and on SQLite no
+// other thread holds the write lock on the hot path (the workers run at a lower CPU priority
+// and must not make the ack wait).
 #pragma once
 
 #include <condition_variable>
@@ -60,7 +59,12 @@ class Ingest final : public store::Writes {
     Written written;
   };
   void loop();
-  void commit(std::vector<PendingWrite>& writes);
+  // The acks' transaction: new deliveries only. False when it failed (each was told why).
+  bool admit(std::vector<std::pair<store::Delivery, Done>>& batch);
+  struct ClaimRequest;
+  // The second transaction of a round: `finished` deleted and `claims` answered, then the writes.
+  void commit_after_acks(std::vector<int64_t>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes);
+  void requeue_finished(const std::vector<int64_t>& finished);
 
   store::Inbox& inbox_;
   Handoff handoff_;

@@ -458,6 +458,38 @@ TEST_P(IngestTest, AcksDoNotWaitForTheWritesQueuedBesideThem) {
   EXPECT_EQ(log.events(), (std::vector<std::string>{"ack", "job write"})) << "the delivery is acked before the durable write beside it";
 }
 
+TEST_P(IngestTest, WhatTheWorkersFinishAndClaimIsWrittenAfterTheAcksNotInTheirTransaction) {
+  ASSERT_EQ(*inbox->admit({delivery(1), delivery(2)}), (std::vector<store::Admission>{store::Admission::kAccepted, store::Admission::kAccepted}));
+  auto running = inbox->claim(60s);
+  ASSERT_TRUE(running && running->has_value());
+  const int64_t finished = (*running)->id;
+  auto state_of = [&](const std::string& payload) -> std::string {
+    auto connection = test_db.database->acquire();
+    if (!connection) return "?";
+    auto rows = (*connection)->query("SELECT state FROM inbox WHERE payload = ?", {payload});
+    return rows && !rows->empty() ? rows->front().text(0) : "gone";
+  };
+
+  Ingest ingest(*inbox, Ingest::Handoff{});
+  BusyWriter busy(ingest, [](Status) {});
+  ingest.complete(finished);
+  auto claimed = std::async(std::launch::async, [&] { return ingest.claim(5, 60s); });
+  std::promise<std::pair<std::string, std::string>> at_ack;
+  ingest.submit(delivery(3), [&](Result<store::Admission>) { at_ack.set_value({state_of("payload-1"), state_of("payload-2")}); });
+  std::this_thread::sleep_for(50ms);  // the claim queues beside the delivery (later, it would only prove less)
+  busy.release();
+  auto [finished_at_ack, queued_at_ack] = at_ack.get_future().get();
+  EXPECT_EQ(finished_at_ack, "working") << "not deleted in the transaction Slack's ack waited for";
+  EXPECT_EQ(queued_at_ack, "queued") << "not claimed in it either";
+  auto backlog = claimed.get();
+  ASSERT_TRUE(backlog) << backlog.status().message();
+  ASSERT_EQ(backlog->size(), 2u);
+  EXPECT_EQ((*backlog)[0].delivery.payload, "payload-2") << "oldest first";
+  EXPECT_EQ((*backlog)[1].delivery.payload, "payload-3");
+  ingest.stop();
+  EXPECT_EQ(state_of("payload-1"), "gone") << "deleted right after";
+}
+
 TEST_P(IngestTest, AWriteThatAsksForDurabilityMakesItsWholeCommitDurable) {
   if (GetParam() != "sqlite") GTEST_SKIP() << "PostgreSQL commits are always durable";
   Ingest ingest(*inbox, Ingest::Handoff{});

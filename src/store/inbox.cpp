@@ -48,15 +48,8 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
     result.backlog.clear();
     result.admissions.clear();
     result.claimed.clear();
-    // Finished ones first: one whose lease ran out must not be claimed again as abandoned.
-    for (int64_t id : batch.completed) {
-      auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
-      if (!deleted) return deleted.status();
-    }
-    // Before the new deliveries, so these are the older ones and none of the new is among them.
-    if (batch.claim_queued > 0) {
-      if (Status claimed = claim_in(tx, now, batch.lease, batch.claim_queued, result.backlog); !claimed.ok()) return claimed;
-    }
+    // Before the new deliveries, so the claimed are the older ones and none of the new is among them.
+    if (Status s = finish_and_claim_in(tx, batch.completed, batch.claim_queued, batch.lease, result.backlog); !s.ok()) return s;
     std::vector<size_t> queued;  // new deliveries that go in as queued, in order of arrival
     for (size_t i = 0; i < batch.deliveries.size(); ++i) {
       const Delivery& d = batch.deliveries[i];
@@ -171,6 +164,16 @@ Status Inbox::claim_in(Connection& tx, int64_t now, std::chrono::seconds lease_f
                                       Delivery{row.text(2), row.text(3), row.text(4), {}}});
   }
   return Status::Ok();
+}
+
+Status Inbox::finish_and_claim_in(Connection& tx, const std::vector<int64_t>& finished, size_t limit, std::chrono::seconds lease,
+                                  std::vector<ClaimedDelivery>& claimed) {
+  for (int64_t id : finished) {
+    auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
+    if (!deleted) return deleted.status();
+  }
+  if (limit == 0) return Status::Ok();
+  return claim_in(tx, clock_.unix_seconds(), lease, limit, claimed);
 }
 
 Status Inbox::complete(int64_t id) {

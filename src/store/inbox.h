@@ -75,6 +75,11 @@ class Inbox {
   // its place by arrival, and the attempt it was charged is returned. Only while it is
   // still held as working.
   Status release_unstarted(int64_t id);
+  // Inside a transaction the caller holds (the ingest writer's, after the acks'): the
+  // deliveries in `finished` deleted, then up to `limit` due ones claimed, as claim_up_to does.
+  // Finished ones first: one whose lease ran out must not be claimed again as abandoned.
+  Status finish_and_claim_in(Connection& tx, const std::vector<int64_t>& finished, size_t limit, std::chrono::seconds lease,
+                             std::vector<ClaimedDelivery>& claimed);
   // After a crash of the only process, deliveries it held are handed out again.
   Status requeue_all_working();
   Status purge_expired_dedupe_keys();
