@@ -337,6 +337,12 @@ class SqliteDatabase final : public PooledDatabase {
 }  // namespace
 
 Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, size_t pool_size, SqliteOptions options) {
+  static std::once_flag configured;
+  std::call_once(configured, [] {
+    // SQLite counts every allocation under one process-wide mutex unless told not to; nothing
+    // here reads those counts, and every thread that touches the database paid for them.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
   auto database = std::make_unique<SqliteDatabase>();
   if (Status s = database->init(path, pool_size, options); !s.ok()) return s;
   return std::unique_ptr<Database>(std::move(database));
