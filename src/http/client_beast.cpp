@@ -24,6 +24,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <optional>
@@ -128,7 +129,9 @@ bool is_ip_address(const std::string& host) {
   return !not_one;
 }
 
-bool header_is_clean(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+bool header_is_clean(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
 
 // How long a server keeps an idle connection, from "Keep-Alive: timeout=5, max=100".
 std::optional<std::chrono::seconds> announced_idle_timeout(std::string_view keep_alive) {
