@@ -25,16 +25,16 @@ void Ingest::submit(store::Delivery delivery, Done done) {
   wake_.notify_one();
 }
 
-void Ingest::complete(int64_t id) {
+void Ingest::complete(store::Held delivery) {
   {
     std::lock_guard lock(mutex_);
     if (!stopped_) {
-      completed_.push_back(id);
+      completed_.push_back(delivery);
       wake_.notify_one();
       return;
     }
   }
-  if (Status s = inbox_.complete(id); !s.ok()) spdlog::warn("could not delete finished delivery {}: {}", id, s.message());
+  if (Status s = inbox_.complete(delivery); !s.ok()) spdlog::warn("could not delete finished delivery {}: {}", delivery.id, s.message());
 }
 
 void Ingest::write(Work work, store::Durability durability, Written written) {
@@ -49,7 +49,7 @@ void Ingest::write(Work work, store::Durability durability, Written written) {
   direct_.write(std::move(work), durability, std::move(written));
 }
 
-void Ingest::commit_after_acks(std::vector<int64_t>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes) {
+void Ingest::commit_after_acks(std::vector<store::Held>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes) {
   if (finished.empty() && claims.empty() && writes.empty()) return;
   size_t limit = 0;
   std::chrono::seconds lease{0};  // one lease for the whole write: the longest asked for
@@ -112,7 +112,7 @@ void Ingest::commit_after_acks(std::vector<int64_t>& finished, std::vector<Claim
 
 // Finished deliveries whose delete failed are still finished: deleted with the next write, or
 // one by one once no write follows.
-void Ingest::requeue_finished(const std::vector<int64_t>& finished) {
+void Ingest::requeue_finished(const std::vector<store::Held>& finished) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
@@ -120,8 +120,9 @@ void Ingest::requeue_finished(const std::vector<int64_t>& finished) {
       return;
     }
   }
-  for (int64_t id : finished) {
-    if (Status s = inbox_.complete(id); !s.ok()) spdlog::error("finished delivery {} stays marked as working: {}", id, s.message());
+  for (const store::Held& delivery : finished) {
+    if (Status s = inbox_.complete(delivery); !s.ok())
+      spdlog::error("finished delivery {} stays marked as working: {}", delivery.id, s.message());
   }
 }
 
@@ -167,7 +168,8 @@ bool Ingest::admit(std::vector<std::pair<store::Delivery, Done>>& batch) {
   }
   std::vector<store::ClaimedDelivery> claimed;
   claimed.reserve(written->claimed.size());
-  for (const auto& [index, id] : written->claimed) claimed.push_back(store::ClaimedDelivery{id, 1, std::move(write.deliveries[index])});
+  for (const auto& [index, held] : written->claimed)
+    claimed.push_back(store::ClaimedDelivery{held.id, 1, std::move(write.deliveries[index]), held.epoch});
   handoff_.hand_over(std::move(claimed));
   if (accepted > written->claimed.size()) handoff_.notify();
   return true;
@@ -179,7 +181,7 @@ void Ingest::loop() {
     std::vector<std::pair<store::Delivery, Done>> batch;
     std::vector<ClaimRequest> claims;
     std::vector<PendingWrite> writes;
-    std::vector<int64_t> finished;
+    std::vector<store::Held> finished;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !completed_.empty() || !claims_.empty() || !writes_.empty(); });

@@ -41,7 +41,7 @@ class Ingest final : public store::Writes {
 
   void submit(store::Delivery delivery, Done done);
   // A finished delivery, deleted in the next write; at once once the writer has stopped.
-  void complete(int64_t id);
+  void complete(store::Held delivery);
   // Claims up to `limit` queued deliveries in the next write and waits for it; directly once
   // the writer has stopped.
   Result<std::vector<store::ClaimedDelivery>> claim(size_t limit, std::chrono::seconds lease);
@@ -63,8 +63,8 @@ class Ingest final : public store::Writes {
   bool admit(std::vector<std::pair<store::Delivery, Done>>& batch);
   struct ClaimRequest;
   // The second transaction of a round: `finished` deleted and `claims` answered, then the writes.
-  void commit_after_acks(std::vector<int64_t>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes);
-  void requeue_finished(const std::vector<int64_t>& finished);
+  void commit_after_acks(std::vector<store::Held>& finished, std::vector<ClaimRequest>& claims, std::vector<PendingWrite>& writes);
+  void requeue_finished(const std::vector<store::Held>& finished);
 
   store::Inbox& inbox_;
   Handoff handoff_;
@@ -72,7 +72,7 @@ class Ingest final : public store::Writes {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<store::Delivery, Done>> queue_;
-  std::vector<int64_t> completed_;
+  std::vector<store::Held> completed_;
   struct ClaimRequest {
     size_t limit;
     std::chrono::seconds lease;

@@ -86,7 +86,7 @@ void IngestTest::expect_backlog_runs_once_each(Workers& workers, int count, bool
   Ingest::Handoff handoff = to(workers);
   handoff.room = [] { return size_t{0}; };
   Ingest ingest(*inbox, std::move(handoff));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.set_complete([&](store::Held delivery) { ingest.complete(delivery); });
   if (claim_through_writer) {
     workers.set_claim([&](size_t limit, std::chrono::seconds lease) { return ingest.claim(limit, lease); });
   }
@@ -108,7 +108,7 @@ void IngestTest::expect_backlog_runs_once_each(Workers& workers, int count, bool
 TEST_P(IngestTest, AdmittedDeliveriesRunFromMemoryAndFinishedOnesAreDeleted) {
   Workers workers(*inbox, record, 2);
   Ingest ingest(*inbox, to(workers));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.set_complete([&](store::Held delivery) { ingest.complete(delivery); });
   workers.start();
   ASSERT_TRUE(eventually([&] { return workers.room() > 0; })) << "room once the workers found the database empty";
 
@@ -186,7 +186,7 @@ TEST_P(IngestTest, StoppingGivesBatchClaimedDeliveriesNotYetStartedBackToTheQueu
   Ingest::Handoff handoff = to(workers);
   handoff.room = [] { return size_t{0}; };
   Ingest ingest(*inbox, std::move(handoff));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.set_complete([&](store::Held delivery) { ingest.complete(delivery); });
   for (int n = 0; n < 5; ++n) ASSERT_EQ(*submit(ingest, n), store::Admission::kAccepted);
   workers.start();
   ASSERT_TRUE(eventually([&] { return seen_count() == 1; }));
@@ -293,7 +293,7 @@ TEST_P(IngestTest, HandedOverDeliveriesThatWaitedTooLongGoThroughTheDatabaseInst
   Workers workers(*inbox, record_and_hold(release_first.get_future().share(), "payload-0"), 1);
   workers.set_max_wait_in_memory(50ms);
   Ingest ingest(*inbox, to(workers));
-  workers.set_complete([&](int64_t id) { ingest.complete(id); });
+  workers.set_complete([&](store::Held delivery) { ingest.complete(delivery); });
   workers.start();
   ASSERT_TRUE(eventually([&] { return workers.room() > 0; }));
   ASSERT_EQ(*submit(ingest, 0), store::Admission::kAccepted);
@@ -347,7 +347,7 @@ TEST_P(IngestTest, AFinishedDeliveryReportedAfterTheWriterStoppedIsDeletedDirect
   auto claimed = inbox->claim(60s);
   ASSERT_TRUE(claimed && claimed->has_value());
   ingest.stop();
-  ingest.complete((*claimed)->id);
+  ingest.complete((*claimed)->held());
   EXPECT_EQ(in_inbox(), 0);
 }
 
@@ -462,7 +462,7 @@ TEST_P(IngestTest, WhatTheWorkersFinishAndClaimIsWrittenAfterTheAcksNotInTheirTr
   ASSERT_EQ(*inbox->admit({delivery(1), delivery(2)}), (std::vector<store::Admission>{store::Admission::kAccepted, store::Admission::kAccepted}));
   auto running = inbox->claim(60s);
   ASSERT_TRUE(running && running->has_value());
-  const int64_t finished = (*running)->id;
+  const store::Held finished = (*running)->held();
   auto state_of = [&](const std::string& payload) -> std::string {
     auto connection = test_db.database->acquire();
     if (!connection) return "?";

@@ -294,7 +294,7 @@ void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& ste
     if (run.recipe->verify_user_access_at_runtime) run.context["acting_user"] = approver;
     run.context["approver"] = approver;
     run.scope["approver"] = {{"id", approver}};
-    if (Status s = jobs_.advance(run.job.id, run.job.step + 1, run.context.dump()); !s.ok()) return then(s);
+    if (Status s = jobs_.advance(run.job, run.job.step + 1, run.context.dump()); !s.ok()) return then(s);
     return then(Next::kContinue);
   }
 
@@ -327,7 +327,7 @@ void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& ste
       continue_on<Result<json>>(executor_, [this, shared_run, approver, then = std::move(then)](Result<json> posted) mutable {
         Run& run = *shared_run;
         if (!posted) return transient(shared_run, posted.status(), stopped(std::move(then)));
-        if (Status s = jobs_.park(run.job.id, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return then(s);
+        if (Status s = jobs_.park(run.job, js::kAwaitingApproval, approver, "", run.context.dump()); !s.ok()) return then(s);
         tell_requester(run, text_message("I asked <@" + approver + "> to approve *" + slack::escape_mrkdwn(run.recipe->command) +
                                          "*. I will tell you what they decide."));
         then(Next::kStop);
@@ -433,7 +433,7 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
   pending->slot = std::move(slot);
   pending->then = std::move(then);
   // The call goes out only once its start is on disk.
-  jobs_.begin_step(run.job.id, run.job.step, run.job.requester, pending->grant.account, after_write([this, pending](Status started) {
+  jobs_.begin_step(run.job, run.job.step, run.job.requester, pending->grant.account, after_write([this, pending](Status started) {
     if (!started.ok()) {
       pending->slot.leave();
       return pending->then(started);
@@ -526,7 +526,7 @@ void JobRunner::answered(const std::shared_ptr<Call>& call, http::ClientOutcome 
   run.context["shared"] = !personal;
   std::optional<store::AuditEvent> audited;
   if (response->status >= 200 && response->status < 300) audited = std::move(action);
-  jobs_.finish_step(run.job.id, run.job.step, kept.dump(), run.context.dump(), std::move(audited), after_write([call](Status finished) {
+  jobs_.finish_step(run.job, run.job.step, kept.dump(), run.context.dump(), std::move(audited), after_write([call](Status finished) {
     if (!finished.ok()) return call->then(finished);
     call->then(Next::kContinue);
   }));
@@ -562,13 +562,13 @@ store::Jobs::Claimed JobRunner::after_claim(store::Jobs::Claimed next) {
 }
 
 void JobRunner::give_back_step(const Run& run) {
-  jobs_.abandon_step(run.job.id, run.job.step, [](Status s) { log_failure("that a step may run again", s); });
+  jobs_.abandon_step(run.job, run.job.step, [](Status s) { log_failure("that a step may run again", s); });
 }
 
 Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std::string& reason) {
   const recipes::Recipe& recipe = *run.recipe;
   std::string name = app_name(recipe.app);
-  if (Status s = jobs_.park(run.job.id, js::kAwaitingAuth, user_id, recipe.app, run.context.dump()); !s.ok()) return s;
+  if (Status s = jobs_.park(run.job, js::kAwaitingAuth, user_id, recipe.app, run.context.dump()); !s.ok()) return s;
   auto link = links_.connect_link({run.job.team_id, user_id, recipe.app, store::ConnectionMode::kPersonal, run.job.id});
   if (!link) return link.status();
   slack::Message prompt;
@@ -595,7 +595,7 @@ void JobRunner::transient(const RunPtr& run, const Status& why, Done done) {
   if (run->attempt < max_attempts_) {
     spdlog::warn("job {} step {} hit a transient problem (attempt {}), will retry: {}", run->job.id, run->job.step, run->attempt,
                  why.message());
-    return jobs_.requeue(run->job.id, after_write([why = why.message(), done = std::move(done)](Status s) {
+    return jobs_.requeue(run->job, after_write([why = why.message(), done = std::move(done)](Status s) {
       done(s.ok() ? Unavailable(why) : s);
     }));
   }
@@ -618,7 +618,7 @@ void JobRunner::wait_and_retry(const RunPtr& run, std::chrono::milliseconds wait
   // A wait of zero would read as an ordinary failure, which uses up a try.
   wait = std::max<std::chrono::milliseconds>(wait, std::chrono::seconds(1));
   spdlog::info("job {} step {} waits {} ms: {}", run->job.id, run->job.step, wait.count(), why);
-  jobs_.requeue(run->job.id, after_write([why, wait, done = std::move(done)](Status s) {
+  jobs_.requeue(run->job, after_write([why, wait, done = std::move(done)](Status s) {
     done(s.ok() ? Unavailable(why).with_retry_after(wait) : s);
   }));
 }
@@ -655,7 +655,7 @@ void JobRunner::finish(const RunPtr& run, const slack::Message& message, const c
   // Told first, then recorded: a crash in between repeats the message rather than losing
   // it. The worker is free while Slack answers; the outbox keeps what Slack did not take.
   outbox_.start_send(run->reply_to, message, [this, run, state, outcome = std::move(outcome), counted, done = std::move(done)](Status) {
-    jobs_.finish(run->job.id, state, outcome, after_write([this, counted, done](Status finished) {
+    jobs_.finish(run->job, state, outcome, after_write([this, counted, done](Status finished) {
       if (!finished.ok()) return done(finished);
       count(counted);
       done(Status::Ok());

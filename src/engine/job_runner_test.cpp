@@ -66,7 +66,9 @@ struct JobRunnerTest : ::testing::Test {
     job.params = "{}";
     job.reply_to = "{}";
     ASSERT_TRUE(jobs->create(job));
-    ASSERT_TRUE(jobs->park(id, store::job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
+    auto claimed = jobs->claim(id);
+    ASSERT_TRUE(claimed && claimed->has_value());
+    ASSERT_TRUE(jobs->park(**claimed, store::job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
     ASSERT_EQ(*jobs->decide(id, 0, "T1", "U0BOB", true), store::Decision::kRecorded);
   }
 

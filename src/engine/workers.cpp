@@ -21,7 +21,7 @@ Workers::Workers(store::Inbox& inbox, Handle handle, unsigned count, int max_att
 Workers::Workers(store::Inbox& inbox, StartHandle handle, unsigned count, int max_attempts)
     : inbox_(inbox),
       handle_(std::move(handle)),
-      complete_([&inbox](int64_t id) { (void)inbox.complete(id); }),
+      complete_([&inbox](store::Held delivery) { (void)inbox.complete(delivery); }),
       claim_([&inbox](size_t limit, std::chrono::seconds lease) { return inbox.claim_up_to(lease, limit); }),
       count_(count),
       max_attempts_(max_attempts),
@@ -69,13 +69,13 @@ size_t Workers::room() {
 
 void Workers::hand_over(std::vector<store::ClaimedDelivery> claimed) {
   if (claimed.empty()) return;
-  std::vector<int64_t> refused;
+  std::vector<store::Held> refused;
   {
     std::lock_guard lock(mutex_);
     auto now = std::chrono::steady_clock::now();
     for (auto& item : claimed) {
       if (stopping_) {
-        refused.push_back(item.id);
+        refused.push_back(item.held());
       } else {
         ready_.push_back(Handed{std::move(item), now});
       }
@@ -89,11 +89,11 @@ void Workers::hand_over(std::vector<store::ClaimedDelivery> claimed) {
   }
 }
 
-void Workers::give_back(const std::vector<int64_t>& ids) {
-  for (int64_t id : ids) {
+void Workers::give_back(const std::vector<store::Held>& deliveries) {
+  for (const store::Held& delivery : deliveries) {
     // Back to the queue for a worker (or another start) to claim, instead of waiting out the lease.
-    if (Status s = inbox_.release_unstarted(id); !s.ok()) {
-      spdlog::warn("could not give delivery {} back to the queue: {}", id, s.message());
+    if (Status s = inbox_.release_unstarted(delivery); !s.ok()) {
+      spdlog::warn("could not give delivery {} back to the queue: {}", delivery.id, s.message());
     }
   }
 }
@@ -114,22 +114,22 @@ void Workers::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
-  std::vector<int64_t> unstarted;
+  std::vector<store::Held> unstarted;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& handed : ready_) unstarted.push_back(handed.delivery.id);
+    for (const auto& handed : ready_) unstarted.push_back(handed.delivery.held());
     ready_.clear();
   }
   give_back(unstarted);
 }
 
-std::optional<store::ClaimedDelivery> Workers::take_handed_locked(std::vector<int64_t>& stale) {
+std::optional<store::ClaimedDelivery> Workers::take_handed_locked(std::vector<store::Held>& stale) {
   auto now = std::chrono::steady_clock::now();
   while (!ready_.empty()) {
     Handed handed = std::move(ready_.front());
     ready_.pop_front();
     if (now - handed.at <= max_wait_in_memory_) return std::move(handed.delivery);
-    stale.push_back(handed.delivery.id);
+    stale.push_back(handed.delivery.held());
   }
   return std::nullopt;
 }
@@ -164,7 +164,7 @@ std::optional<store::ClaimedDelivery> Workers::next_from_database(uint64_t& seen
 
 std::optional<store::ClaimedDelivery> Workers::next(uint64_t& seen) {
   std::optional<store::ClaimedDelivery> item;
-  std::vector<int64_t> stale;
+  std::vector<store::Held> stale;
   bool ask_database = false;
   {
     std::lock_guard lock(mutex_);
@@ -255,7 +255,7 @@ void Workers::begin(const store::ClaimedDelivery& item) {
   };
   auto early = std::make_shared<Inline>();
   // What settling needs, without the payload: a Finish may be kept while a call is in flight.
-  Ticket ticket{item.id, item.attempts, item.delivery.kind};
+  Ticket ticket{item.id, item.epoch, item.attempts, item.delivery.kind};
   Finish finish = [this, shared = shared_, ticket, early](Status outcome) {
     {
       std::lock_guard lock(early->mutex);
@@ -284,20 +284,20 @@ void Workers::begin(const store::ClaimedDelivery& item) {
 
 void Workers::settle(const Ticket& item, const Status& outcome) {
   if (outcome.ok()) {
-    complete_(item.id);
+    complete_(store::Held{item.id, item.epoch});
   } else {
     auto custom = max_attempts_by_kind_.find(item.kind);
     const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
     if (outcome.code() == ErrorCode::kUnavailable && outcome.retry_after().count() > 0) {
       // The handler decided to wait (a rate limit, a full bulkhead) and bounds how long.
       spdlog::info("delivery {} waits {} ms: {}", item.id, outcome.retry_after().count(), outcome.message());
-      (void)inbox_.defer(item.id, outcome.retry_after());
+      (void)inbox_.defer(store::Held{item.id, item.epoch}, outcome.retry_after());
     } else if (outcome.code() == ErrorCode::kUnavailable && item.attempts < max_attempts) {
       spdlog::warn("delivery {} failed (attempt {}), will retry: {}", item.id, item.attempts, outcome.message());
-      (void)inbox_.release(item.id, std::chrono::seconds(std::min(2 * item.attempts, 60)));
+      (void)inbox_.release(store::Held{item.id, item.epoch}, std::chrono::seconds(std::min(2 * item.attempts, 60)));
     } else {
       spdlog::error("delivery {} failed: {}", item.id, outcome.message());
-      (void)inbox_.fail(item.id, outcome.message());
+      (void)inbox_.fail(store::Held{item.id, item.epoch}, outcome.message());
     }
   }
   bool was_full = false;

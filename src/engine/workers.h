@@ -33,7 +33,7 @@ class Workers {
   // thread) and calls `finish` when it is; the worker is free meanwhile.
   using StartHandle = std::function<void(const store::ClaimedDelivery&, Finish finish)>;
   // Where a finished delivery's id goes; by default it is deleted from the inbox at once.
-  using Complete = std::function<void(int64_t id)>;
+  using Complete = std::function<void(store::Held delivery)>;
   // How queued deliveries are claimed; by default in a transaction of the worker's own.
   using Claim = std::function<Result<std::vector<store::ClaimedDelivery>>(size_t limit, std::chrono::seconds lease)>;
 
@@ -93,6 +93,7 @@ class Workers {
   void begin(const store::ClaimedDelivery& item);
   struct Ticket {
     int64_t id = 0;
+    int64_t epoch = 0;
     int attempts = 0;
     std::string kind;
   };
@@ -105,8 +106,8 @@ class Workers {
     std::chrono::steady_clock::time_point at;
   };
   // Takes the oldest handed-over delivery still fresh enough; stale ones are moved to `stale`.
-  std::optional<store::ClaimedDelivery> take_handed_locked(std::vector<int64_t>& stale);
-  void give_back(const std::vector<int64_t>& ids);
+  std::optional<store::ClaimedDelivery> take_handed_locked(std::vector<store::Held>& stale);
+  void give_back(const std::vector<store::Held>& deliveries);
 
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   store::Inbox& inbox_;

@@ -284,7 +284,7 @@ Status App::start_engine() {
   };
   handoff.notify = [workers = p.workers.get()] { workers->notify(); };
   p.ingest = std::make_unique<engine::Ingest>(*p.inbox, std::move(handoff));
-  p.workers->set_complete([ingest = p.ingest.get()](int64_t id) { ingest->complete(id); });
+  p.workers->set_complete([ingest = p.ingest.get()](store::Held delivery) { ingest->complete(delivery); });
   if (!shared_queue) {
     // The job engine's writes too: on SQLite a worker holding the only write lock would make
     // the acks wait, and many jobs' writes share one commit (and one fsync) this way.

@@ -5,8 +5,8 @@
 
 namespace deputy::store {
 
-Inbox::Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window)
-    : database_(database), clock_(clock), dedupe_window_(dedupe_window) {}
+Inbox::Inbox(Database& database, const Clock& clock, std::chrono::seconds dedupe_window, const Ownership& owner)
+    : database_(database), clock_(clock), dedupe_window_(dedupe_window), owner_(owner) {}
 
 Result<std::vector<Admission>> Inbox::admit(const std::vector<Delivery>& deliveries) {
   InboxBatch batch;
@@ -44,6 +44,7 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
   result.admissions.reserve(batch.deliveries.size());
   const int64_t now = clock_.unix_seconds();
   const int64_t expires = now + dedupe_window_.count();
+  const int64_t epoch = owner_.epoch();
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
     result.backlog.clear();
     result.admissions.clear();
@@ -65,12 +66,12 @@ Result<InboxBatchResult> Inbox::write(const InboxBatch& batch) {
       if (result.claimed.size() < batch.claim_first) {
         // due_at of a working delivery is when its lease runs out (see claim).
         auto inserted = tx.query(
-            "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at) "
-            "VALUES (?, ?, ?, 'working', 1, ?, ?) RETURNING id",
-            {d.team_id, d.kind, d.payload, now, now + batch.lease.count()});
+            "INSERT INTO inbox (team_id, kind, payload, state, attempts, received_at, due_at, owner_epoch) "
+            "VALUES (?, ?, ?, 'working', 1, ?, ?, ?) RETURNING id",
+            {d.team_id, d.kind, d.payload, now, now + batch.lease.count(), epoch});
         if (!inserted) return inserted.status();
         if (inserted->empty()) return Internal("inbox insert returned no id");
-        result.claimed.emplace_back(i, inserted->front().integer(0));
+        result.claimed.emplace_back(i, Held{inserted->front().integer(0), epoch});
       } else {
         queued.push_back(i);
       }
@@ -152,34 +153,35 @@ Status Inbox::claim_in(Connection& tx, int64_t now, std::chrono::seconds lease_f
     found = tx.query(next_abandoned, {now, count});
     if (!found) return found.status();
   }
+  const int64_t epoch = owner_.epoch();
   for (const Row& id : *found) {
     auto rows = tx.query(
-        "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ? WHERE id = ? "
+        "UPDATE inbox SET state = 'working', attempts = attempts + 1, due_at = ?, owner_epoch = ? WHERE id = ? "
         "RETURNING id, attempts, team_id, kind, payload",
-        {now + lease_for.count(), id.integer(0)});
+        {now + lease_for.count(), epoch, id.integer(0)});
     if (!rows) return rows.status();
     if (rows->empty()) continue;
     const Row& row = rows->front();
     claimed.push_back(ClaimedDelivery{row.integer(0), static_cast<int>(row.integer(1)),
-                                      Delivery{row.text(2), row.text(3), row.text(4), {}}});
+                                      Delivery{row.text(2), row.text(3), row.text(4), {}}, epoch});
   }
   return Status::Ok();
 }
 
-Status Inbox::finish_and_claim_in(Connection& tx, const std::vector<int64_t>& finished, size_t limit, std::chrono::seconds lease,
+Status Inbox::finish_and_claim_in(Connection& tx, const std::vector<Held>& finished, size_t limit, std::chrono::seconds lease,
                                   std::vector<ClaimedDelivery>& claimed) {
-  for (int64_t id : finished) {
-    auto deleted = tx.execute("DELETE FROM inbox WHERE id = ?", {id});
+  for (const Held& held : finished) {
+    auto deleted = tx.execute("DELETE FROM inbox WHERE id = ? AND owner_epoch = ?", {held.id, held.epoch});
     if (!deleted) return deleted.status();
   }
   if (limit == 0) return Status::Ok();
   return claim_in(tx, clock_.unix_seconds(), lease, limit, claimed);
 }
 
-Status Inbox::complete(int64_t id) {
+Status Inbox::complete(Held held) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("DELETE FROM inbox WHERE id = ?", {id});
+  auto r = (*lease)->execute("DELETE FROM inbox WHERE id = ? AND owner_epoch = ?", {held.id, held.epoch});
   return r ? Status::Ok() : r.status();
 }
 
@@ -198,49 +200,56 @@ Status Inbox::enqueue_in(Connection& tx, const std::string& team_id, const std::
   return r ? Status::Ok() : r.status();
 }
 
-Status Inbox::release(int64_t id, std::chrono::seconds delay) {
+Status Inbox::release(Held held, std::chrono::seconds delay) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = ? WHERE id = ?",
-                             {clock_.unix_seconds() + delay.count(), id});
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = ?, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
+                             {clock_.unix_seconds() + delay.count(), held.id, held.epoch});
   return r ? Status::Ok() : r.status();
 }
 
-Status Inbox::defer(int64_t id, std::chrono::milliseconds delay) {
+Status Inbox::defer(Held held, std::chrono::milliseconds delay) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   // due_at is in whole seconds and claims compare it with the second now is in: rounding the
   // moment up (not the delay) keeps the wait from ever being shorter than asked.
   const int64_t due_at = (clock_.unix_millis() + std::max<int64_t>(delay.count(), 0) + 999) / 1000;
   auto r = (*lease)->execute(
-      "UPDATE inbox SET state = 'queued', due_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
-      "WHERE id = ? AND state = 'working'",
-      {due_at, id});
+      "UPDATE inbox SET state = 'queued', due_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+      "owner_epoch = NULL WHERE id = ? AND state = 'working' AND owner_epoch = ?",
+      {due_at, held.id, held.epoch});
   return r ? Status::Ok() : r.status();
 }
 
-Status Inbox::release_unstarted(int64_t id) {
+Status Inbox::release_unstarted(Held held) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   auto r = (*lease)->execute(
-      "UPDATE inbox SET state = 'queued', due_at = received_at, attempts = attempts - 1 "
-      "WHERE id = ? AND state = 'working' AND attempts > 0",
-      {id});
+      "UPDATE inbox SET state = 'queued', due_at = received_at, attempts = attempts - 1, owner_epoch = NULL "
+      "WHERE id = ? AND state = 'working' AND attempts > 0 AND owner_epoch = ?",
+      {held.id, held.epoch});
   return r ? Status::Ok() : r.status();
 }
 
-Status Inbox::fail(int64_t id, const std::string& error) {
+Status Inbox::fail(Held held, const std::string& error) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE inbox SET state = 'failed', error = ? WHERE id = ?", {error, id});
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'failed', error = ?, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
+                             {error, held.id, held.epoch});
   return r ? Status::Ok() : r.status();
 }
 
 Status Inbox::requeue_all_working() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = 0 WHERE state = 'working'");
+  auto r = (*lease)->execute("UPDATE inbox SET state = 'queued', due_at = 0, owner_epoch = NULL WHERE state = 'working'");
   return r ? Status::Ok() : r.status();
+}
+
+Result<int64_t> Inbox::release_held_by_in(Connection& tx, int64_t epoch, int64_t now) {
+  // The try it was on stays counted: it may have got as far as acting.
+  return tx.execute("UPDATE inbox SET state = 'queued', due_at = ?, owner_epoch = NULL WHERE state = 'working' AND owner_epoch = ?",
+                    {now, epoch});
 }
 
 Status Inbox::purge_expired_dedupe_keys() {

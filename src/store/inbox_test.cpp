@@ -116,7 +116,7 @@ TEST_P(InboxTest, ALargeBatchIsQueuedWholeInOrderOfArrival) {
     EXPECT_EQ(c.delivery.team_id, "T1");
     EXPECT_EQ(c.delivery.kind, "event");
     EXPECT_EQ(c.attempts, 1);
-    EXPECT_GT(c.id, written->claimed[1].second);
+    EXPECT_GT(c.id, written->claimed[1].second.id);
   }
   EXPECT_EQ(payloads, expected);
 }
@@ -137,8 +137,8 @@ TEST_P(InboxTest, ClaimCompleteAndRetry) {
   auto b = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(b && b->has_value());
   EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "claimed work is not handed out twice";
-  ASSERT_TRUE(inbox->complete((*a)->id).ok());
-  ASSERT_TRUE(inbox->release((*b)->id, std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(inbox->complete((*a)->held()).ok());
+  ASSERT_TRUE(inbox->release((*b)->held(), std::chrono::seconds(10)).ok());
   EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "released work waits for its delay";
   clock.advance(std::chrono::seconds(10));
   auto again = inbox->claim(std::chrono::seconds(60));
@@ -152,15 +152,15 @@ TEST_P(InboxTest, ADeferredDeliveryWaitsWholeSecondsAndIsNotChargedATry) {
   ASSERT_TRUE(a && a->has_value());
   ASSERT_EQ((*a)->attempts, 1);
   clock.advance(std::chrono::milliseconds(900));  // 0.9 s into a second
-  ASSERT_TRUE(inbox->defer((*a)->id, std::chrono::milliseconds(1200)).ok());
+  ASSERT_TRUE(inbox->defer((*a)->held(), std::chrono::milliseconds(1200)).ok());
   clock.advance(std::chrono::milliseconds(1250));
   EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "never sooner than asked, though the queue keeps whole seconds";
   clock.advance(std::chrono::milliseconds(850));  // the next whole second after 1.2 s
   auto again = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(again && again->has_value());
   EXPECT_EQ((*again)->attempts, 1) << "waiting out a rate limit is not a try";
-  ASSERT_TRUE(inbox->complete((*again)->id).ok());
-  ASSERT_TRUE(inbox->defer((*again)->id, std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(inbox->complete((*again)->held()).ok());
+  ASSERT_TRUE(inbox->defer((*again)->held(), std::chrono::milliseconds(0)).ok());
   EXPECT_FALSE(inbox->claim(std::chrono::seconds(60))->has_value()) << "a finished delivery is not brought back";
 }
 
@@ -168,7 +168,7 @@ TEST_P(InboxTest, ClaimUpToTakesSeveralDueDeliveriesOldestFirstAndOnlyOnce) {
   ASSERT_TRUE(inbox->admit({delivery("a"), delivery("b"), delivery("c"), delivery("d")}));
   auto b_later = inbox->claim(std::chrono::seconds(60));  // "a", released to run later than the rest
   ASSERT_TRUE(b_later && b_later->has_value());
-  ASSERT_TRUE(inbox->release((*b_later)->id, std::chrono::seconds(5)).ok());
+  ASSERT_TRUE(inbox->release((*b_later)->held(), std::chrono::seconds(5)).ok());
 
   auto first = inbox->claim_up_to(std::chrono::seconds(60), 2);
   ASSERT_TRUE(first) << first.status().message();
@@ -210,7 +210,7 @@ TEST_P(InboxTest, ABatchWriteStoresTheFirstNewDeliveriesClaimedAndDeletesFinishe
   batch.deliveries = {delivery("dup"), delivery("dup"), delivery("a"), delivery("b")};
   batch.claim_first = 2;
   batch.lease = std::chrono::seconds(60);
-  batch.completed = {(*old)->id};
+  batch.completed = {(*old)->held()};
   auto written = inbox->write(batch);
   ASSERT_TRUE(written) << written.status().message();
   EXPECT_EQ(written->admissions,
@@ -262,11 +262,44 @@ TEST_P(InboxTest, ADeliveryFinishedInTheSameWriteIsNotClaimedAgainAsAbandoned) {
   ASSERT_TRUE(a && a->has_value());
   clock.advance(std::chrono::seconds(61));  // its lease ran out just as it finished
   InboxBatch batch;
-  batch.completed = {(*a)->id};
+  batch.completed = {(*a)->held()};
   batch.claim_queued = 5;
   auto written = inbox->write(batch);
   ASSERT_TRUE(written);
   EXPECT_TRUE(written->backlog.empty());
+  EXPECT_TRUE(inbox->count_by_state()->empty());
+}
+
+TEST_P(InboxTest, ADeliveryTakenOverIsNoLongerItsFormerHoldersToFinishOrGiveBack) {
+  FixedOwnership first_run(7), second_run(8);
+  Inbox former(*test_db.database, clock, std::chrono::seconds(600), first_run);
+  Inbox taker(*test_db.database, clock, std::chrono::seconds(600), second_run);
+  ASSERT_TRUE(former.admit({delivery("a")}));
+  auto mine = former.claim(std::chrono::seconds(300));
+  ASSERT_TRUE(mine && mine->has_value());
+  EXPECT_EQ((*mine)->epoch, 7);
+  {
+    auto connection = test_db.database->acquire();
+    ASSERT_TRUE(connection);
+    auto released = Inbox::release_held_by_in(**connection, 7, clock.unix_seconds());
+    ASSERT_TRUE(released);
+    EXPECT_EQ(*released, 1);
+  }
+  auto theirs = taker.claim(std::chrono::seconds(300));
+  ASSERT_TRUE(theirs && theirs->has_value()) << "back in the queue at once, not after the 300 s lease";
+  EXPECT_EQ((*theirs)->id, (*mine)->id);
+  EXPECT_EQ((*theirs)->epoch, 8);
+  EXPECT_EQ((*theirs)->attempts, 2) << "the try it was on counts";
+
+  const Held stale = (*mine)->held();
+  ASSERT_TRUE(former.complete(stale).ok());
+  ASSERT_TRUE(former.release(stale, std::chrono::seconds(0)).ok());
+  ASSERT_TRUE(former.defer(stale, std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(former.release_unstarted(stale).ok());
+  ASSERT_TRUE(former.fail(stale, "late").ok());
+  EXPECT_EQ(inbox->count_by_state()->at("working"), 1) << "still the new holder's";
+  EXPECT_FALSE(taker.claim(std::chrono::seconds(300))->has_value());
+  ASSERT_TRUE(taker.complete((*theirs)->held()).ok());
   EXPECT_TRUE(inbox->count_by_state()->empty());
 }
 
@@ -278,7 +311,7 @@ TEST_P(InboxTest, AGivenBackDeliveryKeepsItsPlaceByArrival) {
   ASSERT_TRUE(a && a->has_value());
   ASSERT_EQ((*a)->delivery.payload, R"({"k":"a"})");
   clock.advance(std::chrono::seconds(10));
-  ASSERT_TRUE(inbox->release_unstarted((*a)->id).ok());
+  ASSERT_TRUE(inbox->release_unstarted((*a)->held()).ok());
   auto next = inbox->claim(std::chrono::seconds(60));
   ASSERT_TRUE(next && next->has_value());
   EXPECT_EQ((*next)->delivery.payload, R"({"k":"a"})") << "it came before b";

@@ -56,8 +56,8 @@ Status insert_once(Connection& tx, const JobRecord& job, int64_t now) {
 
 }  // namespace
 
-Jobs::Jobs(Database& database, const Clock& clock, std::chrono::seconds lease)
-    : database_(database), clock_(clock), lease_(lease), direct_(database) {}
+Jobs::Jobs(Database& database, const Clock& clock, std::chrono::seconds lease, const Ownership& owner)
+    : database_(database), clock_(clock), lease_(lease), owner_(owner), direct_(database) {}
 
 Result<JobRecord> Jobs::create(const JobRecord& job) {
   auto lease = database_.acquire();
@@ -85,13 +85,15 @@ Result<std::optional<JobRecord>> Jobs::get(const std::string& id) {
 namespace {
 
 Result<std::optional<JobRecord>> claim_in(Connection& tx, const char* where, const std::string& key, int64_t now,
-                                          std::chrono::seconds lease) {
-  auto rows = tx.query(std::string("UPDATE jobs SET state = 'running', lease_until = ?, updated_at = ? WHERE ") + where +
+                                          std::chrono::seconds lease, int64_t epoch) {
+  auto rows = tx.query(std::string("UPDATE jobs SET state = 'running', lease_until = ?, updated_at = ?, owner_epoch = ? WHERE ") + where +
                            " AND (state = 'queued' OR (state = 'running' AND lease_until < ?)) RETURNING " + kJobColumns,
-                       {now + lease.count(), now, key, now});
+                       {now + lease.count(), now, epoch, key, now});
   if (!rows) return rows.status();
   if (rows->empty()) return std::optional<JobRecord>{};
-  return std::optional<JobRecord>{job_from_row(rows->front())};
+  JobRecord claimed = job_from_row(rows->front());
+  claimed.epoch = epoch;
+  return std::optional<JobRecord>{std::move(claimed)};
 }
 
 }  // namespace
@@ -101,8 +103,9 @@ Result<std::optional<JobRecord>> Jobs::claim(const std::string& id) {
   if (!lease) return lease.status();
   const int64_t now = clock_.unix_seconds();
   std::optional<JobRecord> claimed;
+  const int64_t epoch = owner_.epoch();
   Status s = with_write_transaction(**lease, [&](Connection& tx) -> Status {
-    auto taken = claim_in(tx, "id = ?", id, now, lease_);
+    auto taken = claim_in(tx, "id = ?", id, now, lease_, epoch);
     if (!taken) return taken.status();
     claimed = std::move(*taken);
     return Status::Ok();
@@ -117,13 +120,14 @@ namespace {
 // blocking form) or by the Writes (the asynchronous one).
 // A new job goes in already running under this runner's lease: one row written once. Only a
 // delivery handled again finds its job there, and claims it as any other runner would.
-Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seconds lease,
+Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seconds lease, int64_t epoch,
                                    std::shared_ptr<std::optional<JobRecord>> claimed) {
-  return [job = std::move(job), now, lease, claimed](Connection& tx) -> Status {
+  return [job = std::move(job), now, lease, epoch, claimed](Connection& tx) -> Status {
     auto inserted = tx.execute(
         "INSERT INTO jobs (id, origin, team_id, requester, recipe, params, reply_to, state, step, context, created_at, updated_at, "
-        "lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
-        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.context, now, now, now + lease.count()});
+        "lease_until, owner_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+        {job.id, job.origin, job.team_id, job.requester, job.recipe, job.params, job.reply_to, job.context, now, now, now + lease.count(),
+         epoch});
     if (!inserted) return inserted.status();
     if (*inserted == 1) {
       JobRecord running = job;
@@ -133,10 +137,11 @@ Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seco
       running.waiting_app.clear();
       running.outcome.clear();
       running.created_at = running.updated_at = now;
+      running.epoch = epoch;
       *claimed = std::move(running);
       return Status::Ok();
     }
-    auto taken = claim_in(tx, "origin = ?", job.origin, now, lease);
+    auto taken = claim_in(tx, "origin = ?", job.origin, now, lease, epoch);
     if (!taken) return taken.status();
     *claimed = std::move(*taken);
     return Status::Ok();
@@ -147,14 +152,15 @@ Writes::Work create_and_claim_work(JobRecord job, int64_t now, std::chrono::seco
 
 Result<std::optional<JobRecord>> Jobs::create_and_claim(const JobRecord& job) {
   auto claimed = std::make_shared<std::optional<JobRecord>>();
-  if (Status s = direct_.write_now(create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal); !s.ok())
+  if (Status s = direct_.write_now(create_and_claim_work(job, clock_.unix_seconds(), lease_, owner_.epoch(), claimed), Durability::kNormal);
+      !s.ok())
     return s;
   return std::move(*claimed);
 }
 
 void Jobs::create_and_claim(const JobRecord& job, Claimed done) {
   auto claimed = std::make_shared<std::optional<JobRecord>>();
-  writes_->write_for(job.id, create_and_claim_work(job, clock_.unix_seconds(), lease_, claimed), Durability::kNormal,
+  writes_->write_for(job.id, create_and_claim_work(job, clock_.unix_seconds(), lease_, owner_.epoch(), claimed), Durability::kNormal,
                  [claimed, done = std::move(done)](Status s) {
                    if (!s.ok()) return done(std::move(s));
                    done(std::move(*claimed));
@@ -174,8 +180,18 @@ Result<std::optional<StepRecord>> Jobs::step(const std::string& job_id, int step
 
 namespace {
 
-Writes::Work begin_step_work(std::string job_id, int step, std::string actor, std::string acting_as, int64_t now) {
-  return [job_id = std::move(job_id), step, actor = std::move(actor), acting_as = std::move(acting_as), now](Connection& tx) -> Status {
+constexpr const char* kNoLongerHeld = "the job is no longer this process's to run (it was taken over)";
+
+// Whether the claim on `job_id` under `epoch` still stands, inside the transaction.
+Status still_held(Connection& tx, const std::string& job_id, int64_t epoch) {
+  auto rows = tx.query("SELECT 1 FROM jobs WHERE id = ? AND owner_epoch = ?", {job_id, epoch});
+  if (!rows) return rows.status();
+  return rows->empty() ? FailedPrecondition(kNoLongerHeld) : Status::Ok();
+}
+
+Writes::Work begin_step_work(std::string job_id, int64_t epoch, int step, std::string actor, std::string acting_as, int64_t now) {
+  return [job_id = std::move(job_id), epoch, step, actor = std::move(actor), acting_as = std::move(acting_as), now](Connection& tx) -> Status {
+    if (Status held = still_held(tx, job_id, epoch); !held.ok()) return held;
     // A repeated idempotent step overwrites its earlier start.
     auto r = tx.execute(
         "INSERT INTO job_steps (job_id, step, state, actor, acting_as, started_at) VALUES (?, ?, 'started', ?, ?, ?) "
@@ -186,42 +202,44 @@ Writes::Work begin_step_work(std::string job_id, int step, std::string actor, st
   };
 }
 
-Writes::Work finish_step_work(std::string job_id, int step, std::string result, std::string context, std::optional<AuditEvent> audit,
-                              int64_t now) {
-  return [job_id = std::move(job_id), step, result = std::move(result), context = std::move(context), audit = std::move(audit),
+Writes::Work finish_step_work(std::string job_id, int64_t epoch, int step, std::string result, std::string context,
+                              std::optional<AuditEvent> audit, int64_t now) {
+  return [job_id = std::move(job_id), epoch, step, result = std::move(result), context = std::move(context), audit = std::move(audit),
           now](Connection& tx) -> Status {
+    if (Status s = changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
+                                          {int64_t{step + 1}, context, now, job_id, epoch}),
+                               kNoLongerHeld);
+        !s.ok())
+      return s;
     auto r = tx.execute("UPDATE job_steps SET state = 'done', result = ?, finished_at = ? WHERE job_id = ? AND step = ?",
                         {result, now, job_id, int64_t{step}});
     if (Status s = changed_one(r, "step was not begun"); !s.ok()) return s;
-    if (Status s = changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
-                                          {int64_t{step + 1}, context, now, job_id}),
-                               "no such job");
-        !s.ok())
-      return s;
     return audit ? append_audit(tx, *audit, now) : Status::Ok();
   };
 }
 
-Writes::Work abandon_step_work(std::string job_id, int step) {
-  return [job_id = std::move(job_id), step](Connection& tx) -> Status {
+Writes::Work abandon_step_work(std::string job_id, int64_t epoch, int step) {
+  return [job_id = std::move(job_id), epoch, step](Connection& tx) -> Status {
+    if (Status held = still_held(tx, job_id, epoch); !held.ok()) return held;
     auto r = tx.execute("DELETE FROM job_steps WHERE job_id = ? AND step = ? AND state = 'started'", {job_id, int64_t{step}});
     return r ? Status::Ok() : r.status();
   };
 }
 
-Writes::Work finish_work(std::string job_id, std::string state, std::string outcome, int64_t now) {
-  return [job_id = std::move(job_id), state = std::move(state), outcome = std::move(outcome), now](Connection& tx) -> Status {
+Writes::Work finish_work(std::string job_id, int64_t epoch, std::string state, std::string outcome, int64_t now) {
+  return [job_id = std::move(job_id), epoch, state = std::move(state), outcome = std::move(outcome), now](Connection& tx) -> Status {
     return changed_one(tx.execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
-                                  "lease_until = 0 WHERE id = ?",
-                                  {state, outcome, now, job_id}),
-                       "no such job");
+                                  "lease_until = 0, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
+                                  {state, outcome, now, job_id, epoch}),
+                       kNoLongerHeld);
   };
 }
 
-Writes::Work requeue_work(std::string job_id, int64_t now) {
-  return [job_id = std::move(job_id), now](Connection& tx) -> Status {
-    auto r = tx.execute("UPDATE jobs SET state = 'queued', lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running'",
-                        {now, job_id});
+Writes::Work requeue_work(std::string job_id, int64_t epoch, int64_t now) {
+  return [job_id = std::move(job_id), epoch, now](Connection& tx) -> Status {
+    auto r = tx.execute("UPDATE jobs SET state = 'queued', lease_until = 0, owner_epoch = NULL, updated_at = ? "
+                        "WHERE id = ? AND state = 'running' AND owner_epoch = ?",
+                        {now, job_id, epoch});
     return r ? Status::Ok() : r.status();
   };
 }
@@ -230,31 +248,32 @@ Writes::Work requeue_work(std::string job_id, int64_t now) {
 
 // A crash after the app call must not forget that it may have happened: the start of a step
 // and its end are durable.
-Status Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as) {
-  return direct_.write_now(begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable);
+Status Jobs::begin_step(const JobRecord& job, int step, const std::string& actor, const std::string& acting_as) {
+  return direct_.write_now(begin_step_work(job.id, job.epoch, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable);
 }
 
-void Jobs::begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as, Written written) {
-  writes_->write_for(job_id, begin_step_work(job_id, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable, std::move(written));
+void Jobs::begin_step(const JobRecord& job, int step, const std::string& actor, const std::string& acting_as, Written written) {
+  writes_->write_for(job.id, begin_step_work(job.id, job.epoch, step, actor, acting_as, clock_.unix_seconds()), Durability::kDurable,
+                     std::move(written));
 }
 
-Status Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+Status Jobs::finish_step(const JobRecord& job, int step, const std::string& result, const std::string& context,
                          const std::optional<AuditEvent>& audit) {
-  return direct_.write_now(finish_step_work(job_id, step, result, context, audit, clock_.unix_seconds()), Durability::kDurable);
+  return direct_.write_now(finish_step_work(job.id, job.epoch, step, result, context, audit, clock_.unix_seconds()), Durability::kDurable);
 }
 
-void Jobs::finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+void Jobs::finish_step(const JobRecord& job, int step, const std::string& result, const std::string& context,
                        std::optional<AuditEvent> audit, Written written) {
-  writes_->write_for(job_id, finish_step_work(job_id, step, result, context, std::move(audit), clock_.unix_seconds()), Durability::kDurable,
-                 std::move(written));
+  writes_->write_for(job.id, finish_step_work(job.id, job.epoch, step, result, context, std::move(audit), clock_.unix_seconds()),
+                     Durability::kDurable, std::move(written));
 }
 
-Status Jobs::abandon_step(const std::string& job_id, int step) {
-  return direct_.write_now(abandon_step_work(job_id, step), Durability::kNormal);
+Status Jobs::abandon_step(const JobRecord& job, int step) {
+  return direct_.write_now(abandon_step_work(job.id, job.epoch, step), Durability::kNormal);
 }
 
-void Jobs::abandon_step(const std::string& job_id, int step, Written written) {
-  writes_->write_for(job_id, abandon_step_work(job_id, step), Durability::kNormal, std::move(written));
+void Jobs::abandon_step(const JobRecord& job, int step, Written written) {
+  writes_->write_for(job.id, abandon_step_work(job.id, job.epoch, step), Durability::kNormal, std::move(written));
 }
 
 void Jobs::audit(const std::string& job_id, AuditEvent event, Written written) {
@@ -262,30 +281,31 @@ void Jobs::audit(const std::string& job_id, AuditEvent event, Written written) {
                  Durability::kNormal, std::move(written));
 }
 
-Status Jobs::advance(const std::string& job_id, int next_step, const std::string& context) {
+Status Jobs::advance(const JobRecord& job, int next_step, const std::string& context) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  return changed_one((*lease)->execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ?",
-                                       {int64_t{next_step}, context, clock_.unix_seconds(), job_id}),
-                     "no such job");
+  return changed_one((*lease)->execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
+                                       {int64_t{next_step}, context, clock_.unix_seconds(), job.id, job.epoch}),
+                     kNoLongerHeld);
 }
 
-Status Jobs::park(const std::string& job_id, const std::string& state, const std::string& waiting_user,
-                  const std::string& waiting_app, const std::string& context) {
+Status Jobs::park(const JobRecord& job, const std::string& state, const std::string& waiting_user, const std::string& waiting_app,
+                  const std::string& context) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   return changed_one((*lease)->execute("UPDATE jobs SET state = ?, waiting_user = ?, waiting_app = ?, context = ?, updated_at = ?, "
-                                       "lease_until = 0 WHERE id = ?",
-                                       {state, waiting_user, waiting_app, context, clock_.unix_seconds(), job_id}),
-                     "no such job");
+                                       "lease_until = 0, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
+                                       {state, waiting_user, waiting_app, context, clock_.unix_seconds(), job.id, job.epoch}),
+                     kNoLongerHeld);
 }
 
-Status Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome) {
-  return direct_.write_now(finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal);
+Status Jobs::finish(const JobRecord& job, const std::string& state, const std::string& outcome) {
+  return direct_.write_now(finish_work(job.id, job.epoch, state, outcome, clock_.unix_seconds()), Durability::kNormal);
 }
 
-void Jobs::finish(const std::string& job_id, const std::string& state, const std::string& outcome, Written written) {
-  writes_->write_for(job_id, finish_work(job_id, state, outcome, clock_.unix_seconds()), Durability::kNormal, std::move(written));
+void Jobs::finish(const JobRecord& job, const std::string& state, const std::string& outcome, Written written) {
+  writes_->write_for(job.id, finish_work(job.id, job.epoch, state, outcome, clock_.unix_seconds()), Durability::kNormal,
+                     std::move(written));
 }
 
 Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_id, const std::string& team_id,
@@ -303,12 +323,12 @@ Result<std::optional<std::string>> Jobs::cancel_waiting(const std::string& job_i
   return std::optional<std::string>{rows->front().text(0)};
 }
 
-Status Jobs::requeue(const std::string& job_id) {
-  return direct_.write_now(requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal);
+Status Jobs::requeue(const JobRecord& job) {
+  return direct_.write_now(requeue_work(job.id, job.epoch, clock_.unix_seconds()), Durability::kNormal);
 }
 
-void Jobs::requeue(const std::string& job_id, Written written) {
-  writes_->write_for(job_id, requeue_work(job_id, clock_.unix_seconds()), Durability::kNormal, std::move(written));
+void Jobs::requeue(const JobRecord& job, Written written) {
+  writes_->write_for(job.id, requeue_work(job.id, job.epoch, clock_.unix_seconds()), Durability::kNormal, std::move(written));
 }
 
 Result<std::vector<std::string>> Jobs::resume_after_login(const std::string& team_id, const std::string& user_id,
@@ -374,10 +394,16 @@ Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::st
   return decision;
 }
 
+Result<int64_t> Jobs::release_held_by_in(Connection& tx, int64_t epoch, int64_t now) {
+  return tx.execute("UPDATE jobs SET state = 'queued', lease_until = 0, owner_epoch = NULL, updated_at = ? "
+                    "WHERE state = 'running' AND owner_epoch = ?",
+                    {now, epoch});
+}
+
 Status Jobs::release_all_running() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  auto r = (*lease)->execute("UPDATE jobs SET lease_until = 0 WHERE state = 'running'");
+  auto r = (*lease)->execute("UPDATE jobs SET lease_until = 0, owner_epoch = NULL WHERE state = 'running'");
   return r ? Status::Ok() : r.status();
 }
 

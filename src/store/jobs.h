@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "store/connections.h"
 #include "store/database.h"
+#include "store/ownership.h"
 #include "store/writes.h"
 
 namespace deputy::store {
@@ -43,6 +44,9 @@ struct JobRecord {
   std::string outcome;           // the final message, for people and the audit
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  // The epoch of the claim this process holds it under (a claimed job only): the holder's
+  // changes below are made only while that claim stands.
+  int64_t epoch = 0;
 };
 
 namespace step_state {
@@ -67,7 +71,8 @@ class Jobs {
   using Written = Writes::Written;
   using Claimed = std::function<void(Result<std::optional<JobRecord>>)>;
 
-  Jobs(Database& database, const Clock& clock, std::chrono::seconds lease = std::chrono::seconds(300));
+  // Claims are stamped with `owner`'s epoch at the moment they are made.
+  Jobs(Database& database, const Clock& clock, std::chrono::seconds lease = std::chrono::seconds(300), const Ownership& owner = unowned());
 
   // Where the asynchronous forms below write (the single writer on SQLite); until set, each
   // writes in a transaction of its own on the calling thread.
@@ -85,32 +90,36 @@ class Jobs {
   void create_and_claim(const JobRecord& job, Claimed claimed);
 
   Result<std::optional<StepRecord>> step(const std::string& job_id, int step);
+
+  // What the holder of a claimed job does with it. Each fails with FailedPrecondition, and
+  // changes nothing, once the claim no longer stands (the job was taken over).
+  //
   // Records that a step is about to call the app. Durable, so a crash after the call
   // cannot forget that it may have happened.
-  Status begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as);
-  void begin_step(const std::string& job_id, int step, const std::string& actor, const std::string& acting_as, Written written);
+  Status begin_step(const JobRecord& job, int step, const std::string& actor, const std::string& acting_as);
+  void begin_step(const JobRecord& job, int step, const std::string& actor, const std::string& acting_as, Written written);
   // The step's result and the job's new context, in one transaction; the job moves to step + 1.
   // `audit`, when given, is appended to the audit log in the same transaction.
-  Status finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+  Status finish_step(const JobRecord& job, int step, const std::string& result, const std::string& context,
                      const std::optional<AuditEvent>& audit = std::nullopt);
-  void finish_step(const std::string& job_id, int step, const std::string& result, const std::string& context,
+  void finish_step(const JobRecord& job, int step, const std::string& result, const std::string& context,
                    std::optional<AuditEvent> audit, Written written);
-
   // The app refused the call (it did not happen): the step may run again.
-  Status abandon_step(const std::string& job_id, int step);
-  void abandon_step(const std::string& job_id, int step, Written written);
-  // An audit entry about a job, written in order with that job's writes around it.
-  void audit(const std::string& job_id, AuditEvent event, Written written);
+  Status abandon_step(const JobRecord& job, int step);
+  void abandon_step(const JobRecord& job, int step, Written written);
   // Moves past a step that needs no app call (a decided approval).
-  Status advance(const std::string& job_id, int next_step, const std::string& context);
-
-  Status park(const std::string& job_id, const std::string& state, const std::string& waiting_user,
-              const std::string& waiting_app, const std::string& context);
-  Status finish(const std::string& job_id, const std::string& state, const std::string& outcome);
-  void finish(const std::string& job_id, const std::string& state, const std::string& outcome, Written written);
+  Status advance(const JobRecord& job, int next_step, const std::string& context);
+  Status park(const JobRecord& job, const std::string& state, const std::string& waiting_user, const std::string& waiting_app,
+              const std::string& context);
+  Status finish(const JobRecord& job, const std::string& state, const std::string& outcome);
+  void finish(const JobRecord& job, const std::string& state, const std::string& outcome, Written written);
   // A transient failure: back to queued, to be driven again by a retried delivery.
-  Status requeue(const std::string& job_id);
-  void requeue(const std::string& job_id, Written written);
+  Status requeue(const JobRecord& job);
+  void requeue(const JobRecord& job, Written written);
+
+  // An audit entry about a job, written in order with that job's writes around it. It is a
+  // record of what happened, so it is kept whoever holds the job now.
+  void audit(const std::string& job_id, AuditEvent event, Written written);
 
   // Jobs parked for this person's login to `app` go back to the queue, each with an inbox
   // delivery that drives it, in the same transaction. Returns their ids.
@@ -130,6 +139,9 @@ class Jobs {
 
   // After a crash of the only process (SQLite), running jobs are free to be claimed again.
   Status release_all_running();
+  // Inside the caller's transaction: every job the run `epoch` held goes back to the queue, to
+  // be driven by its delivery, which goes back with it. Returns how many.
+  static Result<int64_t> release_held_by_in(Connection& tx, int64_t epoch, int64_t now);
   Result<std::map<std::string, int64_t>> count_by_state();
   Result<std::vector<JobRecord>> recent(const std::string& team_id, size_t limit);
 
@@ -137,6 +149,7 @@ class Jobs {
   Database& database_;
   const Clock& clock_;
   std::chrono::seconds lease_;
+  const Ownership& owner_;
   DirectWrites direct_;
   Writes* writes_ = &direct_;
 };

@@ -30,6 +30,13 @@ struct JobsTest : ::testing::TestWithParam<std::string> {
     return j;
   }
 
+  // The job claimed, as its runner holds it.
+  JobRecord held(const std::string& id) {
+    auto claimed = jobs->claim(id);
+    EXPECT_TRUE(claimed && claimed->has_value()) << id << " could not be claimed";
+    return claimed && claimed->has_value() ? **claimed : JobRecord{};
+  }
+
   JobRecord make(const std::string& id, const std::string& origin) {
     JobRecord j = unstored(id, origin);
     auto stored = jobs->create(j);
@@ -53,8 +60,9 @@ TEST_P(JobsTest, OnlyOneRunnerHoldsAJobUntilItsLeaseRunsOut) {
   clock.advance(std::chrono::seconds(301));
   EXPECT_TRUE(jobs->claim("J1")->has_value());
   ASSERT_TRUE(jobs->release_all_running().ok());
-  EXPECT_TRUE(jobs->claim("J1")->has_value());
-  ASSERT_TRUE(jobs->finish("J1", job_state::kSucceeded, "done").ok());
+  auto again = jobs->claim("J1");
+  ASSERT_TRUE(again && again->has_value());
+  ASSERT_TRUE(jobs->finish(**again, job_state::kSucceeded, "done").ok());
   EXPECT_FALSE(jobs->claim("J1")->has_value());
 }
 
@@ -83,7 +91,7 @@ TEST_P(JobsTest, CreatedAndClaimedInOneWriteOncePerOriginAndOnlyByOneRunner) {
   auto after_lease = jobs->create_and_claim(job);
   ASSERT_TRUE(after_lease && after_lease->has_value());
   EXPECT_EQ((*after_lease)->id, "J1") << "still the one job of that delivery";
-  ASSERT_TRUE(jobs->finish("J1", job_state::kSucceeded, "done").ok());
+  ASSERT_TRUE(jobs->finish(**after_lease, job_state::kSucceeded, "done").ok());
   clock.advance(std::chrono::seconds(301));
   EXPECT_FALSE(jobs->create_and_claim(job)->has_value()) << "a finished job is not run again";
   EXPECT_FALSE(jobs->get("J2")->has_value());
@@ -91,21 +99,21 @@ TEST_P(JobsTest, CreatedAndClaimedInOneWriteOncePerOriginAndOnlyByOneRunner) {
 
 TEST_P(JobsTest, StepOutcomesAreRecordedOnceAndAdvanceTheJob) {
   make("J1", "d1");
-  ASSERT_TRUE(jobs->claim("J1")->has_value());
+  JobRecord job1 = held("J1");
   EXPECT_FALSE(jobs->step("J1", 0)->has_value());
-  ASSERT_TRUE(jobs->begin_step("J1", 0, "U1", "alice@example.com").ok());
+  ASSERT_TRUE(jobs->begin_step(job1, 0, "U1", "alice@example.com").ok());
   EXPECT_EQ((*jobs->step("J1", 0))->state, step_state::kStarted);
   // An idempotent step may begin again; a finished one may not.
-  ASSERT_TRUE(jobs->begin_step("J1", 0, "U1", "alice@example.com").ok());
-  ASSERT_TRUE(jobs->finish_step("J1", 0, R"({"id":"006"})", R"({"steps":{"create":{"id":"006"}}})").ok());
-  EXPECT_FALSE(jobs->begin_step("J1", 0, "U1", "x").ok());
+  ASSERT_TRUE(jobs->begin_step(job1, 0, "U1", "alice@example.com").ok());
+  ASSERT_TRUE(jobs->finish_step(job1, 0, R"({"id":"006"})", R"({"steps":{"create":{"id":"006"}}})").ok());
+  EXPECT_FALSE(jobs->begin_step(job1, 0, "U1", "x").ok());
   auto job = jobs->get("J1");
   EXPECT_EQ((*job)->step, 1);
   EXPECT_EQ((*job)->context, R"({"steps":{"create":{"id":"006"}}})");
   EXPECT_EQ((*jobs->step("J1", 0))->result, R"({"id":"006"})");
 
-  ASSERT_TRUE(jobs->begin_step("J1", 1, "U1", "x").ok());
-  ASSERT_TRUE(jobs->abandon_step("J1", 1).ok());
+  ASSERT_TRUE(jobs->begin_step(job1, 1, "U1", "x").ok());
+  ASSERT_TRUE(jobs->abandon_step(job1, 1).ok());
   EXPECT_FALSE(jobs->step("J1", 1)->has_value());
 }
 
@@ -113,9 +121,9 @@ TEST_P(JobsTest, ALoginResumesTheJobsWaitingForItWithADeliveryEach) {
   make("J1", "d1");
   make("J2", "d2");
   make("J3", "d3");
-  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
-  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "box", "{}").ok());
-  ASSERT_TRUE(jobs->park("J3", job_state::kAwaitingAuth, "U2", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J1"), job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J2"), job_state::kAwaitingAuth, "U1", "box", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J3"), job_state::kAwaitingAuth, "U2", "salesforce", "{}").ok());
   auto resumed = jobs->resume_after_login("T1", "U1", "salesforce");
   ASSERT_TRUE(resumed) << resumed.status().message();
   EXPECT_EQ(*resumed, std::vector<std::string>{"J1"});
@@ -133,10 +141,10 @@ TEST_P(JobsTest, AFailedLoginCancelsOnlyTheRequestersJobStillWaitingForThatLogin
   make("J1", "d1");
   make("J2", "d2");
   make("J3", "d3");
-  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
-  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J1"), job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J2"), job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
   // J3 waits for its approver's login, not its requester's.
-  ASSERT_TRUE(jobs->park("J3", job_state::kAwaitingAuth, "U0BOB", "salesforce", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J3"), job_state::kAwaitingAuth, "U0BOB", "salesforce", "{}").ok());
   const int64_t link_made = clock.unix_seconds();
   auto cancel = [&](const std::string& job, const std::string& team, const std::string& user, const std::string& app) {
     auto r = jobs->cancel_waiting(job, team, user, app, link_made, "the Salesforce login failed");
@@ -153,16 +161,18 @@ TEST_P(JobsTest, AFailedLoginCancelsOnlyTheRequestersJobStillWaitingForThatLogin
   EXPECT_EQ((*jobs->get("J3"))->state, job_state::kAwaitingAuth);
   EXPECT_FALSE(cancel("J1", "T1", "U1", "salesforce")) << "once";
 
-  // J2 is parked again later, with a newer link: the old link's failure no longer cancels it.
+  // J2 runs again later (the person logged in) and is parked again, with a newer link: the
+  // old link's failure no longer cancels it.
   clock.advance(std::chrono::seconds(30));
-  ASSERT_TRUE(jobs->park("J2", job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
+  ASSERT_EQ(*jobs->resume_after_login("T1", "U1", "salesforce"), std::vector<std::string>{"J2"});
+  ASSERT_TRUE(jobs->park(held("J2"), job_state::kAwaitingAuth, "U1", "salesforce", "{}").ok());
   EXPECT_FALSE(cancel("J2", "T1", "U1", "salesforce")) << "a stale link";
   EXPECT_EQ(*jobs->resume_after_login("T1", "U1", "salesforce"), std::vector<std::string>{"J2"});
 }
 
 TEST_P(JobsTest, OnlyTheApproverDecidesAndOnlyOnce) {
   make("J1", "d1");
-  ASSERT_TRUE(jobs->park("J1", job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
+  ASSERT_TRUE(jobs->park(held("J1"), job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
   EXPECT_EQ(*jobs->decide("J1", 0, "T1", "U0EVE", true), Decision::kNotTheApprover);
   EXPECT_EQ(*jobs->decide("J1", 0, "T2", "U0BOB", true), Decision::kNotTheApprover) << "the approver's id in another workspace";
   EXPECT_EQ(*jobs->decide("J1", 3, "T1", "U0BOB", true), Decision::kNotWaiting);
@@ -174,6 +184,48 @@ TEST_P(JobsTest, OnlyTheApproverDecidesAndOnlyOnce) {
   EXPECT_EQ((*step)->state, step_state::kApproved);
   EXPECT_EQ((*step)->actor, "U0BOB");
   EXPECT_EQ((*jobs->get("J1"))->state, job_state::kQueued);
+}
+
+TEST_P(JobsTest, AJobTakenOverCanNoLongerBeChangedByItsFormerHolder) {
+  FixedOwnership first_run(41), second_run(42);
+  Jobs former(*db.database, clock, std::chrono::seconds(300), first_run);
+  Jobs taker(*db.database, clock, std::chrono::seconds(300), second_run);
+  JobRecord job = unstored("J1", "d1");
+  auto mine = former.create_and_claim(job);
+  ASSERT_TRUE(mine && mine->has_value());
+  EXPECT_EQ((*mine)->epoch, 41);
+  ASSERT_TRUE(former.begin_step(**mine, 0, "U1", "alice@example.com").ok());
+
+  // The first run stopped answering: its jobs go back to the queue and another run claims it.
+  {
+    auto connection = db.database->acquire();
+    ASSERT_TRUE(connection);
+    auto released = Jobs::release_held_by_in(**connection, 41, clock.unix_seconds());
+    ASSERT_TRUE(released);
+    EXPECT_EQ(*released, 1);
+  }
+  auto theirs = taker.claim("J1");
+  ASSERT_TRUE(theirs && theirs->has_value()) << "taken over at once, not after the 300 s lease";
+  EXPECT_EQ((*theirs)->epoch, 42);
+
+  // Everything the former holder still tries changes nothing.
+  const JobRecord& stale = **mine;
+  for (const Status& s : {former.finish_step(stale, 0, "{}", R"({"late":true})"), former.begin_step(stale, 1, "U1", "x"),
+                          former.abandon_step(stale, 0), former.advance(stale, 5, "{}"),
+                          former.park(stale, job_state::kAwaitingAuth, "U1", "salesforce", "{}"), former.requeue(stale),
+                          former.finish(stale, job_state::kSucceeded, "done twice")}) {
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.message();
+    }
+  }
+  auto now = jobs->get("J1");
+  ASSERT_TRUE(now && now->has_value());
+  EXPECT_EQ((*now)->state, job_state::kRunning);
+  EXPECT_EQ((*now)->step, 0);
+  EXPECT_EQ((*now)->context, job.context);
+  EXPECT_EQ((*jobs->step("J1", 0))->state, step_state::kStarted) << "the step it may have sent stays in doubt for the new holder";
+  EXPECT_FALSE(jobs->step("J1", 1)->has_value());
+  ASSERT_TRUE(taker.finish(**theirs, job_state::kFailed, "in doubt").ok()) << "the new holder's changes go through";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JobsTest, ::testing::Values("sqlite", "postgres"), [](const auto& info) { return info.param; });

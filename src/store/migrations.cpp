@@ -154,6 +154,25 @@ CREATE TABLE refresh_leases (
 DROP INDEX jobs_waiting;
 CREATE INDEX jobs_waiting ON jobs (team_id, waiting_user, waiting_app) WHERE state = 'awaiting_auth'
 )SQL"},
+      // Each run of a Deputy process, with its heartbeat (milliseconds by the database's own
+      // clock). A claim on a delivery or a job carries the epoch of the run that holds it, and
+      // every change its holder makes is conditional on it: a run whose heartbeats stopped is
+      // taken over by the others, and can change nothing it held once it comes back.
+      {7, R"SQL(
+CREATE TABLE processes (
+  epoch {id},
+  host TEXT NOT NULL,
+  pid BIGINT NOT NULL,
+  started_at BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL,
+  ended_at BIGINT
+);
+CREATE INDEX processes_alive ON processes (heartbeat_at) WHERE ended_at IS NULL;
+ALTER TABLE inbox ADD COLUMN owner_epoch BIGINT;
+ALTER TABLE jobs ADD COLUMN owner_epoch BIGINT;
+CREATE INDEX inbox_owner ON inbox (owner_epoch) WHERE state = 'working';
+CREATE INDEX jobs_owner ON jobs (owner_epoch) WHERE state = 'running'
+)SQL"},
   };
   return kMigrations;
 }
