@@ -19,6 +19,7 @@ enum class ErrorCode {
   kUnauthenticated,
   kFailedPrecondition,
   kUnavailable,  // transient: retrying may help
+  kAborted,      // the work is no longer this process's: another took it over
   kInternal,
 };
 
@@ -52,6 +53,7 @@ inline Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(
 inline Status Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) { return {ErrorCode::kFailedPrecondition, std::move(m)}; }
+inline Status Aborted(std::string m) { return {ErrorCode::kAborted, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {ErrorCode::kPermissionDenied, std::move(m)}; }
 inline Status Unauthenticated(std::string m) { return {ErrorCode::kUnauthenticated, std::move(m)}; }
 

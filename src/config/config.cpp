@@ -110,6 +110,8 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
                       read_scalar(source, server, "jobs_in_flight_per_person", "server.jobs_in_flight_per_person",
                                   s.jobs_in_flight_per_person),
                       read_scalar(source, server, "job_max_wait_seconds", "server.job_max_wait_seconds", s.job_max_wait_seconds),
+                      read_scalar(source, server, "heartbeat_seconds", "server.heartbeat_seconds", s.heartbeat_seconds),
+                      read_scalar(source, server, "takeover_seconds", "server.takeover_seconds", s.takeover_seconds),
                       read_scalar(source, server, "outbound_connections_per_host", "server.outbound_connections_per_host",
                                   s.outbound_connections_per_host),
                       read_scalar(source, server, "outbound_ca_file", "server.outbound_ca_file", s.outbound_ca_file),
@@ -122,11 +124,19 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     if (s.jobs_in_flight == 0) return field_error(source, server["jobs_in_flight"], "server.jobs_in_flight", "must be at least 1");
     for (auto [name, value] : {std::pair<const char*, unsigned>{"jobs_in_flight_per_app", s.jobs_in_flight_per_app},
                                {"jobs_in_flight_per_person", s.jobs_in_flight_per_person},
-                               {"job_max_wait_seconds", s.job_max_wait_seconds}}) {
+                               {"job_max_wait_seconds", s.job_max_wait_seconds},
+                               {"heartbeat_seconds", s.heartbeat_seconds}}) {
       if (value == 0) return field_error(source, server[name], std::string("server.") + name, "must be at least 1");
     }
     if (s.outbound_connections_per_host == 0) {
       return field_error(source, server["outbound_connections_per_host"], "server.outbound_connections_per_host", "must be at least 1");
+    }
+    if (s.takeover_seconds < 3 * s.heartbeat_seconds) {
+      // A process stops starting work two heartbeats before it could be taken over; with less
+      // room than that it would stop at every late heartbeat.
+      return field_error(source, server[server["takeover_seconds"] ? "takeover_seconds" : "heartbeat_seconds"], "server.takeover_seconds",
+                         "must be at least three heartbeats (3 × server.heartbeat_seconds = " + std::to_string(3 * s.heartbeat_seconds) +
+                             " s)");
     }
     if (s.worker_nice < 0 || s.worker_nice > 19) {
       return field_error(source, server["worker_nice"], "server.worker_nice", "must be from 0 (same as the ack path) to 19");

@@ -60,6 +60,10 @@ struct ServerSettings {
   unsigned jobs_in_flight_per_person = 16;
   // How long a command may wait out rate limits and busy apps before the person is told.
   unsigned job_max_wait_seconds = 900;
+  // Several processes on one PostgreSQL: each heartbeats this often, and one silent for the
+  // takeover time (by the database's clock) has its work taken over by the others.
+  unsigned heartbeat_seconds = 2;
+  unsigned takeover_seconds = 10;
   // Outbound HTTP: connections to one host at most (apps, token endpoints, Slack), and a CA
   // bundle to trust instead of the system's (a company's own CA); proxies come from the
   // environment (https_proxy, http_proxy, no_proxy).

@@ -443,6 +443,14 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
 }
 
 void JobRunner::send(std::shared_ptr<Call> call) {
+  // Its start is written under this process's claim; the call goes out only if no other
+  // process can have taken the job over since (a paused process that comes back sends nothing).
+  if (!jobs_.owner().may_act_for(call->run->job.epoch)) {
+    call->slot.leave();
+    // Not sent: the step may run again, whoever runs it.
+    give_back_step(*call->run);
+    return not_held(call->run, stopped(call->then));
+  }
   http::ClientRequest authorized = call->request;
   authorized.headers.emplace_back("Authorization", "Bearer " + call->grant.access_token);
   // The executor is taken now: the answer may come after this runner has stopped, and then
@@ -588,6 +596,13 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
   return Status::Ok();
 }
 
+void JobRunner::not_held(const RunPtr& run, Done done) {
+  if (jobs_.owner().epoch() != run->job.epoch) return done(Aborted("the job was taken over by another process"));
+  // Still this run's, but its heartbeat is late: back to the queue, to run once it is not.
+  transient(run, Unavailable("this process's heartbeat to the database is late").with_retry_after(std::chrono::seconds(2)),
+            std::move(done));
+}
+
 void JobRunner::transient(const RunPtr& run, const Status& why, Done done) {
   // Trouble that says when it passes (a rate limit) is waited out without using a try.
   if (why.retry_after().count() > 0)
@@ -654,6 +669,8 @@ void JobRunner::finish(const RunPtr& run, const slack::Message& message, const c
                        Done done) {
   // Told first, then recorded: a crash in between repeats the message rather than losing
   // it. The worker is free while Slack answers; the outbox keeps what Slack did not take.
+  // A process that may have been taken over tells nobody: the job's new holder answers.
+  if (!jobs_.owner().may_act_for(run->job.epoch)) return not_held(run, std::move(done));
   outbox_.start_send(run->reply_to, message, [this, run, state, outcome = std::move(outcome), counted, done = std::move(done)](Status) {
     jobs_.finish(run->job, state, outcome, after_write([this, counted, done](Status finished) {
       if (!finished.ok()) return done(finished);

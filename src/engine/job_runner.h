@@ -116,6 +116,9 @@ class JobRunner final : public oauth::LoginListener {
   void send(std::shared_ptr<Call> call);
   void answered(const std::shared_ptr<Call>& call, http::ClientOutcome outcome);
   // The ends of a run: each calls `done` once, perhaps after Slack has answered.
+  // What happens to a job this process may not act on now: left to whoever took it over, or
+  // put back in the queue while this process's heartbeat is late.
+  void not_held(const RunPtr& run, Done done);
   void transient(const RunPtr& run, const Status& why, Done done);
   // Back to the queue for `wait`, as no try (a rate limit, a full bulkhead), unless that
   // would keep the person waiting past max_wait.

@@ -200,6 +200,7 @@ void Workers::loop() {
   while (true) {
     std::function<void()> task;
     bool may_start = false;
+    bool held = true;
     {
       std::lock_guard lock(mutex_);
       if (shared_->closed) return;
@@ -208,7 +209,9 @@ void Workers::loop() {
         shared_->tasks.pop_front();
       } else {
         // The slot is taken before looking for work, so two workers cannot both take the last.
-        may_start = !stopping_ && in_flight_ < max_in_flight_;
+        // A process whose heartbeat is late claims nothing: the others may be taking its work.
+        held = inbox_.owner().fresh();
+        may_start = !stopping_ && held && in_flight_ < max_in_flight_;
         if (may_start) ++in_flight_;
       }
     }
@@ -238,7 +241,7 @@ void Workers::loop() {
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, kPollInterval, [&] {
       if (shared_->closed || !shared_->tasks.empty()) return true;
-      if (stopping_ || in_flight_ >= max_in_flight_) return false;
+      if (stopping_ || in_flight_ >= max_in_flight_ || !held) return false;
       return !may_start || !ready_.empty() || signals_ != seen;
     });
   }
@@ -246,6 +249,14 @@ void Workers::loop() {
 
 // The caller has taken a slot for it (in_flight_); settle() gives it back.
 void Workers::begin(const store::ClaimedDelivery& item) {
+  if (!inbox_.owner().may_act_for(item.epoch)) {
+    // Claimed by an earlier run of this process (taken over since), or its heartbeat is late:
+    // not started. Given back if it is still this run's; a taken-over one is not ours to touch.
+    spdlog::info("delivery {} not started: this process no longer holds its heartbeat for it", item.id);
+    give_back({item.held()});
+    leave_slot();
+    return;
+  }
   // A handler that finishes before it returns (most do) is settled here, with no hand-off.
   struct Inline {
     std::mutex mutex;
@@ -285,6 +296,9 @@ void Workers::begin(const store::ClaimedDelivery& item) {
 void Workers::settle(const Ticket& item, const Status& outcome) {
   if (outcome.ok()) {
     complete_(store::Held{item.id, item.epoch});
+  } else if (outcome.code() == ErrorCode::kAborted) {
+    // Taken over while it ran: its new holder settles it.
+    spdlog::info("delivery {} left to the process that took it over: {}", item.id, outcome.message());
   } else {
     auto custom = max_attempts_by_kind_.find(item.kind);
     const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;
@@ -300,6 +314,10 @@ void Workers::settle(const Ticket& item, const Status& outcome) {
       (void)inbox_.fail(store::Held{item.id, item.epoch}, outcome.message());
     }
   }
+  leave_slot();
+}
+
+void Workers::leave_slot() {
   bool was_full = false;
   bool stopping = false;
   {

@@ -98,6 +98,8 @@ class Workers {
     std::string kind;
   };
   void settle(const Ticket& item, const Status& outcome);
+  // Gives back the slot a started (or refused) delivery took.
+  void leave_slot();
   // The next delivery to run, from memory or the database; `seen` tracks answered signals.
   std::optional<store::ClaimedDelivery> next(uint64_t& seen);
   std::optional<store::ClaimedDelivery> next_from_database(uint64_t& seen);

@@ -147,14 +147,22 @@ double Registry::counter_value(const std::string& name, const Labels& labels) co
   return cit == fit->second.counters.end() ? 0 : cit->second->value_.load();
 }
 
+void Registry::set_common_label(const std::string& name, const std::string& value) {
+  std::unique_lock lock(mutex_);
+  common_ = render_labels({{name, value}});
+  common_ = common_.substr(1, common_.size() - 2);  // name="value", to add to each sample's own
+}
+
 std::string Registry::render() const {
   std::ostringstream out;
   std::shared_lock lock(mutex_);
+  auto labelled = [this](const std::string& rendered) { return common_.empty() ? rendered : with_label(rendered, common_); };
   for (const auto& [name, f] : families_) {
     if (!f.help.empty()) out << "# HELP " << name << ' ' << f.help << '\n';
     if (!f.type.empty()) out << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, value] : f.counters) out << name << labels << ' ' << number(value->value_.load()) << '\n';
-    for (const auto& [labels, h] : f.histograms) {
+    for (const auto& [labels, value] : f.counters) out << name << labelled(labels) << ' ' << number(value->value_.load()) << '\n';
+    for (const auto& [rendered, h] : f.histograms) {
+      const std::string labels = labelled(rendered);
       uint64_t cumulative = 0;
       const auto& bounds = latency_buckets();
       for (size_t i = 0; i < bounds.size(); ++i) {
@@ -166,7 +174,7 @@ std::string Registry::render() const {
       out << name << "_count" << labels << ' ' << h->count_.load() << '\n';
     }
     if (f.gauge) {
-      for (const auto& [labels, value] : f.gauge()) out << name << render_labels(labels) << ' ' << number(value) << '\n';
+      for (const auto& [labels, value] : f.gauge()) out << name << labelled(render_labels(labels)) << ' ' << number(value) << '\n';
     }
   }
   return out.str();

@@ -49,6 +49,8 @@ class Registry {
   Histogram& histogram(std::string_view name, const Labels& labels);
   // Gauges whose values are read at scrape time (e.g. jobs by state from the database).
   void gauge_callback(const std::string& name, std::function<std::vector<std::pair<Labels, double>>()> read);
+  // A label every sample carries (which process of several behind one address it came from).
+  void set_common_label(const std::string& name, const std::string& value);
   std::string render() const;
   double counter_value(const std::string& name, const Labels& labels) const;
 
@@ -64,6 +66,7 @@ class Registry {
   };
   Family& family(std::string_view name);
   mutable std::shared_mutex mutex_;
+  std::string common_;  // rendered: name="value"
   std::map<std::string, Family, std::less<>> families_;
 };
 

@@ -1,6 +1,7 @@
 #include "metrics/metrics.h"
 
 #include <gtest/gtest.h>
+#include <sstream>
 
 namespace deputy::metrics {
 namespace {
@@ -37,6 +38,36 @@ TEST(Metrics, SeriesHandlesAreTheSeriesTheLabelsName) {
   EXPECT_NE(text.find("deputy_latency_seconds_bucket{route=\"/a\",le=\"0.0025\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("deputy_latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("deputy_latency_seconds_count{route=\"/a\"} 2\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace deputy::metrics
+
+namespace deputy::metrics {
+namespace {
+
+TEST(Metrics, EverySampleCarriesTheProcessLabel) {
+  Registry r;
+  r.describe("deputy_calls_total", "counter", "Calls.");
+  r.increment("deputy_calls_total", {{"method", "a"}});
+  r.increment("deputy_plain_total", {});
+  r.observe("deputy_latency_seconds", {{"route", "/x"}}, 0.002);
+  r.gauge_callback("deputy_jobs", [] { return std::vector<std::pair<Labels, double>>{{{{"state", "queued"}}, 3}}; });
+  r.set_common_label("process", "host-a:42");
+  const std::string text = r.render();
+  EXPECT_NE(text.find("deputy_calls_total{method=\"a\",process=\"host-a:42\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_plain_total{process=\"host-a:42\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_latency_seconds_bucket{route=\"/x\",process=\"host-a:42\",le=\"0.0025\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_latency_seconds_count{route=\"/x\",process=\"host-a:42\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("deputy_jobs{state=\"queued\",process=\"host-a:42\"} 3\n"), std::string::npos) << text;
+  size_t samples = 0, labelled = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    ++samples;
+    if (line.find("process=\"host-a:42\"") != std::string::npos) ++labelled;
+  }
+  EXPECT_EQ(labelled, samples);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -10,7 +11,10 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "bot/bot.h"
+#include "cluster/membership.h"
 #include "common/threads.h"
 #include "engine/dispatch.h"
 #include "engine/executor.h"
@@ -122,6 +126,10 @@ constexpr std::chrono::seconds kDedupeWindow{3600};
 struct App::Parts {
   config::Config config;
   std::unique_ptr<Core> core;
+  // This process's run: the epoch its claims carry. On PostgreSQL with a connection of its
+  // own, so heartbeats never wait behind busy workers for a pooled one.
+  std::unique_ptr<store::Database> membership_database;
+  std::unique_ptr<cluster::Membership> membership;
   std::unique_ptr<store::Inbox> inbox;
   RecipeCatalog catalog;
   std::unique_ptr<store::Jobs> jobs;
@@ -175,6 +183,7 @@ Status App::start_storage() {
   auto core = open_core(cfg, workers(cfg) + 3 + database_lanes(cfg), /*create_keyring=*/true, renewals);
   if (!core) return core.status();
   p.core = std::move(core).value();
+  if (Status s = join_cluster(); !s.ok()) return s;
   Core& c = *p.core;
   const auto& apps = c.apps->all();
   auto recipes = recipes::load_folder(cfg.recipes_dir);
@@ -188,8 +197,8 @@ Status App::start_storage() {
   }
   p.catalog.recipes = std::move(recipes).value();
   spdlog::info("loaded {} recipes from {}", p.catalog.recipes.size(), cfg.recipes_dir);
-  p.inbox = std::make_unique<store::Inbox>(*c.database, SystemClock::instance(), kDedupeWindow);
-  p.jobs = std::make_unique<store::Jobs>(*c.database, SystemClock::instance());
+  p.inbox = std::make_unique<store::Inbox>(*c.database, SystemClock::instance(), kDedupeWindow, *p.membership);
+  p.jobs = std::make_unique<store::Jobs>(*c.database, SystemClock::instance(), std::chrono::seconds(300), *p.membership);
   if (c.database->dialect() == store::Dialect::kSqlite) {
     // Only this process uses the file, so anything marked working was cut off by a crash.
     if (Status s = p.inbox->requeue_all_working(); !s.ok()) return s;
@@ -213,6 +222,32 @@ Status App::start_storage() {
     add("job", {"queued", "awaiting_auth", "running", "awaiting_approval", "succeeded", "failed", "cancelled"}, jobs->count_by_state());
     return out;
   });
+  return Status::Ok();
+}
+
+Status App::join_cluster() {
+  Parts& p = *parts_;
+  const auto& cfg = p.config;
+  Core& c = *p.core;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  cluster::MembershipSettings settings{std::chrono::seconds(cfg.server.heartbeat_seconds), std::chrono::seconds(cfg.server.takeover_seconds),
+                                       host, static_cast<int64_t>(getpid())};
+  store::Database* database = c.database.get();
+  if (c.database->dialect() == store::Dialect::kPostgres) {
+    auto own = store::open_unmigrated(cfg.database, 1);
+    if (!own) return own.status();
+    p.membership_database = std::move(own).value();
+    database = p.membership_database.get();
+  } else {
+    // Only this process uses the file.
+    settings.alone = true;
+  }
+  auto joined = cluster::Membership::join(*database, std::move(settings));
+  if (!joined) return joined.status();
+  p.membership = std::move(joined).value();
+  c.connections->set_owner(*p.membership);
+  c.metrics.set_common_label("process", p.membership->name());
   return Status::Ok();
 }
 
@@ -333,10 +368,16 @@ Status App::start_routes(const std::string& host, uint16_t listen_port) {
   }));
   router.add("GET", "/healthz", [](http::Request&&, http::Reply reply) { reply(http::Response::text(200, "ok\n")); });
   // A pooled connection, waited for two seconds at most.
-  router.add("GET", "/readyz", blocking([db = c.database.get()](http::Request&, http::Reply reply) {
+  // Ready when the database answers and this process holds its heartbeat: a process whose
+  // heartbeat is late starts no work, and the others may be taking over what it held.
+  router.add("GET", "/readyz", blocking([db = c.database.get(), membership = p.membership.get()](http::Request&, http::Reply reply) {
     Status s = db->ping(std::chrono::seconds(2));
-    if (!s.ok()) spdlog::warn("not ready: {}", s.message());
-    reply(s.ok() ? http::Response::text(200, "ready\n") : http::Response::text(503, "database unreachable\n"));
+    if (!s.ok()) {
+      spdlog::warn("not ready: {}", s.message());
+      return reply(http::Response::text(503, "database unreachable\n"));
+    }
+    if (!membership->fresh()) return reply(http::Response::text(503, "heartbeat lost: this process starts no work until its heartbeat is back\n"));
+    reply(http::Response::text(200, "ready\n"));
   }));
   // The queue gauges count rows in the database.
   router.add("GET", "/metrics", blocking([m = &c.metrics](http::Request&, http::Reply reply) {
@@ -361,17 +402,27 @@ uint16_t App::port() const { return parts_->server->port(); }
 
 void App::run() {
   Parts& p = *parts_;
+  p.membership->start();
   p.workers->start();
   p.workers->notify();
   p.housekeeping = std::thread([&p] {
     name_this_thread("deputy-house");
     std::unique_lock lock(p.housekeeping_mutex);
+    constexpr auto kEvery = std::chrono::minutes(5);
     while (!p.stopping) {
       lock.unlock();
-      if (Status s = p.inbox->purge_expired_dedupe_keys(); !s.ok()) spdlog::warn("purging dedupe keys: {}", s.message());
-      if (Status s = p.core->oauth_states->purge_expired(); !s.ok()) spdlog::warn("purging login states: {}", s.message());
+      // One process at a time purges, whichever holds the lease; another takes it over when the
+      // holder stops renewing it (three rounds without).
+      auto elected = p.membership->hold_lease("housekeeping", 3 * kEvery);
+      if (!elected) spdlog::warn("housekeeping: {}", elected.status().message());
+      if (elected && *elected) {
+        if (Status s = p.inbox->purge_expired_dedupe_keys(); !s.ok()) spdlog::warn("purging dedupe keys: {}", s.message());
+        if (Status s = p.core->oauth_states->purge_expired(); !s.ok()) spdlog::warn("purging login states: {}", s.message());
+        if (Status s = p.membership->forget_ended_before(std::chrono::hours(24 * 7)); !s.ok())
+          spdlog::warn("purging ended processes: {}", s.message());
+      }
       lock.lock();
-      p.housekeeping_wake.wait_for(lock, std::chrono::minutes(5), [&] { return p.stopping; });
+      p.housekeeping_wake.wait_for(lock, kEvery, [&] { return p.stopping; });
     }
   });
   p.server->run(io_threads(p.config));
@@ -384,6 +435,10 @@ void App::run() {
   p.workers->stop();
   p.renewal_pool.stop();
   if (p.database_writes) p.database_writes->stop();
+  // What is still held (jobs whose app call outlived the grace, deliveries not finished) goes
+  // back to the queue now, for the other processes to run at once instead of after a takeover.
+  if (auto back = p.membership->leave(); !back) spdlog::warn("could not hand back this process's work: {}", back.status().message());
+  else if (back->deliveries || back->jobs) spdlog::info("handed back {} deliveries and {} jobs to the other processes", back->deliveries, back->jobs);
   {
     std::lock_guard lock(p.housekeeping_mutex);
     p.stopping = true;

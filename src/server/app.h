@@ -27,6 +27,8 @@ class App {
 
  private:
   Status start_storage();
+  // This process's run among those sharing the database (heartbeats, takeover).
+  Status join_cluster();
   Status start_engine();
   Status start_routes(const std::string& host, uint16_t listen_port);
 

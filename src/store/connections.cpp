@@ -224,7 +224,8 @@ Status Connections::with_refresh_lock(const std::string& connection_id, const st
   if (database_.dialect() != Dialect::kPostgres) return work();
   // A lease row, timed by PostgreSQL's clock: no database session is held while the token
   // endpoint answers, and a lease left by a process that died runs out by itself.
-  const std::string holder = to_hex(SecureRandom::instance().bytes(12));
+  // Named by the run that holds it (epoch:random), so a run taken over lets go of it.
+  const std::string holder = std::to_string(owner_->epoch()) + ":" + to_hex(SecureRandom::instance().bytes(12));
   const auto give_up_at = std::chrono::steady_clock::now() + kRefreshLease + std::chrono::seconds(30);
   while (true) {
     {

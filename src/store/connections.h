@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "store/database.h"
+#include "store/ownership.h"
 
 namespace deputy::store {
 
@@ -88,6 +89,9 @@ class Connections {
   // (a row in refresh_leases on PostgreSQL; waits while another process holds it). SQLite has
   // one process, whose callers take turns in memory.
   Status with_refresh_lock(const std::string& connection_id, const std::function<Status()>& work);
+  // The run whose renewal leases these are: a run taken over lets go of them at once
+  // (cluster/membership.h), instead of making the others wait out kRefreshLease.
+  void set_owner(const Ownership& owner) { owner_ = &owner; }
   // How long a process may hold a connection's renewal before another may take it over: more
   // than a renewal's token calls and their retries take.
   static constexpr std::chrono::seconds kRefreshLease{90};
@@ -100,6 +104,7 @@ class Connections {
  private:
   Database& database_;
   const Clock& clock_;
+  const Ownership* owner_ = &unowned();
 };
 
 // Appends to the audit log inside an open transaction.

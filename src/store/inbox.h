@@ -100,6 +100,8 @@ class Inbox {
   Status purge_expired_dedupe_keys();
   // Where the queue lives (the ingest writer commits other writes beside it).
   Database& database() const { return database_; }
+  // Whose claims this inbox makes.
+  const Ownership& owner() const { return owner_; }
   Result<std::map<std::string, int64_t>> count_by_state();
 
  private:

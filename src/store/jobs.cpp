@@ -182,11 +182,17 @@ namespace {
 
 constexpr const char* kNoLongerHeld = "the job is no longer this process's to run (it was taken over)";
 
+// A holder's change made no row: its claim no longer stands.
+Status still_held(const Result<int64_t>& r) {
+  if (!r) return r.status();
+  return *r == 1 ? Status::Ok() : Aborted(kNoLongerHeld);
+}
+
 // Whether the claim on `job_id` under `epoch` still stands, inside the transaction.
 Status still_held(Connection& tx, const std::string& job_id, int64_t epoch) {
   auto rows = tx.query("SELECT 1 FROM jobs WHERE id = ? AND owner_epoch = ?", {job_id, epoch});
   if (!rows) return rows.status();
-  return rows->empty() ? FailedPrecondition(kNoLongerHeld) : Status::Ok();
+  return rows->empty() ? Aborted(kNoLongerHeld) : Status::Ok();
 }
 
 Writes::Work begin_step_work(std::string job_id, int64_t epoch, int step, std::string actor, std::string acting_as, int64_t now) {
@@ -206,9 +212,8 @@ Writes::Work finish_step_work(std::string job_id, int64_t epoch, int step, std::
                               std::optional<AuditEvent> audit, int64_t now) {
   return [job_id = std::move(job_id), epoch, step, result = std::move(result), context = std::move(context), audit = std::move(audit),
           now](Connection& tx) -> Status {
-    if (Status s = changed_one(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
-                                          {int64_t{step + 1}, context, now, job_id, epoch}),
-                               kNoLongerHeld);
+    if (Status s = still_held(tx.execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
+                                          {int64_t{step + 1}, context, now, job_id, epoch}));
         !s.ok())
       return s;
     auto r = tx.execute("UPDATE job_steps SET state = 'done', result = ?, finished_at = ? WHERE job_id = ? AND step = ?",
@@ -228,10 +233,9 @@ Writes::Work abandon_step_work(std::string job_id, int64_t epoch, int step) {
 
 Writes::Work finish_work(std::string job_id, int64_t epoch, std::string state, std::string outcome, int64_t now) {
   return [job_id = std::move(job_id), epoch, state = std::move(state), outcome = std::move(outcome), now](Connection& tx) -> Status {
-    return changed_one(tx.execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
+    return still_held(tx.execute("UPDATE jobs SET state = ?, outcome = ?, waiting_user = '', waiting_app = '', updated_at = ?, "
                                   "lease_until = 0, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
-                                  {state, outcome, now, job_id, epoch}),
-                       kNoLongerHeld);
+                                  {state, outcome, now, job_id, epoch}));
   };
 }
 
@@ -284,19 +288,17 @@ void Jobs::audit(const std::string& job_id, AuditEvent event, Written written) {
 Status Jobs::advance(const JobRecord& job, int next_step, const std::string& context) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  return changed_one((*lease)->execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
-                                       {int64_t{next_step}, context, clock_.unix_seconds(), job.id, job.epoch}),
-                     kNoLongerHeld);
+  return still_held((*lease)->execute("UPDATE jobs SET step = ?, context = ?, updated_at = ? WHERE id = ? AND owner_epoch = ?",
+                                       {int64_t{next_step}, context, clock_.unix_seconds(), job.id, job.epoch}));
 }
 
 Status Jobs::park(const JobRecord& job, const std::string& state, const std::string& waiting_user, const std::string& waiting_app,
                   const std::string& context) {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
-  return changed_one((*lease)->execute("UPDATE jobs SET state = ?, waiting_user = ?, waiting_app = ?, context = ?, updated_at = ?, "
+  return still_held((*lease)->execute("UPDATE jobs SET state = ?, waiting_user = ?, waiting_app = ?, context = ?, updated_at = ?, "
                                        "lease_until = 0, owner_epoch = NULL WHERE id = ? AND owner_epoch = ?",
-                                       {state, waiting_user, waiting_app, context, clock_.unix_seconds(), job.id, job.epoch}),
-                     kNoLongerHeld);
+                                       {state, waiting_user, waiting_app, context, clock_.unix_seconds(), job.id, job.epoch}));
 }
 
 Status Jobs::finish(const JobRecord& job, const std::string& state, const std::string& outcome) {

@@ -77,6 +77,8 @@ class Jobs {
   // Where the asynchronous forms below write (the single writer on SQLite); until set, each
   // writes in a transaction of its own on the calling thread.
   void set_writes(Writes& writes) { writes_ = &writes; }
+  // Whose claims this store makes.
+  const Ownership& owner() const { return owner_; }
   Writes& writes() { return *writes_; }
 
   // Stores a new job unless one exists for the same origin; returns the stored one.
@@ -91,7 +93,7 @@ class Jobs {
 
   Result<std::optional<StepRecord>> step(const std::string& job_id, int step);
 
-  // What the holder of a claimed job does with it. Each fails with FailedPrecondition, and
+  // What the holder of a claimed job does with it. Each fails with Aborted, and
   // changes nothing, once the claim no longer stands (the job was taken over).
   //
   // Records that a step is about to call the app. Durable, so a crash after the call

@@ -157,7 +157,8 @@ CREATE INDEX jobs_waiting ON jobs (team_id, waiting_user, waiting_app) WHERE sta
       // Each run of a Deputy process, with its heartbeat (milliseconds by the database's own
       // clock). A claim on a delivery or a job carries the epoch of the run that holds it, and
       // every change its holder makes is conditional on it: a run whose heartbeats stopped is
-      // taken over by the others, and can change nothing it held once it comes back.
+      // taken over by the others, and can change nothing it held once it comes back. A lease
+      // names the one run that does a task for all (housekeeping), until it stops renewing it.
       {7, R"SQL(
 CREATE TABLE processes (
   epoch {id},
@@ -171,7 +172,12 @@ CREATE INDEX processes_alive ON processes (heartbeat_at) WHERE ended_at IS NULL;
 ALTER TABLE inbox ADD COLUMN owner_epoch BIGINT;
 ALTER TABLE jobs ADD COLUMN owner_epoch BIGINT;
 CREATE INDEX inbox_owner ON inbox (owner_epoch) WHERE state = 'working';
-CREATE INDEX jobs_owner ON jobs (owner_epoch) WHERE state = 'running'
+CREATE INDEX jobs_owner ON jobs (owner_epoch) WHERE state = 'running';
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder BIGINT NOT NULL,
+  until_ms BIGINT NOT NULL
+)
 )SQL"},
   };
   return kMigrations;

@@ -11,6 +11,10 @@ class Ownership {
  public:
   virtual ~Ownership() = default;
   virtual int64_t epoch() const = 0;
+  // Whether this process may start work now (its heartbeat is not late).
+  virtual bool fresh() const { return true; }
+  // Whether work claimed under `epoch` may still be acted on.
+  bool may_act_for(int64_t claimed_under) const { return claimed_under == epoch() && fresh(); }
 };
 
 // One epoch for good: tools, tests, and stores used before a process has joined.

@@ -136,7 +136,12 @@ class PostgresDatabase final : public PooledDatabase {
       return Unavailable("cannot connect to PostgreSQL: " + message);
     }
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-    return std::unique_ptr<Connection>(std::make_unique<PostgresConnection>(conn));
+    auto connection = std::make_unique<PostgresConnection>(conn);
+    // Deputy never leaves a transaction waiting on anything but the database. One that does is
+    // a process paused or cut off mid-transaction: the server ends its session, so the rows it
+    // locked do not hold up the processes taking its work over.
+    if (auto set = connection->execute("SET idle_in_transaction_session_timeout = '5s'", {}); !set) return set.status();
+    return std::unique_ptr<Connection>(std::move(connection));
   }
 
  private:
