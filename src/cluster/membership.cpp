@@ -57,9 +57,10 @@ Status Membership::join_new_run() {
   auto lease = database_.acquire();
   if (!lease) return lease.status();
   const Dialect dialect = (*lease)->dialect();
-  auto rows = (*lease)->query(sql("INSERT INTO processes (host, pid, started_at, heartbeat_at) VALUES (?, ?, {now}, {now}) RETURNING epoch",
-                                  dialect),
-                              {settings_.host, settings_.pid});
+  auto rows = (*lease)->query(sql("INSERT INTO processes (host, pid, takeover_ms, started_at, heartbeat_at) VALUES (?, ?, ?, {now}, {now}) "
+                                      "RETURNING epoch",
+                                      dialect),
+                              {settings_.host, settings_.pid, static_cast<int64_t>(settings_.takeover.count())});
   if (!rows) return rows.status();
   if (rows->empty()) return Internal("joining the processes table returned no epoch");
   epoch_.store(rows->front().integer(0));
@@ -114,11 +115,13 @@ Result<std::vector<TakenOver>> Membership::take_over_silent() {
       // thread, and its heartbeats, until the server ends that session: try again next round.
       if (auto set = tx.execute("SET LOCAL lock_timeout = '1s'"); !set) return set.status();
     }
-    // The UPDATE is the gate: of two processes sweeping at once, one ends each silent run.
-    auto ended = tx.query(sql("UPDATE processes SET ended_at = {now} WHERE ended_at IS NULL AND epoch <> ? AND heartbeat_at < {now} - ? "
+    // The UPDATE is the gate: of two processes sweeping at once, one ends each silent run. Each
+    // run is judged by the takeover time it stops itself by (its own setting, in its row), so a
+    // change of the setting rolled out one process at a time never takes over a run too early.
+    auto ended = tx.query(sql("UPDATE processes SET ended_at = {now} WHERE ended_at IS NULL AND epoch <> ? AND heartbeat_at < {now} - takeover_ms "
                               "RETURNING epoch, host, pid, {now} - heartbeat_at",
                               dialect),
-                          {epoch_.load(), static_cast<int64_t>(settings_.takeover.count())});
+                          {epoch_.load()});
     if (!ended) return ended.status();
     for (const store::Row& row : *ended) {
       TakenOver t{row.integer(0), row.text(1), row.integer(2), row.integer(3)};
@@ -131,18 +134,40 @@ Result<std::vector<TakenOver>> Membership::take_over_silent() {
       if (dialect == Dialect::kPostgres) {
         // A renewal it was making: the token endpoint may have answered it, but the refresh
         // token it would have stored is the one the app has now; the next renewal finds out.
-        auto renewals = tx.execute("DELETE FROM refresh_leases WHERE starts_with(holder, ?)", {renewal_holder_prefix(t.epoch)});
+        auto renewals = tx.execute("DELETE FROM refresh_leases WHERE holder LIKE ?", {renewal_holder_prefix(t.epoch) + "%"});
         if (!renewals) return renewals.status();
         t.renewals = *renewals;
       }
       taken.push_back(std::move(t));
     }
+    // Claims made under a run that had already ended: a worker of it checked its heartbeat,
+    // was paused, and claimed once it came back, before it found out it had been taken over.
+    auto late = tx.query("SELECT DISTINCT owner_epoch FROM inbox WHERE state = 'working' AND owner_epoch IN "
+                         "(SELECT epoch FROM processes WHERE ended_at IS NOT NULL) "
+                         "UNION SELECT DISTINCT owner_epoch FROM jobs WHERE state = 'running' AND owner_epoch IN "
+                         "(SELECT epoch FROM processes WHERE ended_at IS NOT NULL)");
+    if (!late) return late.status();
+    for (const store::Row& row : *late) {
+      TakenOver t{row.integer(0), "", 0, 0};
+      auto deliveries = store::Inbox::release_held_by_in(tx, t.epoch, now_seconds);
+      if (!deliveries) return deliveries.status();
+      auto jobs = store::Jobs::release_held_by_in(tx, t.epoch, now_seconds);
+      if (!jobs) return jobs.status();
+      t.deliveries = *deliveries;
+      t.jobs = *jobs;
+      taken.push_back(std::move(t));
+    }
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  for (const auto& t : taken)
+  for (const auto& t : taken) {
+    if (t.host.empty()) {
+      spdlog::warn("gave back {} deliveries and {} jobs claimed under run {} after it had ended", t.deliveries, t.jobs, t.epoch);
+      continue;
+    }
     spdlog::warn("took over run {} ({}:{}), silent for {} ms: {} deliveries and {} jobs back to the queue, {} renewals let go", t.epoch,
                  t.host, t.pid, t.silent_ms, t.deliveries, t.jobs, t.renewals);
+  }
   return taken;
 }
 
@@ -180,6 +205,9 @@ void Membership::loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
+    // At a fixed rate: the time a round takes (a slow sweep) does not stretch the gap
+    // between heartbeats.
+    const auto round = Clock::now();
     if (Status s = beat(); !s.ok()) spdlog::warn("heartbeat failed: {}", s.message());
     // Only a run that holds its own heartbeat judges others: one that was itself cut off
     // would otherwise take over the healthy.
@@ -187,7 +215,7 @@ void Membership::loop() {
       if (auto taken = take_over_silent(); !taken) spdlog::warn("looking for silent processes failed: {}", taken.status().message());
     }
     lock.lock();
-    wake_.wait_for(lock, settings_.heartbeat, [&] { return stopping_; });
+    wake_.wait_until(lock, round + settings_.heartbeat, [&] { return stopping_; });
   }
 }
 
@@ -216,7 +244,7 @@ Result<HandedBack> Membership::leave() {
     if (!jobs) return jobs.status();
     back = HandedBack{*deliveries, *jobs};
     if (dialect == Dialect::kPostgres) {
-      auto renewals = tx.execute("DELETE FROM refresh_leases WHERE starts_with(holder, ?)", {renewal_holder_prefix(epoch)});
+      auto renewals = tx.execute("DELETE FROM refresh_leases WHERE holder LIKE ?", {renewal_holder_prefix(epoch) + "%"});
       if (!renewals) return renewals.status();
     }
     auto leases = tx.execute("DELETE FROM leases WHERE holder = ?", {epoch});

@@ -89,9 +89,13 @@ TEST_P(MembershipTest, ARunSilentForTheTakeoverTimeIsEndedAndWhatItHeldGoesBackA
   EXPECT_GE(scalar("SELECT ended_at FROM processes WHERE epoch = ?", {silent->epoch()}), 0);
   EXPECT_TRUE(taker->take_over_silent()->empty()) << "a run is taken over once";
 
-  auto again = other_inbox.claim(300s);
-  ASSERT_TRUE(again && again->has_value()) << "back in the queue now, not when its 300 s lease runs out";
-  EXPECT_EQ((*again)->epoch, taker->epoch());
+  auto again = other_inbox.claim_up_to(300s, 5);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 2u) << "back in the queue now, not when its 300 s lease runs out, with a delivery that drives the job";
+  EXPECT_EQ(again->front().epoch, taker->epoch());
+  EXPECT_EQ(again->front().delivery.kind, "slash_command");
+  EXPECT_EQ(again->back().delivery.kind, "job");
+  EXPECT_EQ(again->back().delivery.payload, "j1");
   EXPECT_EQ(held_jobs.finish(**running, store::job_state::kSucceeded, "late").code(), ErrorCode::kAborted)
       << "the silent run can no longer change its job";
 
@@ -99,6 +103,53 @@ TEST_P(MembershipTest, ARunSilentForTheTakeoverTimeIsEndedAndWhatItHeldGoesBackA
   ASSERT_TRUE(silent->beat().ok());
   EXPECT_NE(silent->epoch(), old_epoch) << "it found it was taken over and joined again";
   EXPECT_TRUE(silent->fresh());
+}
+
+TEST_P(MembershipTest, EachRunIsJudgedByTheTakeoverTimeItStopsItselfBy) {
+  // A setting changed one process at a time: the quick one must not take over the patient
+  // one, which still acts for up to its own takeover time less two heartbeats.
+  auto patient = join(101, 60s);
+  auto quick = join(102, 400ms);
+  ASSERT_TRUE(patient && quick);
+  std::this_thread::sleep_for(450ms);
+  ASSERT_TRUE(patient->beat().ok());
+  auto by_patient = patient->take_over_silent();
+  ASSERT_TRUE(by_patient);
+  ASSERT_EQ(by_patient->size(), 1u) << "the quick one is judged by its own 400 ms";
+  EXPECT_EQ(by_patient->front().epoch, quick->epoch());
+  auto by_quick = join(103, 400ms)->take_over_silent();
+  ASSERT_TRUE(by_quick);
+  EXPECT_TRUE(by_quick->empty()) << "the patient one is silent 450 ms of its 60 s";
+}
+
+TEST_P(MembershipTest, ClaimsMadeUnderARunThatHadEndedAreGivenBack) {
+  auto paused = join(101);
+  auto taker = join(102);
+  ASSERT_TRUE(paused && taker);
+  std::this_thread::sleep_for(450ms);
+  ASSERT_TRUE(taker->beat().ok());
+  ASSERT_EQ(taker->take_over_silent()->size(), 1u);
+  // A worker of the paused run claims before its heartbeat finds out: under the ended epoch.
+  store::FixedOwnership ended(paused->epoch());
+  const Clock& clock = SystemClock::instance();
+  store::Inbox late_inbox(*db.database, clock, 600s, ended);
+  ASSERT_TRUE(late_inbox.admit({store::Delivery{"T1", "slash_command", "{}", "key-1"}}));
+  auto late = late_inbox.claim(300s);
+  ASSERT_TRUE(late && late->has_value());
+  store::Jobs late_jobs(*db.database, clock, 300s, ended);
+  ASSERT_TRUE(late_jobs.create(job("j1")));
+  ASSERT_TRUE(late_jobs.claim("j1")->has_value());
+
+  auto swept = taker->take_over_silent();
+  ASSERT_TRUE(swept) << swept.status().message();
+  ASSERT_EQ(swept->size(), 1u);
+  EXPECT_EQ(swept->front().epoch, paused->epoch());
+  EXPECT_EQ(swept->front().deliveries, 1);
+  EXPECT_EQ(swept->front().jobs, 1);
+  store::Inbox taker_inbox(*db.database, clock, 600s, *taker);
+  auto claimed = taker_inbox.claim_up_to(300s, 5);
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(claimed->size(), 2u) << "the delivery, and one that drives the job";
 }
 
 TEST_P(MembershipTest, ARunThatKeepsItsHeartbeatIsNotTakenOver) {

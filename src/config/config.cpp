@@ -131,11 +131,11 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     if (s.outbound_connections_per_host == 0) {
       return field_error(source, server["outbound_connections_per_host"], "server.outbound_connections_per_host", "must be at least 1");
     }
-    if (s.takeover_seconds < 3 * s.heartbeat_seconds) {
+    if (s.takeover_seconds < 4 * s.heartbeat_seconds) {
       // A process stops starting work two heartbeats before it could be taken over; with less
-      // room than that it would stop at every late heartbeat.
+      // than two more it would stop at every slightly late heartbeat.
       return field_error(source, server[server["takeover_seconds"] ? "takeover_seconds" : "heartbeat_seconds"], "server.takeover_seconds",
-                         "must be at least three heartbeats (3 × server.heartbeat_seconds = " + std::to_string(3 * s.heartbeat_seconds) +
+                         "must be at least four heartbeats (4 × server.heartbeat_seconds = " + std::to_string(4 * s.heartbeat_seconds) +
                              " s)");
     }
     if (s.worker_nice < 0 || s.worker_nice > 19) {

@@ -48,10 +48,10 @@ TEST(Config, HeartbeatsAndTakeoverLeaveAProcessRoomToStopBeforeItIsTakenOver) {
   ASSERT_TRUE(defaults);
   EXPECT_EQ(defaults->server.heartbeat_seconds, 2u);
   EXPECT_EQ(defaults->server.takeover_seconds, 10u);
-  auto set = load_from_string("server:\n  heartbeat_seconds: 1\n  takeover_seconds: 3\n", {}, "deputy.yaml");
+  auto set = load_from_string("server:\n  heartbeat_seconds: 1\n  takeover_seconds: 4\n", {}, "deputy.yaml");
   ASSERT_TRUE(set) << set.status().message();
-  EXPECT_EQ(set->server.takeover_seconds, 3u);
-  auto tight = load_from_string("server:\n  heartbeat_seconds: 2\n  takeover_seconds: 5\n", {}, "deputy.yaml");
+  EXPECT_EQ(set->server.takeover_seconds, 4u);
+  auto tight = load_from_string("server:\n  heartbeat_seconds: 2\n  takeover_seconds: 7\n", {}, "deputy.yaml");
   ASSERT_FALSE(tight) << "a process must stop starting work two heartbeats before it can be taken over";
   EXPECT_NE(tight.status().message().find("server.takeover_seconds"), std::string::npos) << tight.status().message();
   EXPECT_NE(tight.status().message().find("deputy.yaml:3"), std::string::npos) << tight.status().message();

@@ -322,6 +322,8 @@ void JobRunner::approval_step(const RunPtr& shared_run, const recipes::Step& ste
       "job.decision");
   // Posting to a user id lands in the app's direct messages with that person. The job is
   // parked once Slack has the request: a request Slack did not take is asked again later.
+  // A process that may have been taken over asks nobody: the job's new holder asks.
+  if (!jobs_.owner().may_act_for(run.job.epoch)) return not_held(shared_run, stopped(std::move(then)));
   slack_.start_call_json(
       "chat.postMessage", slack::message_json(request, {{"channel", approver}}),
       continue_on<Result<json>>(executor_, [this, shared_run, approver, then = std::move(then)](Result<json> posted) mutable {
@@ -598,9 +600,11 @@ Status JobRunner::park_for_login(Run& run, const std::string& user_id, const std
 
 void JobRunner::not_held(const RunPtr& run, Done done) {
   if (jobs_.owner().epoch() != run->job.epoch) return done(Aborted("the job was taken over by another process"));
-  // Still this run's, but its heartbeat is late: back to the queue, to run once it is not.
-  transient(run, Unavailable("this process's heartbeat to the database is late").with_retry_after(std::chrono::seconds(2)),
-            std::move(done));
+  // Still this run's, but its heartbeat is late: back to the queue, to run once it is not (by
+  // this process or another). Not a failure, and not counted against the command's wait.
+  jobs_.requeue(run->job, after_write([done = std::move(done)](Status s) {
+    done(s.ok() ? Unavailable("this process's heartbeat to the database is late").with_retry_after(std::chrono::seconds(2)) : s);
+  }));
 }
 
 void JobRunner::transient(const RunPtr& run, const Status& why, Done done) {

@@ -297,8 +297,11 @@ void Workers::settle(const Ticket& item, const Status& outcome) {
   if (outcome.ok()) {
     complete_(store::Held{item.id, item.epoch});
   } else if (outcome.code() == ErrorCode::kAborted) {
-    // Taken over while it ran: its new holder settles it.
-    spdlog::info("delivery {} left to the process that took it over: {}", item.id, outcome.message());
+    // Its job was taken over while it ran. If the delivery is still this run's, it is done
+    // with: the job's new holder drives the job with a delivery of its own. If not, it is
+    // the new holder's to settle.
+    spdlog::info("delivery {} left to the process that took its work over: {}", item.id, outcome.message());
+    if (item.epoch == inbox_.owner().epoch()) complete_(store::Held{item.id, item.epoch});
   } else {
     auto custom = max_attempts_by_kind_.find(item.kind);
     const int max_attempts = custom == max_attempts_by_kind_.end() ? max_attempts_ : custom->second;

@@ -190,7 +190,11 @@ Status still_held(const Result<int64_t>& r) {
 
 // Whether the claim on `job_id` under `epoch` still stands, inside the transaction.
 Status still_held(Connection& tx, const std::string& job_id, int64_t epoch) {
-  auto rows = tx.query("SELECT 1 FROM jobs WHERE id = ? AND owner_epoch = ?", {job_id, epoch});
+  // Locked until the transaction ends (PostgreSQL; SQLite's writer holds the whole database):
+  // a takeover committed between this check and the write after it would otherwise go unseen.
+  auto rows = tx.query(tx.dialect() == Dialect::kPostgres ? "SELECT 1 FROM jobs WHERE id = ? AND owner_epoch = ? FOR UPDATE"
+                                                          : "SELECT 1 FROM jobs WHERE id = ? AND owner_epoch = ?",
+                       {job_id, epoch});
   if (!rows) return rows.status();
   return rows->empty() ? Aborted(kNoLongerHeld) : Status::Ok();
 }
@@ -397,9 +401,16 @@ Result<Decision> Jobs::decide(const std::string& job_id, int step, const std::st
 }
 
 Result<int64_t> Jobs::release_held_by_in(Connection& tx, int64_t epoch, int64_t now) {
-  return tx.execute("UPDATE jobs SET state = 'queued', lease_until = 0, owner_epoch = NULL, updated_at = ? "
-                    "WHERE state = 'running' AND owner_epoch = ?",
-                    {now, epoch});
+  auto released = tx.query("UPDATE jobs SET state = 'queued', lease_until = 0, owner_epoch = NULL, updated_at = ? "
+                           "WHERE state = 'running' AND owner_epoch = ? RETURNING id, team_id",
+                           {now, epoch});
+  if (!released) return released.status();
+  // Each with a delivery of its own that drives it: the one it came with may be another run's
+  // by now, or gone. A job driven twice runs once (the second finds it claimed or finished).
+  for (const Row& row : *released) {
+    if (Status s = Inbox::enqueue_in(tx, row.text(1), kind_name(DeliveryKind::kJob), row.text(0), now, now); !s.ok()) return s;
+  }
+  return static_cast<int64_t>(released->size());
 }
 
 Status Jobs::release_all_running() {

@@ -141,8 +141,8 @@ class Jobs {
 
   // After a crash of the only process (SQLite), running jobs are free to be claimed again.
   Status release_all_running();
-  // Inside the caller's transaction: every job the run `epoch` held goes back to the queue, to
-  // be driven by its delivery, which goes back with it. Returns how many.
+  // Inside the caller's transaction: every job the run `epoch` held goes back to the queue, each
+  // with a job delivery that drives it. Returns how many.
   static Result<int64_t> release_held_by_in(Connection& tx, int64_t epoch, int64_t now);
   Result<std::map<std::string, int64_t>> count_by_state();
   Result<std::vector<JobRecord>> recent(const std::string& team_id, size_t limit);

@@ -164,6 +164,7 @@ CREATE TABLE processes (
   epoch {id},
   host TEXT NOT NULL,
   pid BIGINT NOT NULL,
+  takeover_ms BIGINT NOT NULL,
   started_at BIGINT NOT NULL,
   heartbeat_at BIGINT NOT NULL,
   ended_at BIGINT

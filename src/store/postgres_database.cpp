@@ -9,6 +9,13 @@
 namespace deputy::store {
 namespace {
 
+// Set on every session, again after a reconnect: Deputy never leaves a transaction waiting on
+// anything but the database, so one idle inside a transaction for 5 s is a process paused or
+// cut off mid-transaction, and the server ends it so that the rows it locked do not hold up
+// the processes taking its work over.
+constexpr const char* kSessionSettings = "SET idle_in_transaction_session_timeout = '5s'";
+
+
 constexpr Oid kByteaOid = 17;
 constexpr Oid kInt8Oid = 20;
 constexpr Oid kInt2Oid = 21;
@@ -109,7 +116,10 @@ class PostgresConnection final : public Connection {
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
     const char* sqlstate = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
     std::string message = std::string("postgresql: ") + PQresultErrorMessage(result.get());
-    if (PQstatus(conn_) == CONNECTION_BAD) PQreset(conn_);
+    if (PQstatus(conn_) == CONNECTION_BAD) {
+      PQreset(conn_);
+      if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, kSessionSettings));
+    }
     if (sqlstate && std::string_view(sqlstate) == "23505") return Status{ErrorCode::kAlreadyExists, message};
     return Unavailable(message);
   }
@@ -137,10 +147,7 @@ class PostgresDatabase final : public PooledDatabase {
     }
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     auto connection = std::make_unique<PostgresConnection>(conn);
-    // Deputy never leaves a transaction waiting on anything but the database. One that does is
-    // a process paused or cut off mid-transaction: the server ends its session, so the rows it
-    // locked do not hold up the processes taking its work over.
-    if (auto set = connection->execute("SET idle_in_transaction_session_timeout = '5s'", {}); !set) return set.status();
+    if (auto set = connection->execute(kSessionSettings, {}); !set) return set.status();
     return std::unique_ptr<Connection>(std::move(connection));
   }
 
