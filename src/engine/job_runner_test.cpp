@@ -1,5 +1,7 @@
 #include "engine/job_runner.h"
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -197,6 +199,68 @@ TEST_F(JobRunnerWritesTest, EachStepWaitsForItsWriteAndTheAppIsCalledOnlyOnceThe
   ASSERT_TRUE(ended);
   EXPECT_TRUE(ended->ok()) << ended->message();
   EXPECT_EQ((*jobs->recent("T1", 1)).front().state, store::job_state::kSucceeded);
+}
+
+
+// A process's claim on its jobs, switched by the test: its heartbeat late, or its run taken over.
+struct SwitchableOwnership final : store::Ownership {
+  std::atomic<int64_t> current{7};
+  std::atomic<bool> heartbeat_held{true};
+  int64_t epoch() const override { return current; }
+  bool fresh() const override { return heartbeat_held; }
+};
+
+struct JobRunnerOwnershipTest : JobRunnerWritesTest {
+  SwitchableOwnership owner;
+  std::optional<Status> ended;
+
+  void SetUp() override {
+    JobRunnerWritesTest::SetUp();
+    if (IsSkipped()) return;
+    jobs = std::make_unique<store::Jobs>(*db.database, clock, std::chrono::seconds(300), owner);
+    jobs->set_writes(*writes);
+    runner = std::make_unique<JobRunner>(recipes, *jobs, *apps, *tokens, *links, *connections, app_http, slack, *outbox, metrics);
+  }
+
+  // Started, with its claim and its step's start written; the app is next.
+  void start_until_the_app_is_next() {
+    slack::CommandRequest request;
+    request.where = slack::Conversation{"T1", "U0ALICE", "D0ALICE", "", "", slack::ReplyVia::kDirectMessage};
+    app_http.push(201, R"({"id":"T-7"})");
+    runner->start(recipes.front(), {}, request, 42, 1, [this](Status s) { ended = s; });
+    ASSERT_EQ(writes->held(), 1u);
+    writes->let_one_through();  // stored and claimed
+    ASSERT_EQ(writes->held(), 1u);
+  }
+  void let_all_through() {
+    while (writes->held() > 0) writes->let_one_through();
+  }
+};
+
+TEST_F(JobRunnerOwnershipTest, AProcessWhoseHeartbeatIsLateCallsNoAppAndPutsTheJobBack) {
+  start_until_the_app_is_next();
+  owner.heartbeat_held = false;
+  let_all_through();
+  EXPECT_TRUE(app_http.requests.empty()) << "others may be taking this process's work over";
+  EXPECT_TRUE(slack_http.requests.empty()) << "and nobody is told anything";
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->code(), ErrorCode::kUnavailable) << ended->message();
+  EXPECT_GT(ended->retry_after().count(), 0) << "a wait, not a failed try";
+  const auto job = (*jobs->recent("T1", 1)).front();
+  EXPECT_EQ(job.state, store::job_state::kQueued) << "back in the queue, for whichever process holds its heartbeat";
+  auto step = jobs->step(job.id, 0);
+  ASSERT_TRUE(step);
+  EXPECT_FALSE(step->has_value() && (*step)->state == store::step_state::kStarted) << "the call was not made, so it is not in doubt";
+}
+
+TEST_F(JobRunnerOwnershipTest, ARunTakenOverCallsNoAppTellsNobodyAndLeavesTheJobAlone) {
+  start_until_the_app_is_next();
+  owner.current = 8;  // this process joined again after its run was taken over
+  let_all_through();
+  EXPECT_TRUE(app_http.requests.empty());
+  EXPECT_TRUE(slack_http.requests.empty());
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->code(), ErrorCode::kAborted) << ended->message();
 }
 
 }  // namespace

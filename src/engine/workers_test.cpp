@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <set>
 #include <thread>
@@ -57,6 +58,48 @@ struct AsyncWorkersTest : ::testing::Test {
     for (int i = 0; i < count; ++i) ASSERT_TRUE(inbox.enqueue("T1", "job", "job-" + std::to_string(i), 0s).ok());
   }
 };
+
+// A process's claim on its work, switched by the test.
+struct SwitchableOwnership final : store::Ownership {
+  std::atomic<int64_t> current{7};
+  std::atomic<bool> heartbeat_held{true};
+  int64_t epoch() const override { return current; }
+  bool fresh() const override { return heartbeat_held; }
+};
+
+TEST_F(AsyncWorkersTest, AProcessWhoseHeartbeatIsLateClaimsAndStartsNothing) {
+  SwitchableOwnership owner;
+  store::Inbox owned(*test_db.database, clock, std::chrono::seconds(600), owner);
+  enqueue(5);
+  owner.heartbeat_held = false;
+  Workers workers(owned, hold, 2);
+  workers.start();
+  workers.notify();
+  std::this_thread::sleep_for(1500ms);  // longer than the workers' poll interval
+  EXPECT_EQ(started_count(), 0u);
+  EXPECT_EQ(in_state("queued"), 5) << "not even claimed: the others may be taking over";
+  owner.heartbeat_held = true;
+  workers.notify();
+  EXPECT_TRUE(eventually([&] { return started_count() == 5; })) << started_count() << " started";
+  finish_all();
+  workers.stop();
+}
+
+TEST_F(AsyncWorkersTest, WorkClaimedByAnEarlierRunOfTheProcessIsNotStarted) {
+  SwitchableOwnership owner;
+  store::Inbox owned(*test_db.database, clock, std::chrono::seconds(600), owner);
+  enqueue(1);
+  auto claimed = owned.claim_up_to(std::chrono::seconds(300), 1);
+  ASSERT_TRUE(claimed && claimed->size() == 1u);
+  owner.current = 8;  // taken over, joined again
+  Workers workers(owned, hold, 1);
+  workers.start();
+  workers.hand_over(std::move(*claimed));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(started_count(), 0u);
+  EXPECT_EQ(in_state("queued"), 1) << "given back, as the takeover would: the old run's claim is nobody's";
+  workers.stop();
+}
 
 TEST_F(AsyncWorkersTest, DeliveriesWaitingOnTheNetworkHoldNoThread) {
   enqueue(50);

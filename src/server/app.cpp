@@ -234,7 +234,8 @@ Status App::join_cluster() {
   cluster::MembershipSettings settings{std::chrono::seconds(cfg.server.heartbeat_seconds), std::chrono::seconds(cfg.server.takeover_seconds),
                                        host, static_cast<int64_t>(getpid())};
   store::Database* database = c.database.get();
-  if (c.database->dialect() == store::Dialect::kPostgres) {
+  const bool alone = c.database->dialect() != store::Dialect::kPostgres;
+  if (!alone) {
     auto own = store::open_unmigrated(cfg.database, 1);
     if (!own) return own.status();
     p.membership_database = std::move(own).value();
@@ -247,7 +248,9 @@ Status App::join_cluster() {
   if (!joined) return joined.status();
   p.membership = std::move(joined).value();
   c.connections->set_owner(*p.membership);
-  c.metrics.set_common_label("process", p.membership->name());
+  // Which of the processes sharing the database a sample came from; one process alone on its
+  // SQLite file keeps the label sets it always had.
+  if (!alone) c.metrics.set_common_label("process", p.membership->name());
   return Status::Ok();
 }
 

@@ -224,10 +224,14 @@ test('health, readiness and metrics endpoints', async () => {
   assert.equal((await fetch(`${deputy.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${deputy.url}/readyz`)).status, 200);
   const metrics = await (await fetch(`${deputy.url}/metrics`)).text();
-  assert.match(metrics, /deputy_http_requests_total\{route="\/slack\/events",status="200"\} \d+/);
-  assert.match(metrics, /deputy_http_request_duration_seconds_bucket\{route="\/slack\/events",le="0.005"\}/);
-  assert.match(metrics, /deputy_slack_api_calls_total\{method="chat.postEphemeral",outcome="ok"\}/);
-  assert.match(metrics, /deputy_jobs\{kind="delivery",state="queued"\} \d+/);
+  // On PostgreSQL, where several processes may share the database, every sample also says
+  // which process it came from; alone on SQLite, a process keeps the label sets it always had.
+  const onPostgres = Boolean(process.env.DEPUTY_E2E_POSTGRES_URL);
+  const p = onPostgres ? ',process="[^"]+:\\d+"' : '';
+  assert.match(metrics, new RegExp(`deputy_http_requests_total\\{route="/slack/events",status="200"${p}\\} \\d+`));
+  assert.match(metrics, new RegExp(`deputy_http_request_duration_seconds_bucket\\{route="/slack/events"${p},le="0.005"\\}`));
+  assert.match(metrics, new RegExp(`deputy_slack_api_calls_total\\{method="chat.postEphemeral",outcome="ok"${p}\\}`));
+  assert.match(metrics, new RegExp(`deputy_jobs\\{kind="delivery",state="queued"${p}\\} \\d+`));
   assert.equal((await fetch(`${deputy.url}/nope`)).status, 404);
   assert.equal((await fetch(`${deputy.url}/slack/events`)).status, 405);
   assert.doesNotMatch(metrics, /xoxb-/);
