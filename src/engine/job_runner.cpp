@@ -57,12 +57,9 @@ json typed_params(const recipes::Recipe& recipe, const json& params) {
     auto it = params.find(p.name);
     if (it == params.end() || !it->is_string()) continue;
     const std::string& raw = it->get_ref<const std::string&>();
-    if (p.type == recipes::ParameterType::kNumber) {
-      auto number = json::parse(raw, nullptr, false);
-      out[p.name] = number.is_number() ? number : json(raw);
-    } else {
-      out[p.name] = raw;
-    }
+    // A number stays the decimal text typed: the body gets it with every digit
+    // (recipes::render_json), a reply shows it as typed.
+    out[p.name] = raw;
   }
   return out;
 }
@@ -419,7 +416,7 @@ void JobRunner::with_grant(const std::shared_ptr<Run>& shared_run, const recipes
   call.url += query;
   call.headers = {{"Accept", "application/json"}};
   if (h.body) {
-    call.body = recipes::render_json(*h.body, run.scope).dump();
+    call.body = recipes::render_json(*h.body, run.scope, recipes::number_paths(recipe));
     call.headers.emplace_back("Content-Type", "application/json");
   }
   if (auto app = apps_.all().find(recipe.app); app != apps_.all().end()) call.timeout = app->second.timeout;

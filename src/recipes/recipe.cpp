@@ -1,5 +1,7 @@
 #include "recipes/recipe.h"
 
+#include "recipes/values.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
@@ -101,7 +103,9 @@ std::string yaml_to_json(const YAML::Node& node) {
 
 Result<Parameter> parse_parameter(const Context& c, const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) return c.error(node, path, "must be a mapping with at least a name");
-  if (Status s = check_keys(c, node, path, {"name", "type", "required", "positional", "description", "choices", "default"}); !s.ok())
+  if (Status s = check_keys(c, node, path, {"name", "type", "required", "positional", "description", "choices", "default", "min", "max",
+                                            "decimals"});
+      !s.ok())
     return s;
   Parameter p;
   if (Status s = read_string(c, node, "name", path + ".name", p.name, true); !s.ok()) return s;
@@ -130,6 +134,29 @@ Result<Parameter> parse_parameter(const Context& c, const YAML::Node& node, cons
       return c.error(node["default"], path + ".default", "is not one of the choices");
   } else if (node["choices"].IsDefined()) {
     return c.error(node["choices"], path + ".choices", "only a choice parameter has choices");
+  }
+  for (const char* key : {"min", "max", "decimals"}) {
+    YAML::Node limit = node[key];
+    if (!limit.IsDefined()) continue;
+    if (p.type != ParameterType::kNumber) return c.error(limit, path + "." + key, "only a number parameter has " + std::string(key));
+    const std::string text = limit.IsScalar() ? limit.as<std::string>() : "";
+    if (std::string_view(key) == "decimals") {
+      auto d = parse_decimal(text);
+      if (!d || d->negative || !d->fraction.empty() || d->whole.size() > 2)
+        return c.error(limit, path + ".decimals", "must be a whole number of decimal places, 0 to 99");
+      p.decimals = d->whole.empty() ? 0u : static_cast<unsigned>(std::stoul(d->whole));
+    } else {
+      if (!parse_decimal(text))
+        return c.error(limit, path + "." + key, "must be a plain decimal number such as 0 or 1000000.00 (got '" + text + "')");
+      (std::string_view(key) == "min" ? p.min : p.max) = text;
+    }
+  }
+  if (p.min && p.max && compare(*parse_decimal(*p.min), *parse_decimal(*p.max)) > 0)
+    return c.error(node["min"], path + ".min", "is greater than max");
+  if (p.default_value) {
+    // The default goes through the same checks as a typed value: a recipe cannot send what a
+    // person could not type.
+    if (auto problem = value_problem(p, *p.default_value)) return c.error(node["default"], path + ".default", *problem);
   }
   return p;
 }
@@ -184,6 +211,24 @@ Result<Step> parse_step(const Context& c, const YAML::Node& node, const std::str
 }
 
 }  // namespace
+
+std::optional<std::string> value_problem(const Parameter& p, const std::string& typed) {
+  if (p.type == ParameterType::kDate) {
+    if (auto problem = date_problem(typed)) return "must be " + *problem;
+    return std::nullopt;
+  }
+  if (p.type != ParameterType::kNumber) return std::nullopt;
+  auto number = parse_decimal(typed);
+  if (!number) return std::string("must be a number like 1250 or 1250.50: digits, with a - or a decimal point if need be, "
+                                  "no exponent and no thousands separators");
+  const std::string_view significant = std::string_view(number->fraction).substr(0, number->fraction.find_last_not_of('0') + 1);
+  if (p.decimals && significant.size() > *p.decimals)
+    return *p.decimals == 0 ? std::string("must be a whole number")
+                            : "takes at most " + std::to_string(*p.decimals) + (*p.decimals == 1 ? " decimal place" : " decimal places");
+  if (p.min && compare(*number, *parse_decimal(*p.min)) < 0) return "must be at least " + *p.min;
+  if (p.max && compare(*number, *parse_decimal(*p.max)) > 0) return "must be at most " + *p.max;
+  return std::nullopt;
+}
 
 const char* type_name(ParameterType type) {
   switch (type) {

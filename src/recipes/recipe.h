@@ -23,6 +23,11 @@ struct Parameter {
   std::string description;
   std::vector<std::string> choices;  // kChoice
   std::optional<std::string> default_value;
+  // kNumber: the least and greatest values allowed (exact decimals), and the most digits
+  // after the point.
+  std::optional<std::string> min;
+  std::optional<std::string> max;
+  std::optional<unsigned> decimals;
 };
 
 struct HttpStep {
@@ -62,6 +67,9 @@ struct Recipe {
 };
 
 const char* type_name(ParameterType type);
+// What is wrong with `typed` as a value of `p` (a number or a date; the other types are read
+// from the words themselves), said after the parameter's name: "must be at most 100".
+std::optional<std::string> value_problem(const Parameter& p, const std::string& typed);
 
 // Errors name the file, the line and the field.
 Result<Recipe> parse_recipe(const std::string& yaml_text, const std::string& file);

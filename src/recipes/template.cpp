@@ -8,29 +8,17 @@
 #include <set>
 
 #include "common/encoding.h"
+#include "recipes/values.h"
 
 namespace deputy::recipes {
 namespace {
 
-bool is_date(const std::string& v) {
-  if (v.size() != 10 || v[4] != '-' || v[7] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
-    if (!std::isdigit(static_cast<unsigned char>(v[i]))) return false;
-  int month = std::atoi(v.substr(5, 2).c_str());
-  int day = std::atoi(v.substr(8, 2).c_str());
-  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+bool is_option_name(std::string_view name) {
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
 }
-
-bool is_number(const std::string& v) {
-  if (v.empty()) return false;
-  char* end = nullptr;
-  std::strtod(v.c_str(), &end);
-  return end && *end == '\0' && v.find_first_of("xXnN") == std::string::npos;
-}
-
-}  // namespace
-
-namespace {
 
 bool is_web_address(std::string_view v) {
   return (v.rfind("https://", 0) == 0 || v.rfind("http://", 0) == 0) && v.find_first_of(" \t\r\n") == std::string_view::npos;
@@ -42,10 +30,8 @@ Result<std::string> check_value(const Parameter& p, const slack::Word& word, siz
   switch (p.type) {
     case ParameterType::kString: return raw;
     case ParameterType::kNumber:
-      if (!is_number(raw)) return InvalidArgument("*" + p.name + "* must be a number (got “" + raw + "”)");
-      return raw;
     case ParameterType::kDate:
-      if (!is_date(raw)) return InvalidArgument("*" + p.name + "* must be a date like 2026-12-31 (got “" + raw + "”)");
+      if (auto problem = value_problem(p, raw)) return InvalidArgument("*" + p.name + "* " + *problem + " (got “" + raw + "”)");
       return raw;
     case ParameterType::kChoice: {
       for (const auto& choice : p.choices)
@@ -104,6 +90,9 @@ Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe,
   std::map<std::string, std::string> values;
   std::vector<const slack::Word*> positional;
   for (const slack::Word& word : words) {
+    if (word.unclosed) return InvalidArgument("a quote opened before “" + word.text + "” is never closed");
+  }
+  for (const slack::Word& word : words) {
     auto eq = word.text.find('=');
     // name= must be typed text: an '=' inside a link's label or address names nothing.
     bool typed = eq != std::string::npos && (word.references.empty() || word.references.front().begin > eq);
@@ -116,6 +105,13 @@ Result<std::map<std::string, std::string>> parse_arguments(const Recipe& recipe,
         if (!checked) return checked.status();
         values[name] = *checked;
         continue;
+      }
+      // name=value with a name no parameter has: a mistyped option, not a value (a value
+      // with = in it is typed in quotes).
+      if (!word.quoted && is_option_name(name)) {
+        std::string options;
+        for (const Parameter& q : recipe.parameters) options += (options.empty() ? "" : ", ") + q.name;
+        return InvalidArgument("*" + name + "* is not an option of *" + recipe.command + "*; its options are " + options);
       }
     }
     positional.push_back(&word);
@@ -185,26 +181,69 @@ std::vector<std::string> empty_placeholders(const std::string& text, const nlohm
   return empty;
 }
 
-nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope) {
+namespace {
+
+void write_json(const nlohmann::json& body, const nlohmann::json& scope, const std::set<std::string>& numbers, std::string& out) {
   if (body.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& [key, value] : body.items()) out[key] = render_json(value, scope);
-    return out;
+    out += '{';
+    bool first = true;
+    for (const auto& [key, value] : body.items()) {
+      if (!first) out += ',';
+      first = false;
+      out += nlohmann::json(key).dump();
+      out += ':';
+      write_json(value, scope, numbers, out);
+    }
+    out += '}';
+    return;
   }
   if (body.is_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& value : body) out.push_back(render_json(value, scope));
-    return out;
+    out += '[';
+    for (size_t i = 0; i < body.size(); ++i) {
+      if (i) out += ',';
+      write_json(body[i], scope, numbers, out);
+    }
+    out += ']';
+    return;
   }
-  if (!body.is_string()) return body;
+  if (!body.is_string()) {
+    out += body.dump();
+    return;
+  }
   const std::string& text = body.get_ref<const std::string&>();
   if (text.size() > 4 && text.rfind("{{", 0) == 0 && text.find("}}") == text.size() - 2 && text.find("{{", 2) == std::string::npos) {
-    if (const nlohmann::json* value = lookup(scope, trim(text.substr(2, text.size() - 4)))) {
-      // Number parameters sit in the scope as numbers; an app's numeric field wants a JSON number.
-      if (value->is_number() || value->is_boolean()) return *value;
+    const std::string path = trim(text.substr(2, text.size() - 4));
+    if (const nlohmann::json* value = lookup(scope, path)) {
+      if (value->is_string() && numbers.count(path)) {
+        // Checked when it was typed; a value that is not a number (a job stored before the
+        // check existed) goes as the text it is.
+        if (auto exact = parse_decimal(value->get_ref<const std::string&>())) {
+          out += json_number(*exact);
+          return;
+        }
+      }
+      if (value->is_number() || value->is_boolean()) {
+        out += value->dump();
+        return;
+      }
     }
   }
-  return render(text, scope);
+  out += nlohmann::json(render(text, scope)).dump();
+}
+
+}  // namespace
+
+std::string render_json(const nlohmann::json& body, const nlohmann::json& scope, const std::set<std::string>& numbers) {
+  std::string out;
+  write_json(body, scope, numbers, out);
+  return out;
+}
+
+std::set<std::string> number_paths(const Recipe& recipe) {
+  std::set<std::string> paths;
+  for (const Parameter& p : recipe.parameters)
+    if (p.type == ParameterType::kNumber) paths.insert("params." + p.name);
+  return paths;
 }
 
 bool mentions_profile(const Recipe& recipe) {

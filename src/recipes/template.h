@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,14 @@ std::string render(const std::string& text, const nlohmann::json& scope, std::st
 // The placeholders in `text` that have no value (or an empty one) in `scope`.
 std::vector<std::string> empty_placeholders(const std::string& text, const nlohmann::json& scope);
 
-// A JSON body template: strings are rendered; a string that is one placeholder and names a
-// number or boolean becomes that number or boolean.
-nlohmann::json render_json(const nlohmann::json& body, const nlohmann::json& scope);
+// A JSON body template, filled and written as JSON text. Strings are rendered. A string that
+// is one placeholder becomes a JSON number when it names a number parameter (`numbers` holds
+// their paths, such as "params.amount"; their values are the decimal text the person typed,
+// written with every digit, never through a double), and stays the number or boolean it names
+// otherwise (a field an earlier step kept).
+std::string render_json(const nlohmann::json& body, const nlohmann::json& scope, const std::set<std::string>& numbers = {});
+// The paths of `recipe`'s number parameters in a job's scope, for render_json.
+std::set<std::string> number_paths(const Recipe& recipe);
 
 // Whether `text` reads a field of the asker's Slack profile beyond their id.
 bool mentions_profile(const Recipe& recipe);

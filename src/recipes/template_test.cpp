@@ -1,5 +1,7 @@
 #include "recipes/template.h"
 
+#include "slack/text.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -148,15 +150,74 @@ TEST(Render, FillsPathsAndEscapes) {
 }
 
 TEST(RenderJson, NumbersStayNumbersAndTextIsEscapedByJson) {
-  nlohmann::json scope = {{"params", {{"name", "Quote \" and \\ back"}, {"amount", 5000.5}, {"code", "0042"}}}};
+  nlohmann::json scope = {{"params", {{"name", "Quote \" and \\ back"}, {"amount", "5000.5"}, {"code", "0042"}}},
+                          {"steps", {{"find", {{"count", 3}, {"open", true}}}}}};
   nlohmann::json body = nlohmann::json::parse(R"({"Name":"{{params.name}}","Amount":"{{params.amount}}","Code":"{{params.code}}",
-    "Label":"n={{params.amount}}","List":["{{params.code}}",3,true]})");
-  nlohmann::json out = render_json(body, scope);
+    "Label":"n={{params.amount}}","List":["{{params.code}}",3,true],"Kept":"{{steps.find.count}}","Open":"{{steps.find.open}}"})");
+  nlohmann::json out = nlohmann::json::parse(render_json(body, scope, {"params.amount"}));
   EXPECT_EQ(out["Name"], "Quote \" and \\ back");
   EXPECT_EQ(out["Amount"], 5000.5);
-  EXPECT_EQ(out["Code"], "0042");
+  EXPECT_EQ(out["Code"], "0042") << "a text parameter that looks like a number stays text";
   EXPECT_EQ(out["Label"], "n=5000.5");
   EXPECT_EQ(out["List"], nlohmann::json::parse(R"(["0042",3,true])"));
+  EXPECT_EQ(out["Kept"], 3);
+  EXPECT_EQ(out["Open"], true);
+}
+
+TEST(RenderJson, ANumberReachesTheAppWithEveryDigitTyped) {
+  nlohmann::json scope = {{"params", {{"amount", "12345678901234567890.123"}, {"fee", "+007.50"}}}};
+  nlohmann::json body = nlohmann::json::parse(R"({"Amount":"{{params.amount}}","Fee":"{{ params.fee }}"})");
+  EXPECT_EQ(render_json(body, scope, {"params.amount", "params.fee"}), R"({"Amount":12345678901234567890.123,"Fee":7.50})")
+      << "through a double it would be 1.2345678901234567e+19";
+}
+
+TEST(Parameters, NumbersDatesAndOptionsAreCheckedAndErrorsNameTheParameterAtFault) {
+  auto recipe = parse_recipe(R"(command: create opportunity
+app: demo
+parameters:
+  - {name: name}
+  - {name: amount, type: number, min: 0, max: 1000000, decimals: 2}
+  - {name: close_date, type: date}
+  - {name: stage, type: choice, choices: [Prospecting, Closed Won], default: Prospecting}
+steps:
+  - id: create
+    http: {method: POST, path: /x}
+)",
+                             "r.yaml");
+  ASSERT_TRUE(recipe) << recipe.status().message();
+  auto parse = [&](const std::string& text) { return parse_arguments(*recipe, slack::typed_words(text)); };
+  auto error_of = [&](const std::string& text) {
+    auto r = parse(text);
+    return r ? std::string("accepted") : r.status().message();
+  };
+  auto ok = parse("Acme 12345.67 2028-02-29");
+  ASSERT_TRUE(ok) << ok.status().message();
+  EXPECT_EQ(ok->at("amount"), "12345.67");
+  EXPECT_EQ(error_of("Acme 5000 2026-02-30"), "*close_date* must be a day that exists: February 2026 has 28 days (got “2026-02-30”)");
+  EXPECT_EQ(error_of("Acme 1e400 2026-12-31").rfind("*amount* must be a number like 1250", 0), 0u) << error_of("Acme 1e400 2026-12-31");
+  EXPECT_EQ(error_of("Acme 1,250 2026-12-31").rfind("*amount* must be a number", 0), 0u);
+  EXPECT_EQ(error_of("Acme 1000000.01 2026-12-31"), "*amount* must be at most 1000000 (got “1000000.01”)");
+  EXPECT_EQ(error_of("Acme -1 2026-12-31"), "*amount* must be at least 0 (got “-1”)");
+  EXPECT_EQ(error_of("Acme 10.125 2026-12-31"), "*amount* takes at most 2 decimal places (got “10.125”)");
+  EXPECT_EQ(error_of("Acme 10.100 2026-12-31"), "accepted") << "trailing zeros are not more precision";
+  EXPECT_EQ(error_of("Acme 5000 2026-12-31 colour=red"),
+            "*colour* is not an option of *create opportunity*; its options are name, amount, close_date, stage");
+  EXPECT_EQ(error_of("\"Acme=Best\" 5000 2026-12-31"), "accepted") << "a quoted value may hold =";
+  EXPECT_EQ(error_of("\"Acme Corp 5000 2026-12-31"), "a quote opened before “Acme Corp 5000 2026-12-31” is never closed");
+}
+
+TEST(Parameters, ARecipesOwnLimitsAndDefaultsAreCheckedWhenItIsLoaded) {
+  auto with = [](const std::string& parameter) {
+    auto r = parse_recipe("command: x\napp: demo\nparameters:\n  - " + parameter + "\nsteps:\n  - id: s\n    http: {method: GET, path: /x}\n",
+                          "r.yaml");
+    return r ? std::string("loaded") : r.status().message();
+  };
+  EXPECT_EQ(with("{name: n, type: number, min: 0, max: 10, decimals: 2, default: 5}"), "loaded");
+  EXPECT_NE(with("{name: n, type: number, min: 1e3}").find("parameters[0].min: must be a plain decimal number"), std::string::npos);
+  EXPECT_NE(with("{name: n, type: number, min: 10, max: 1}").find("greater than max"), std::string::npos);
+  EXPECT_NE(with("{name: n, type: number, max: 10, default: 11}").find("must be at most 10"), std::string::npos);
+  EXPECT_NE(with("{name: d, type: date, default: 2026-02-30}").find("February 2026 has 28 days"), std::string::npos);
+  EXPECT_NE(with("{name: s, min: 1}").find("only a number parameter has min"), std::string::npos);
 }
 
 }  // namespace

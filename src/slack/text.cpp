@@ -191,6 +191,7 @@ std::vector<Word> typed_words(std::string_view slack_text) {
             next = at + (c == '"' ? 1 : kOpenCurly.size());
             closing = close;
             in_word = true;
+            current.quoted = true;
             return;
           } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
             finish();
@@ -200,6 +201,7 @@ std::vector<Word> typed_words(std::string_view slack_text) {
         current.text += c;
         in_word = true;
       });
+  if (!closing.empty()) current.unclosed = true;
   finish();
   return words;
 }

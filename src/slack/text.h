@@ -34,6 +34,8 @@ struct Word {
   // labels (@alice, #general, @here, a link's label or else its URL).
   std::string text;
   std::vector<Reference> references;  // the forms inside the word, in order
+  bool quoted = false;    // some of it was typed inside quotes
+  bool unclosed = false;  // a quote opened in it and the text ended before it closed
 
   // The one form whose label is exactly text[from, end), or nullptr.
   const Reference* sole_reference(size_t from = 0) const;

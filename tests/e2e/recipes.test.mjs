@@ -120,7 +120,7 @@ test('missing or bad parameters get the usage, and nothing runs', async () => {
   const before = apps.calls.length;
   const bad = await slack.sendSlashCommand({ user: 'U0ALICE', text: 'create opportunity Acme lots 2026-12-31' });
   const reply = await responseTo(bad, /amount/);
-  assert.match(reply.body.text, /\*amount\* must be a number \(got “lots”\)/);
+  assert.match(reply.body.text, /\*amount\* must be a number like 1250 or 1250\.50: .* \(got “lots”\)/);
   assert.match(JSON.stringify(reply.body.blocks), /Usage: `create opportunity &lt;name&gt; &lt;amount&gt; &lt;close_date&gt; \[stage=Prospecting\|/);
   const missing = await slack.sendAppMention({ user: 'U0ALICE', text: '<@U0DEPUTYBOT> create opportunity Acme' });
   assert.equal(missing.status, 200);

@@ -121,3 +121,24 @@ test('an unknown command is echoed as typed, escaped once', async () => {
   assert.match(JSON.stringify(answer.body.blocks), /I don't know the command \*frobnicate A &amp; B &lt;c&gt;\*/);
   assert.doesNotMatch(JSON.stringify(answer.body), /&amp;amp;|&amp;lt;/);
 });
+
+test('a money amount reaches the app with every digit typed, and a day that does not exist is refused naming its parameter', async () => {
+  const amount = '12345678901234567890.12';
+  const sent = await slack.sendSlashCommand({ user: 'U0ALICE', typed: `create opportunity Exact ${amount} 2028-02-29` });
+  await responseTo(sent, /Created opportunity \*Exact\*/);
+  const [record] = opportunity('Exact');
+  assert.ok(record, 'created');
+  assert.match(record.raw, new RegExp(`"Amount":${amount.replace('.', '\\.')}[,}]`), `sent as typed, not rounded through a double: ${record.raw}`);
+
+  const wrongDay = await slack.sendSlashCommand({ user: 'U0ALICE', typed: 'create opportunity Leap 5000 2026-02-30' });
+  const refused = await responseTo(wrongDay, /close_date/);
+  assert.match(refused.body.text, /\*close_date\* must be a day that exists: February 2026 has 28 days/);
+  assert.match(JSON.stringify(refused.body.blocks), /Usage: `create opportunity/);
+  for (const [typed, why] of [['1e400', /\*amount\* must be a number like 1250/], ['-5', /\*amount\* must be at least 0/], ['10.125', /\*amount\* takes at most 2 decimal places/]]) {
+    const bad = await slack.sendSlashCommand({ user: 'U0ALICE', typed: `create opportunity Bad ${typed} 2026-12-31` });
+    assert.match((await responseTo(bad, /amount/)).body.text, why);
+  }
+  const unknown = await slack.sendSlashCommand({ user: 'U0ALICE', typed: 'create opportunity Colour 5000 2026-12-31 colour=red' });
+  assert.match((await responseTo(unknown, /colour/)).body.text, /\*colour\* is not an option of \*create opportunity\*/);
+  assert.equal(opportunity('Leap').length + opportunity('Bad').length + opportunity('Colour').length, 0, 'nothing refused reached the app');
+});

@@ -155,7 +155,8 @@ export class FakeApps {
         if (!body[field]) return send(400, [{ errorCode: 'REQUIRED_FIELD_MISSING', message: `Required fields are missing: [${field}]`, fields: [field] }]);
       }
       const id = `006${randomBytes(6).toString('hex').toUpperCase()}`;
-      this.records.push({ app: 'salesforce', object: 'Opportunity', id, fields: body, createdBy: info.sub, updatedBy: info.sub, at: Date.now() });
+      // raw: the body as sent, to check digits JSON.parse would round.
+      this.records.push({ app: 'salesforce', object: 'Opportunity', id, fields: body, raw, createdBy: info.sub, updatedBy: info.sub, at: Date.now() });
       return send(201, { id, success: true, errors: [] });
     }
     const sfRecord = url.pathname.match(new RegExp(`^${SALESFORCE_BASE}/sobjects/Opportunity/([^/]+)$`));
