@@ -72,15 +72,20 @@ Status Bot::admin_command(const slack::CommandRequest& request, const std::vecto
   }
   if (verb == "offboard") {
     if (person.empty()) return reply(where, say("Whom? For example `admin offboard @alice`."));
-    auto removed = connections_.offboard(where.team_id, person, where.user_id);
-    if (!removed) return removed.status();
-    std::vector<std::string> apps;
-    for (const auto& c : *removed) apps.push_back(app_name(c.app) + " (" + slack::escape_mrkdwn(c.account) + ")");
+    // Nothing is revoked yet: offboarding cannot be undone, so the admin confirms it first.
+    auto held = connections_.list_connections(store::ConnectionFilter{where.team_id, person, ""});
+    if (!held) return held.status();
+    if (held->empty()) return reply(where, say("<@" + person + "> has no personal connections; nothing to revoke."));
     std::string list;
-    for (const auto& a : apps) list += (list.empty() ? "" : ", ") + a;
-    return reply(where, say(removed->empty() ? "<@" + person + "> has no personal connections; nothing to revoke."
-                                             : "Revoked and deleted " + std::to_string(removed->size()) + " connection(s) of <@" +
-                                                   person + ">: " + list + "."));
+    for (const auto& c : *held) list += (list.empty() ? "" : ", ") + app_name(c.app) + " (" + slack::escape_mrkdwn(c.account) + ")";
+    slack::Message message;
+    message.text = "Offboard <@" + person + ">?";
+    message.blocks.section("Offboarding revokes and deletes every login <@" + person + "> holds: " + std::to_string(held->size()) +
+                               " connection(s), " + list + ". It cannot be undone; they would have to connect again.",
+                           slack::Button{"Offboard", actions::kOffboard, person, "", "danger",
+                                         slack::Confirm{"Offboard this person?", "Every login <@" + person + "> holds is revoked and deleted.",
+                                                        "Offboard", "Cancel"}});
+    return reply(where, message);
   }
   if (verb == "audit") {
     size_t count = kDefaultAuditLines;
@@ -104,6 +109,25 @@ Status Bot::admin_command(const slack::CommandRequest& request, const std::vecto
     return reply(where, message);
   }
   return reply(where, say("Admin commands: `admin connections [@person|app]`, `admin offboard @person`, `admin audit [@person] [count]`."));
+}
+
+Status Bot::offboard_action(const slack::ActionRequest& request) {
+  const auto& where = request.where;
+  // The button went to an admin, but a click is a new request: whoever sends it must be one.
+  if (!is_admin(where.user_id)) {
+    spdlog::warn("{} clicked an offboarding confirmation but is not an admin", where.user_id);
+    (void)connections_.audit_admin_refused(where.team_id, where.user_id, "offboard");
+    return reply(where, say("Only Deputy admins can offboard people."));
+  }
+  const std::string& person = request.value;
+  if (!slack::is_user_id(person)) return reply(where, say("That confirmation does not name anyone; run `admin offboard @person` again."));
+  auto removed = connections_.offboard(where.team_id, person, where.user_id);
+  if (!removed) return removed.status();
+  std::string list;
+  for (const auto& c : *removed) list += (list.empty() ? "" : ", ") + app_name(c.app) + " (" + slack::escape_mrkdwn(c.account) + ")";
+  return replace(request, say(removed->empty() ? "<@" + person + "> has no personal connections; nothing to revoke."
+                                               : "Revoked and deleted " + std::to_string(removed->size()) + " connection(s) of <@" + person +
+                                                     ">: " + list + ". Offboarded by <@" + where.user_id + ">."));
 }
 
 }  // namespace deputy::bot

@@ -127,19 +127,19 @@ void Bot::handle_command(const slack::CommandRequest& request, int64_t delivery_
       return runner_->start(*recipe, *params, request, delivery_id, attempt, std::move(done));
     }
   }
-  done(reply(request.where, unknown_command_message(slack::as_typed(request.text))));
+  done(reply(request.where, unknown_command_message(request)));
 }
 
 bool Bot::calls_an_app(const std::vector<std::string>& words) {
   if (words.empty()) return false;
   // The same words builtin_command() answers, so none of these falls through to the recipes.
-  if ((words[0] == "check" && words.size() == 2) || words[0] == "connect") return true;
-  return words[0] == "admin" && words.size() >= 2 && words[1] == "offboard";
+  // (`admin offboard` only asks for a confirmation; the click that confirms it revokes.)
+  return (words[0] == "check" && words.size() == 2) || words[0] == "connect";
 }
 
 std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& typed,
                                            const std::vector<std::string>& words) {
-  if (words.empty() || words[0] == "help") return reply(request.where, help_message());
+  if (words.empty() || words[0] == "help") return reply(request.where, help_message(is_admin(request.where.user_id)));
   if (words[0] == "connections" || (words.size() >= 2 && words[0] == "personal" && words[1] == "accounts")) {
     return reply(request.where, connections_message(request.where.team_id, request.where.user_id));
   }
@@ -160,7 +160,7 @@ std::optional<Status> Bot::builtin_command(const slack::CommandRequest& request,
 void Bot::handle_action(const slack::ActionRequest& request, int attempt, Done done) {
   if (runner_ && (request.action_id == engine::job_actions::kApprove || request.action_id == engine::job_actions::kReject))
     return runner_->decide(request, request.action_id == engine::job_actions::kApprove, attempt, std::move(done));
-  if (app_calls_ && request.action_id == actions::kDisconnect)
+  if (app_calls_ && (request.action_id == actions::kDisconnect || request.action_id == actions::kOffboard))
     return app_calls_->post([this, request, open = handling, done = std::move(done)] {
       Handling scope(open);
       done(handle_action_now(request));
@@ -177,6 +177,7 @@ Status Bot::handle_action_now(const slack::ActionRequest& request) {
     return paging ? replace(request, list) : reply(request.where, list);
   }
   if (request.action_id == actions::kDisconnect) return disconnect_action(request);
+  if (request.action_id == actions::kOffboard) return offboard_action(request);
   if (request.action_id.rfind(actions::kOpenLink, 0) == 0) return Status::Ok();
   spdlog::warn("unknown button action '{}' from {}", request.action_id, request.where.user_id);
   slack::Message message;
@@ -218,7 +219,7 @@ Status Bot::replace(const slack::ActionRequest& request, const slack::Message& m
   return Status::Ok();
 }
 
-slack::Message Bot::help_message() const {
+slack::Message Bot::help_message(bool for_admin) const {
   slack::Message message;
   message.text = "Here is what I can do for you.";
   message.blocks.header("Deputy");
@@ -243,6 +244,13 @@ slack::Message Bot::help_message() const {
   message.blocks.section(
       "*Built in*\n`help` — this list\n`connections` — the accounts I can act as for you\n`connect &lt;app&gt;` — log in to an app as yourself\n"
       "`check &lt;app&gt;` — ask the app who I act as for you");
+  if (for_admin) {
+    message.blocks.section(
+        "*For admins*\n`connect shared &lt;app&gt;` — the account recipes without a personal login act as\n"
+        "`admin connections [@person|app]` — who has connected what\n"
+        "`admin offboard @person` — revoke and delete every login the person holds\n"
+        "`admin audit [@person] [count]` — the latest entries of the audit log");
+  }
   message.blocks.actions({slack::Button{"Personal accounts", actions::kShowConnections, "list", "", "primary", std::nullopt}},
                          "deputy.help");
   return message;
@@ -389,7 +397,23 @@ Status Bot::disconnect_action(const slack::ActionRequest& request) {
   return replace(request, updated);
 }
 
-slack::Message Bot::unknown_command_message(const std::string& typed) const {
+namespace {
+
+// How to ask for help the way the person just asked for something: in a slash command, the
+// slash command; in a channel, by mentioning Deputy; in a DM, the word alone.
+std::string how_to_ask_for_help(const slack::CommandRequest& request) {
+  switch (request.origin) {
+    case slack::Origin::kSlashCommand: return "`" + (request.slash.empty() ? std::string("/deputy") : request.slash) + " help`";
+    case slack::Origin::kMention: return "`help` in a mention of me";
+    case slack::Origin::kDirectMessage: break;
+  }
+  return "`help`";
+}
+
+}  // namespace
+
+slack::Message Bot::unknown_command_message(const slack::CommandRequest& request) const {
+  const std::string typed = slack::as_typed(request.text);
   const std::string cut = slack::truncate_utf8(std::string(trim(typed)), 200);
   std::string shown = slack::escape_mrkdwn(cut);
   std::string suggestion = suggest(typed, known_words());
@@ -397,7 +421,7 @@ slack::Message Bot::unknown_command_message(const std::string& typed) const {
   message.text = "I don't know the command \"" + shown + "\".";
   std::string body = "I don't know the command *" + shown + "*.";
   if (!suggestion.empty()) body += " Did you mean *" + suggestion + "*?";
-  body += "\nType `help` to see what I can do.";
+  body += "\nType " + slack::escape_mrkdwn(how_to_ask_for_help(request)) + " to see what I can do.";
   message.blocks.section(body);
   return message;
 }

@@ -24,6 +24,8 @@ inline constexpr const char* kShowConnections = "view.connections";
 inline constexpr const char* kDisconnect = "connection.disconnect";
 // Link buttons still send a block_actions payload; there is nothing to do for it.
 inline constexpr const char* kOpenLink = "link.open";
+// An admin's confirmation of `admin offboard @person`; the value is the person's user id.
+inline constexpr const char* kOffboard = "admin.offboard";
 }
 
 // What the bot's commands about people's accounts use.
@@ -57,12 +59,13 @@ class Bot {
   // Replaces the message a button was clicked in (a page of a list, a list after a disconnect).
   Status replace(const slack::ActionRequest& request, const slack::Message& message);
 
-  slack::Message help_message() const;
+  // Admins also see the admin commands.
+  slack::Message help_message(bool for_admin) const;
   // One page of the person's connections (kConnectionsPerPage rows), with Next/Previous.
   slack::Message connections_message(const std::string& team_id, const std::string& user_id, size_t page = 0);
   static constexpr size_t kConnectionsPerPage = 20;
   // `typed`: the command as the person typed it (slack::as_typed), not as Slack escapes it.
-  slack::Message unknown_command_message(const std::string& typed) const;
+  slack::Message unknown_command_message(const slack::CommandRequest& request) const;
 
  private:
   std::vector<std::string> known_words() const;
@@ -76,6 +79,8 @@ class Bot {
   Status handle_action_now(const slack::ActionRequest& request);
   Status connect_command(const slack::CommandRequest& request, const std::vector<std::string>& words);
   Status disconnect_action(const slack::ActionRequest& request);
+  // Offboards once an admin confirmed it; the click is checked to be an admin's again.
+  Status offboard_action(const slack::ActionRequest& request);
   Status check_command(const slack::CommandRequest& request, const std::string& app);
   // admin connections [@person|app] · admin offboard @person · admin audit [@person] [count]
   Status admin_command(const slack::CommandRequest& request, const std::vector<slack::Word>& words);

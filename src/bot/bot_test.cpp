@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <mutex>
 #include <optional>
 #include <vector>
 
 #include "testing/databases.h"
 #include "testing/fake_http_client.h"
+#include "testing/sealed_connection.h"
 
 namespace deputy::bot {
 namespace {
@@ -87,7 +90,7 @@ struct BotTest : ::testing::Test {
     links = std::make_unique<oauth::LoginLinks>(*apps, *states, vault, clock, metrics, options);
     logins = std::make_unique<oauth::LoginFlow>(*apps, protocol, *connections, *states, vault, nobody, nobody, nobody, clock, metrics, options);
     service = std::make_unique<oauth::ConnectionService>(*apps, protocol, *connections, *states, vault, metrics);
-    bot = std::make_unique<Bot>(slack, *outbox, catalog, Accounts{*apps, *service, *links, *logins, *tokens}, std::vector<std::string>{});
+    bot = std::make_unique<Bot>(slack, *outbox, catalog, Accounts{*apps, *service, *links, *logins, *tokens}, std::vector<std::string>{"UADMIN"});
   }
 
   static store::ClaimedDelivery slash_command(const std::string& text) {
@@ -119,6 +122,61 @@ TEST_F(BotTest, AnUnknownCommandIsAnsweredTheSameWay) {
   slack_http.answer_all();
   ASSERT_TRUE(finished);
   EXPECT_TRUE(finished->ok());
+}
+
+TEST_F(BotTest, AnAdminsHelpListsTheAdminCommandsAndNobodyElsesDoes) {
+  store::ClaimedDelivery from_admin = slash_command("help");
+  from_admin.delivery.payload = "team_id=T1&user_id=UADMIN&channel_id=C1&text=help&response_url=https%3A%2F%2Fhooks.slack.test%2Fx";
+  bot->handle(from_admin, [](Status) {});
+  bot->handle(slash_command("help"), [](Status) {});
+  ASSERT_EQ(slack_http.requests.size(), 2u);
+  EXPECT_NE(slack_http.requests[0].body.find("admin offboard @person"), std::string::npos) << slack_http.requests[0].body;
+  EXPECT_EQ(slack_http.requests[1].body.find("admin offboard"), std::string::npos) << "U1 is not an admin";
+  slack_http.answer_all();
+}
+
+TEST_F(BotTest, OffboardingWaitsForAnAdminsConfirmationAndAClickFromAnyoneElseChangesNothing) {
+  auto alices = testing::sealed_connection(vault, "conn-alice", "U0ALICE", "demo", R"({"access_token":"at"})", clock.unix_seconds() + 3600,
+                                           "http://api.test");
+  ASSERT_TRUE(connections->upsert(alices, std::nullopt).ok());
+  auto still_there = [&] { return connections->of_user("T1", "U0ALICE")->size(); };
+
+  store::ClaimedDelivery typed = slash_command("admin offboard <@U0ALICE|alice>");
+  typed.delivery.payload = "team_id=T1&user_id=UADMIN&channel_id=C1&text=admin+offboard+%3C%40U0ALICE%7Calice%3E&response_url=https%3A%2F%2Fhooks.slack.test%2Fx";
+  bot->handle(typed, [](Status) {});
+  ASSERT_EQ(slack_http.requests.size(), 1u);
+  EXPECT_NE(slack_http.requests[0].body.find(actions::kOffboard), std::string::npos) << "a button to confirm: " << slack_http.requests[0].body;
+  EXPECT_NE(slack_http.requests[0].body.find("\"confirm\""), std::string::npos) << "and Slack's own are-you-sure dialog";
+  EXPECT_EQ(still_there(), 1u) << "nothing is revoked before the confirmation";
+  slack_http.answer_all();
+
+  auto click_by = [&](const std::string& user) {
+    store::ClaimedDelivery d;
+    d.id = 2;
+    d.attempts = 1;
+    d.delivery.team_id = "T1";
+    d.delivery.kind = "block_actions";
+    d.delivery.payload = nlohmann::json{{"type", "block_actions"}, {"team", {{"id", "T1"}}}, {"user", {{"id", user}}},
+                                        {"channel", {{"id", "C1"}}}, {"response_url", "https://hooks.slack.test/y"},
+                                        {"actions", {{{"action_id", actions::kOffboard}, {"value", "U0ALICE"}}}}}
+                             .dump();
+    return d;
+  };
+  bot->handle(click_by("U0MALLORY"), [](Status) {});
+  ASSERT_EQ(slack_http.requests.size(), 2u);
+  EXPECT_NE(slack_http.requests[1].body.find("Only Deputy admins can offboard people"), std::string::npos) << slack_http.requests[1].body;
+  EXPECT_EQ(still_there(), 1u) << "a forged click from someone who is not an admin revokes nothing";
+  slack_http.answer_all();
+}
+
+TEST_F(BotTest, TheHelpHintIsTheWayThePersonAsked) {
+  // In a slash command, help is the slash command as this workspace named it.
+  store::ClaimedDelivery renamed = slash_command("frobnicate");
+  renamed.delivery.payload += "&command=%2Fops";
+  bot->handle(renamed, [](Status) {});
+  ASSERT_EQ(slack_http.requests.size(), 1u);
+  EXPECT_NE(slack_http.requests[0].body.find("Type `/ops help` to see what I can do"), std::string::npos) << slack_http.requests[0].body;
+  slack_http.answer_all();
 }
 
 }  // namespace

@@ -166,6 +166,10 @@ int main(int argc, char** argv) {
   list_cmd->add_option("--user", admin_options.user, "Slack user id");
   list_cmd->add_option("--app", admin_options.app, "App id, e.g. salesforce");
   offboard_cmd->add_option("--user", admin_options.user, "Slack user id")->required();
+  // In chat an admin confirms with a button; on the server the command never asks, so scripts
+  // can run it. --yes is accepted for scripts that say so explicitly.
+  bool yes = false;  // read by nobody: there is nothing to confirm here
+  offboard_cmd->add_flag("--yes,-y", yes, "Do not ask (the command never asks; accepted for scripts)");
   audit_cmd->add_option("--user", admin_options.user, "Only events this Slack user asked for or acted in");
   audit_cmd->add_option("--limit", admin_options.limit, "How many events (default 50)");
   CLI11_PARSE(cli, argc, argv);

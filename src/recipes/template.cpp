@@ -42,8 +42,12 @@ Result<std::string> check_value(const Parameter& p, const slack::Word& word, siz
     }
     case ParameterType::kUser: {
       std::string id = word.user_id(from);
-      if (id.empty()) return InvalidArgument("*" + p.name + "* must name a person with @ (got “" + raw + "”)");
-      return id;
+      if (!id.empty()) return id;
+      // Typed with an @ but not picked from Slack's list: Slack sends it as plain text.
+      if (raw.rfind('@', 0) == 0)
+        return InvalidArgument("*" + p.name + "* must be someone in this workspace: “" + raw +
+                               "” is nobody Slack knows (pick the person from the list Slack shows as you type @)");
+      return InvalidArgument("*" + p.name + "* must name a person with @ (got “" + raw + "”)");
     }
     case ParameterType::kUrl: {
       // Slack sends a typed address as a link form; the address is the value, not its label.

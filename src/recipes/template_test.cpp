@@ -206,6 +206,22 @@ steps:
   EXPECT_EQ(error_of("\"Acme Corp 5000 2026-12-31"), "a quote opened before “Acme Corp 5000 2026-12-31” is never closed");
 }
 
+TEST(Parameters, APersonTypedWithAnAtThatSlackDidNotRecogniseIsNobodyNotAMissingAt) {
+  auto recipe = parse_recipe("command: ask\napp: demo\nparameters:\n  - {name: approver, type: user}\nsteps:\n  - id: s\n    http: {method: GET, path: /x}\n",
+                             "r.yaml");
+  ASSERT_TRUE(recipe) << recipe.status().message();
+  auto nobody = parse_arguments(*recipe, slack::typed_words("@nobody"));
+  ASSERT_FALSE(nobody);
+  EXPECT_EQ(nobody.status().message().rfind("*approver* must be someone in this workspace: “@nobody” is nobody Slack knows", 0), 0u)
+      << nobody.status().message();
+  auto bare = parse_arguments(*recipe, slack::typed_words("bob"));
+  ASSERT_FALSE(bare);
+  EXPECT_EQ(bare.status().message(), "*approver* must name a person with @ (got “bob”)");
+  auto picked = parse_arguments(*recipe, slack::typed_words("<@U0BOB|bob>"));
+  ASSERT_TRUE(picked) << picked.status().message();
+  EXPECT_EQ(picked->at("approver"), "U0BOB");
+}
+
 TEST(Parameters, ARecipesOwnLimitsAndDefaultsAreCheckedWhenItIsLoaded) {
   auto with = [](const std::string& parameter) {
     auto r = parse_recipe("command: x\napp: demo\nparameters:\n  - " + parameter + "\nsteps:\n  - id: s\n    http: {method: GET, path: /x}\n",

@@ -42,6 +42,7 @@ Result<Request> slash_command(Field field) {
   CommandRequest request;
   request.origin = Origin::kSlashCommand;
   request.text = std::string(trim(field("text")));
+  request.slash = field("command");
   request.where.team_id = field("team_id");
   request.where.user_id = field("user_id");
   request.where.channel_id = field("channel_id");

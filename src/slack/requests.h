@@ -30,6 +30,7 @@ struct CommandRequest {
   Conversation where;
   Origin origin = Origin::kDirectMessage;
   std::string text;  // the words after /deputy, @Deputy, or the whole DM
+  std::string slash;  // the slash command as the workspace named it ("/deputy"); slash commands only
 };
 
 struct ActionRequest {

@@ -19,10 +19,6 @@ std::pair<char, size_t> entity_at(std::string_view text, size_t at) {
   return {0, 0};
 }
 
-bool is_user_id(std::string_view id) {
-  return id.size() >= 3 && (id[0] == 'U' || id[0] == 'W') &&
-         std::all_of(id.begin(), id.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
-}
 
 // A URL scheme ("https:", "mailto:") at the start: letters, then digits, '+', '-' or '.'.
 bool has_scheme(std::string_view target) {
@@ -125,6 +121,11 @@ std::string_view closing_quote(std::string_view text, size_t at) {
 }
 
 }  // namespace
+
+bool is_user_id(std::string_view id) {
+  return id.size() >= 3 && (id[0] == 'U' || id[0] == 'W') &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
+}
 
 std::string decode_entities(std::string_view escaped) {
   std::string out;

@@ -53,6 +53,9 @@ std::vector<Word> typed_words(std::string_view slack_text);
 // The whole text as typed, forms shown by their labels (for echoing and plain-text use).
 std::string as_typed(std::string_view slack_text);
 
+// A Slack user id (U… or W…, upper-case letters and digits).
+bool is_user_id(std::string_view id);
+
 // &amp; &lt; &gt; decoded; anything else, other entities included, kept as it is.
 std::string decode_entities(std::string_view escaped);
 

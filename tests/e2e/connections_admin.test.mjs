@@ -121,8 +121,20 @@ test('admin commands: only admins; offboarding a person with three connections r
   const inFlight = await browser.login((await connectLink(slack, 'U0ALICE', 'demo')).url, { login: 'alice' });
 
   const revokedBefore = auth.revocations.length;
-  const offboarded = await dm('U0ADMIN', 'admin offboard <@U0ALICE>');
-  assert.match(offboarded.body.text, /Revoked and deleted 3 connection\(s\) of <@U0ALICE>: .*Salesforce \(alice@example\.com\)/);
+  // Offboarding cannot be undone: the admin confirms it, and only an admin's click counts.
+  const asked = await dm('U0ADMIN', 'admin offboard <@U0ALICE>');
+  assert.match(JSON.stringify(asked.body.blocks), /Offboarding revokes and deletes every login <@U0ALICE> holds: 3 connection\(s\)/);
+  const confirm = findButton(asked.body.blocks, (e) => e.action_id === 'admin.offboard');
+  assert.ok(confirm?.confirm, 'a button with Slack\'s are-you-sure dialog');
+  assert.equal(auth.revocations.length, revokedBefore, 'nothing revoked before the confirmation');
+  assert.equal(rows((await dm('U0ALICE', 'connections')).body.blocks).length, 3);
+  await slack.sendBlockAction({ user: 'U0BOB', actionId: confirm.action_id, value: confirm.value, channel: slack.dmChannelOf('U0BOB') });
+  const refused = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.body.channel === slack.dmChannelOf('U0BOB') && /Only Deputy admins can offboard/.test(c.body.text ?? ''));
+  assert.match(refused.body.text, /Only Deputy admins can offboard people/);
+  assert.equal(auth.revocations.length, revokedBefore, 'a forged click from someone else revokes nothing');
+  await slack.sendBlockAction({ user: 'U0ADMIN', actionId: confirm.action_id, value: confirm.value, channel: slack.dmChannelOf('U0ADMIN'), messageTs: asked.response.ts });
+  const offboarded = await slack.waitForCall((c) => c.method === 'chat.update' && /Revoked and deleted/.test(c.body.text ?? ''));
+  assert.match(offboarded.body.text, /Revoked and deleted 3 connection\(s\) of <@U0ALICE>: .*Salesforce \(alice@example\.com\).*\. Offboarded by <@U0ADMIN>/);
   assert.ok(auth.revocations.length - revokedBefore >= 3, 'each grant was revoked at the authorization server');
   const late = await browser.request(inFlight);
   assert.equal(late.status, 400, late.text);
