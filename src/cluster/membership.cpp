@@ -32,6 +32,25 @@ std::string sql(const char* pattern, Dialect dialect) {
 // A renewal lease's holder names the run that took it (Connections::with_refresh_lock).
 std::string renewal_holder_prefix(int64_t epoch) { return std::to_string(epoch) + ":"; }
 
+// Inside the caller's transaction, everything the run `epoch` holds goes back: its deliveries
+// and jobs to the queue, its renewal leases let go. Counted into `counts`.
+Status give_back_all_held_by(Connection& tx, int64_t epoch, int64_t now_seconds, TakenOver& counts) {
+  auto deliveries = store::Inbox::release_held_by_in(tx, epoch, now_seconds);
+  if (!deliveries) return deliveries.status();
+  auto jobs = store::Jobs::release_held_by_in(tx, epoch, now_seconds);
+  if (!jobs) return jobs.status();
+  counts.deliveries = *deliveries;
+  counts.jobs = *jobs;
+  if (tx.dialect() == Dialect::kPostgres) {
+    // A renewal it was making: the token endpoint may have answered it, but the refresh token
+    // it would have stored is the one the app has now; the next renewal finds out.
+    auto renewals = tx.execute("DELETE FROM refresh_leases WHERE holder LIKE ?", {renewal_holder_prefix(epoch) + "%"});
+    if (!renewals) return renewals.status();
+    counts.renewals = *renewals;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Membership::Membership(store::Database& database, MembershipSettings settings)
@@ -125,19 +144,7 @@ Result<std::vector<TakenOver>> Membership::take_over_silent() {
     if (!ended) return ended.status();
     for (const store::Row& row : *ended) {
       TakenOver t{row.integer(0), row.text(1), row.integer(2), row.integer(3)};
-      auto deliveries = store::Inbox::release_held_by_in(tx, t.epoch, now_seconds);
-      if (!deliveries) return deliveries.status();
-      auto jobs = store::Jobs::release_held_by_in(tx, t.epoch, now_seconds);
-      if (!jobs) return jobs.status();
-      t.deliveries = *deliveries;
-      t.jobs = *jobs;
-      if (dialect == Dialect::kPostgres) {
-        // A renewal it was making: the token endpoint may have answered it, but the refresh
-        // token it would have stored is the one the app has now; the next renewal finds out.
-        auto renewals = tx.execute("DELETE FROM refresh_leases WHERE holder LIKE ?", {renewal_holder_prefix(t.epoch) + "%"});
-        if (!renewals) return renewals.status();
-        t.renewals = *renewals;
-      }
+      if (Status given = give_back_all_held_by(tx, t.epoch, now_seconds, t); !given.ok()) return given;
       taken.push_back(std::move(t));
     }
     // Claims made under a run that had already ended: a worker of it checked its heartbeat,
@@ -149,12 +156,7 @@ Result<std::vector<TakenOver>> Membership::take_over_silent() {
     if (!late) return late.status();
     for (const store::Row& row : *late) {
       TakenOver t{row.integer(0), "", 0, 0};
-      auto deliveries = store::Inbox::release_held_by_in(tx, t.epoch, now_seconds);
-      if (!deliveries) return deliveries.status();
-      auto jobs = store::Jobs::release_held_by_in(tx, t.epoch, now_seconds);
-      if (!jobs) return jobs.status();
-      t.deliveries = *deliveries;
-      t.jobs = *jobs;
+      if (Status given = give_back_all_held_by(tx, t.epoch, now_seconds, t); !given.ok()) return given;
       taken.push_back(std::move(t));
     }
     return Status::Ok();
@@ -237,16 +239,9 @@ Result<HandedBack> Membership::leave() {
     if (!ended) return ended.status();
     // Taken over already: what it held is someone else's now.
     if (*ended == 0) return Status::Ok();
-    const int64_t now_seconds = SystemClock::instance().unix_seconds();
-    auto deliveries = store::Inbox::release_held_by_in(tx, epoch, now_seconds);
-    if (!deliveries) return deliveries.status();
-    auto jobs = store::Jobs::release_held_by_in(tx, epoch, now_seconds);
-    if (!jobs) return jobs.status();
-    back = HandedBack{*deliveries, *jobs};
-    if (dialect == Dialect::kPostgres) {
-      auto renewals = tx.execute("DELETE FROM refresh_leases WHERE holder LIKE ?", {renewal_holder_prefix(epoch) + "%"});
-      if (!renewals) return renewals.status();
-    }
+    TakenOver own{epoch};
+    if (Status given = give_back_all_held_by(tx, epoch, SystemClock::instance().unix_seconds(), own); !given.ok()) return given;
+    back = HandedBack{own.deliveries, own.jobs};
     auto leases = tx.execute("DELETE FROM leases WHERE holder = ?", {epoch});
     return leases ? Status::Ok() : leases.status();
   });

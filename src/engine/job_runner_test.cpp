@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/databases.h"
+#include "testing/switchable_ownership.h"
 #include "testing/demo_app.h"
 #include "testing/fake_http_client.h"
 #include "testing/sealed_connection.h"
@@ -202,13 +203,7 @@ TEST_F(JobRunnerWritesTest, EachStepWaitsForItsWriteAndTheAppIsCalledOnlyOnceThe
 }
 
 
-// A process's claim on its jobs, switched by the test: its heartbeat late, or its run taken over.
-struct SwitchableOwnership final : store::Ownership {
-  std::atomic<int64_t> current{7};
-  std::atomic<bool> heartbeat_held{true};
-  int64_t epoch() const override { return current; }
-  bool fresh() const override { return heartbeat_held; }
-};
+using testing::SwitchableOwnership;
 
 struct JobRunnerOwnershipTest : JobRunnerWritesTest {
   SwitchableOwnership owner;

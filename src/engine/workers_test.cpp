@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "testing/databases.h"
+#include "testing/switchable_ownership.h"
 #include "testing/eventually.h"
 
 namespace deputy::engine {
@@ -59,13 +60,7 @@ struct AsyncWorkersTest : ::testing::Test {
   }
 };
 
-// A process's claim on its work, switched by the test.
-struct SwitchableOwnership final : store::Ownership {
-  std::atomic<int64_t> current{7};
-  std::atomic<bool> heartbeat_held{true};
-  int64_t epoch() const override { return current; }
-  bool fresh() const override { return heartbeat_held; }
-};
+using testing::SwitchableOwnership;
 
 TEST_F(AsyncWorkersTest, AProcessWhoseHeartbeatIsLateClaimsAndStartsNothing) {
   SwitchableOwnership owner;
