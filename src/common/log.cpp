@@ -4,9 +4,15 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <mutex>
+
+#include "common/log_limiter.h"
 
 namespace deputy::log {
 namespace {
@@ -37,22 +43,44 @@ void mask_after(std::string& text, std::string_view marker, bool case_insensitiv
   }
 }
 
-class RedactingSink final : public spdlog::sinks::base_sink<std::mutex> {
+// Every line passes the limiter, then the redaction: a flood is held back before any work
+// is spent on it, and nothing reaches the inner sink unredacted, summaries included.
+class GuardedSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit RedactingSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
+  explicit GuardedSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string text(msg.payload.data(), msg.payload.size());
+    const auto now = std::chrono::steady_clock::now();
+    write_summaries(msg, now);
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    // The written line also has a timestamp and a level, about 30 bytes.
+    if (!limiter_.admit(static_cast<int>(msg.level), text, text.size() + 30, now)) return;
+    write(msg, text);
+  }
+  void flush_() override {
+    write_summaries(spdlog::details::log_msg("deputy", spdlog::level::warn, ""), std::chrono::steady_clock::now());
+    inner_->flush();
+  }
+
+ private:
+  void write(const spdlog::details::log_msg& msg, std::string_view text) {
     std::string clean = redact(text);
     spdlog::details::log_msg copy(msg);
     copy.payload = clean;
     inner_->log(copy);
   }
-  void flush_() override { inner_->flush(); }
+  void write_summaries(const spdlog::details::log_msg& like, std::chrono::steady_clock::time_point now) {
+    for (const auto& summary : limiter_.summaries(now)) {
+      spdlog::details::log_msg line(like);
+      line.level = static_cast<spdlog::level::level_enum>(summary.level);
+      line.time = spdlog::log_clock::now();
+      write(line, summary.text);
+    }
+  }
 
- private:
   spdlog::sink_ptr inner_;
+  Limiter limiter_;
 };
 
 }  // namespace
@@ -70,13 +98,21 @@ std::string redact(std::string_view input) {
 
 void init(std::string_view level) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto sink = std::make_shared<RedactingSink>(console);
+  auto sink = std::make_shared<GuardedSink>(console);
   auto logger = std::make_shared<spdlog::logger>("deputy", sink);
   // The inner sink does the formatting; the redacting wrapper only rewrites the text.
   console->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  // Summaries of what the limiter held back are due even when nothing else is logged. The
+  // flushing thread takes no signals: the server waits for SIGTERM on a thread of its own,
+  // and a thread started before it blocked them would take the signal's default action.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &before);
+  spdlog::flush_every(std::chrono::seconds(1));
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 }  // namespace deputy::log

@@ -1,5 +1,6 @@
 // Logging setup. Every sink goes through a redacting filter so a token that slips
-// into a message (an upstream error body, say) is masked before it is written.
+// into a message (an upstream error body, say) is masked before it is written, and through a
+// limiter (log_limiter.h) so that no input can flood the log.
 #pragma once
 
 #include <string>

@@ -117,7 +117,9 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
                       read_scalar(source, server, "outbound_ca_file", "server.outbound_ca_file", s.outbound_ca_file),
                       read_scalar(source, server, "max_body_bytes", "server.max_body_bytes", s.max_body_bytes),
                       read_scalar(source, server, "header_limit_bytes", "server.header_limit_bytes", s.header_limit_bytes),
+                      read_scalar(source, server, "header_timeout_seconds", "server.header_timeout_seconds", s.header_timeout_seconds),
                       read_scalar(source, server, "read_timeout_seconds", "server.read_timeout_seconds", s.read_timeout_seconds),
+                      read_scalar(source, server, "max_connections", "server.max_connections", s.max_connections),
                       read_scalar(source, server, "idle_timeout_seconds", "server.idle_timeout_seconds", s.idle_timeout_seconds)}) {
       if (!st.ok()) return st;
     }
@@ -125,7 +127,10 @@ Status parse_yaml(const YAML::Node& root, const std::string& source, Config& con
     for (auto [name, value] : {std::pair<const char*, unsigned>{"jobs_in_flight_per_app", s.jobs_in_flight_per_app},
                                {"jobs_in_flight_per_person", s.jobs_in_flight_per_person},
                                {"job_max_wait_seconds", s.job_max_wait_seconds},
-                               {"heartbeat_seconds", s.heartbeat_seconds}}) {
+                               {"heartbeat_seconds", s.heartbeat_seconds},
+                               {"header_timeout_seconds", s.header_timeout_seconds},
+                               {"read_timeout_seconds", s.read_timeout_seconds},
+                               {"idle_timeout_seconds", s.idle_timeout_seconds}}) {
       if (value == 0) return field_error(source, server[name], std::string("server.") + name, "must be at least 1");
     }
     if (s.outbound_connections_per_host == 0) {

@@ -71,8 +71,14 @@ struct ServerSettings {
   std::string outbound_ca_file;
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;
+  // Inbound: a request's headers within header_timeout_seconds of its first byte, its body
+  // within read_timeout_seconds of its headers.
+  unsigned header_timeout_seconds = 10;
   unsigned read_timeout_seconds = 30;
   unsigned idle_timeout_seconds = 60;
+  // Inbound connections open at once. 0: the open-file limit less what the database,
+  // outbound calls and files need.
+  unsigned max_connections = 0;
 };
 
 struct Config {

@@ -4,16 +4,20 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "common/encoding.h"
+#include "common/limits.h"
 #include "common/threads.h"
 #include "http/wire.h"
 #include "metrics/metrics.h"
@@ -82,7 +86,13 @@ std::string Router::allowed(std::string_view path) const {
 // and the threads do not share one scheduler queue and its lock.
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(ServerOptions o, Router r, metrics::Registry* m)
-      : options(o), router(std::move(r)), metrics(m), acceptor(ioc) {}
+      : options(o),
+        router(std::move(r)),
+        metrics(m),
+        acceptor(ioc),
+        accept_pause(ioc),
+        configured_cap(o.max_connections ? o.max_connections : std::numeric_limits<size_t>::max()),
+        cap(configured_cap) {}
 
   ServerOptions options;
   Router router;
@@ -94,17 +104,68 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
 
+  // The front door's state, on the acceptor's thread (cap is read elsewhere too).
+  net::steady_timer accept_pause;
+  std::chrono::milliseconds pause_for{0};  // the next pause; doubles while accepting fails
+  const size_t configured_cap;
+  std::atomic<size_t> cap;
+  // Sessions by phase, and those chosen to close that have not yet: at the cap, a new
+  // connection is taken only if one of the others can make way.
+  std::atomic<size_t> idle_sessions{0};
+  std::atomic<size_t> busy_sessions{0};
+  std::atomic<size_t> shedding{0};
+  std::chrono::steady_clock::time_point ran_out_of_files_at{};
+  // A warning said at most once per `every`; the times it was not said are counted and told
+  // with the next one.
+  struct Warning {
+    std::chrono::steady_clock::time_point at{};
+    size_t unsaid = 0;
+    bool due(std::chrono::seconds every, size_t& not_said) {
+      auto now = std::chrono::steady_clock::now();
+      ++unsaid;
+      if (at != std::chrono::steady_clock::time_point{} && now - at < every) return false;
+      at = now;
+      not_said = unsaid - 1;
+      unsaid = 0;
+      return true;
+    }
+  };
+  Warning out_of_files_warning, accept_error_warning, at_cap_warning;
+  struct {
+    metrics::Registry::Counter* shed_idle = nullptr;
+    metrics::Registry::Counter* shed_reading = nullptr;
+    metrics::Registry::Counter* refused_at_cap = nullptr;
+    metrics::Registry::Counter* refused_out_of_files = nullptr;
+    metrics::Registry::Counter* refused_accept_error = nullptr;
+  } counters;
+
   class Session;
   class Replies;
+  std::weak_ptr<Session> newest;  // the connection accepted last (the acceptor's thread)
   std::vector<std::unique_ptr<Replies>> replies;  // one per context: [0] for ioc, then more_contexts
 
   net::io_context& context(size_t n) { return n == 0 ? ioc : *more_contexts[n - 1]; }
-  std::mutex sessions_mutex;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  mutable std::mutex sessions_mutex;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions;  // by id: in the order they were accepted
   uint64_t next_session_id = 0;
 
   void do_accept();
   void on_accept(size_t loop, beast::error_code ec, Socket socket);
+  void pause_accepting();
+  void ran_out_of_files(const beast::error_code& ec);
+  // Closes up to `wanted` connections that are not being answered: idle keep-alive ones
+  // first, then those that have waited longest for a whole request. The newest is spared
+  // while on its first request: it is the one room is made for. Returns how many.
+  size_t shed(size_t wanted);
+  size_t open_connections() const {
+    std::lock_guard lock(sessions_mutex);
+    return sessions.size();
+  }
+  // Open and not chosen to close.
+  size_t staying_connections() const {
+    const size_t open = open_connections();
+    return open - std::min(open, shedding.load(std::memory_order_relaxed));
+  }
   void forget(uint64_t id) {
     std::lock_guard lock(sessions_mutex);
     sessions.erase(id);
@@ -158,7 +219,11 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     // a signed slash command (~600 bytes) would then take two reads every time.
     buffer_.reserve(kReadChunk);
   }
-  ~Session() { server_->forget(id_); }
+  ~Session() {
+    count_phase(phase_, -1);
+    if (shed_) server_->shedding.fetch_sub(1, std::memory_order_relaxed);
+    server_->forget(id_);
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
@@ -167,7 +232,30 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   // Closes the connection if it is waiting for a request; a request in flight finishes first.
   void close_if_idle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) self->close();
+      if (self->phase_ != Phase::kBusy) self->close();
+    });
+  }
+
+  // Where the connection is, as the acceptor's thread sees it when making room.
+  enum class Phase : uint8_t {
+    kIdle,     // kept alive, no byte of a next request yet
+    kReading,  // waiting for the first request, or a request has begun to arrive
+    kBusy,     // a request is being answered
+  };
+  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+  // Marks the connection for shedding; false when it already was.
+  bool mark_shed() {
+    if (shed_.exchange(true)) return false;
+    server_->shedding.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  bool marked_shed() const { return shed_.load(std::memory_order_relaxed); }
+  // Closes the connection unless a whole request has arrived since it was chosen.
+  void shed() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ != Phase::kBusy) return self->close();
+      self->shed_ = false;
+      self->server_->shedding.fetch_sub(1, std::memory_order_relaxed);
     });
   }
 
@@ -177,9 +265,28 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(server_->options.header_limit_bytes);
-    // Idle keep-alive connections get the idle timeout; it is narrowed once bytes arrive.
-    stream_.expires_after(first_request_ ? server_->options.read_timeout : server_->options.idle_timeout);
-    busy_ = false;
+    if (first_request_ || buffer_.size() > 0) return do_read_header();
+    // Kept alive: the idle timeout runs until a next request's first byte.
+    set_phase(Phase::kIdle);
+    stream_.expires_after(server_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kReadChunk), beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, std::size_t bytes) {
+    if (ec) return close();
+    buffer_.commit(bytes);
+    do_read_header();
+  }
+
+  void do_read_header() {
+    set_phase(Phase::kReading);
+    stream_.expires_after(server_->options.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t bytes) {
+    if (ec || parser_->is_done()) return on_read(ec, bytes);
+    stream_.expires_after(server_->options.read_timeout);
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
@@ -191,7 +298,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::body_limit) return fail_request(413, "request body too large\n");
     if (ec == bhttp::error::header_limit) return fail_request(431, "request headers too large\n");
     if (ec) return fail_request(400, "malformed HTTP request\n");
-    busy_ = true;
+    set_phase(Phase::kBusy);
     first_request_ = false;
     started_ = std::chrono::steady_clock::now();
     auto message = parser_->release();
@@ -228,7 +335,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   friend class Replies;
 
   void fail_request(int status, const char* text) {
-    busy_ = true;
+    set_phase(Phase::kBusy);
     keep_alive_ = false;
     linger_ = true;
     answers_head_ = false;
@@ -287,6 +394,21 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     series_.duration->observe(seconds);
   }
 
+  // On the session's thread; the server counts idle sessions so that making room need not
+  // look through them all for one.
+  void set_phase(Phase phase) {
+    const Phase was = phase_.exchange(phase, std::memory_order_relaxed);
+    if (was == phase) return;
+    count_phase(was, -1);
+    count_phase(phase, +1);
+  }
+  void count_phase(Phase phase, int by) {
+    std::atomic<size_t>* counter = phase == Phase::kIdle ? &server_->idle_sessions
+                                   : phase == Phase::kBusy ? &server_->busy_sessions
+                                                           : nullptr;
+    if (counter) counter->fetch_add(static_cast<size_t>(by), std::memory_order_relaxed);
+  }
+
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -305,7 +427,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   bool linger_ = false;
   std::vector<char> discard_;
-  bool busy_ = false;
+  std::atomic<Phase> phase_{Phase::kReading};
+  std::atomic<bool> shed_{false};
   bool first_request_ = true;
   unsigned version_ = 11;
   bool answers_head_ = false;
@@ -333,7 +456,46 @@ void Server::Impl::Replies::write_waiting() {
   writing_.clear();
 }
 
+namespace {
+
+constexpr auto kLongestPause = std::chrono::milliseconds(1000);
+constexpr auto kWarnEvery = std::chrono::seconds(10);
+// After a minute without running out of files, the cap set by the files goes back to the
+// configured one (the shortage may have been another process's, or passing).
+constexpr auto kCapRecovers = std::chrono::minutes(1);
+
+bool out_of_files(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == net::error::no_buffer_space || ec == net::error::no_memory;
+}
+
+void count(metrics::Registry::Counter* counter, double by = 1) {
+  if (counter) counter->increment(by);
+}
+
+}  // namespace
+
 void Server::Impl::do_accept() {
+  if (stopping) return;
+  if (cap < configured_cap && std::chrono::steady_clock::now() - ran_out_of_files_at > kCapRecovers) cap = configured_cap;
+  const size_t limit = cap;
+  // At the cap, a connection is taken only when another can make way for it: one that is
+  // not being answered. Otherwise the new ones wait in the kernel's queue a while.
+  if (const size_t staying = staying_connections(); staying >= limit) {
+    size_t can_make_way = staying - std::min(staying, busy_sessions.load(std::memory_order_relaxed));
+    // The newest, still on its first request, is the one way was last made for.
+    if (auto last = newest.lock(); last && last->phase() == Session::Phase::kReading && !last->marked_shed() && can_make_way > 0)
+      --can_make_way;
+    if (can_make_way == 0) {
+      count(counters.refused_at_cap);
+      size_t unsaid = 0;
+      if (at_cap_warning.due(kWarnEvery, unsaid))
+        spdlog::warn("{} connections open, the most allowed (server.max_connections), and every one has a request being "
+                     "answered: new connections wait{}",
+                     limit, unsaid ? fmt::format(" (happened {} more times in the last {} s)", unsaid, kWarnEvery.count()) : "");
+      return pause_accepting();
+    }
+  }
   size_t loop = next_context.fetch_add(1, std::memory_order_relaxed) % (more_contexts.size() + 1);
   acceptor.async_accept(context(loop), beast::bind_front_handler(&Impl::on_accept, shared_from_this(), loop));
 }
@@ -341,18 +503,92 @@ void Server::Impl::do_accept() {
 void Server::Impl::on_accept(size_t loop, beast::error_code ec, Socket socket) {
   if (stopping || !acceptor.is_open()) return;
   if (ec) {
-    spdlog::warn("accept failed: {}", ec.message());
-  } else {
-    std::shared_ptr<Session> session;
-    {
-      std::lock_guard lock(sessions_mutex);
-      uint64_t id = next_session_id++;
-      session = std::make_shared<Session>(std::move(socket), shared_from_this(), id, *replies[loop]);
-      sessions.emplace(id, session);
-    }
-    session->start();
+    // Accepting again at once would fail again at once: with no files left, that loop once
+    // wrote millions of lines and held a core. Pause instead, and make room.
+    if (out_of_files(ec)) return ran_out_of_files(ec);
+    count(counters.refused_accept_error);
+    size_t unsaid = 0;
+    if (accept_error_warning.due(kWarnEvery, unsaid))
+      spdlog::warn("accept failed: {}{}", ec.message(),
+                   unsaid ? fmt::format(" (and {} more times in the last {} s)", unsaid, kWarnEvery.count()) : "");
+    return pause_accepting();
   }
+  pause_for = std::chrono::milliseconds(0);
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(sessions_mutex);
+    uint64_t id = next_session_id++;
+    session = std::make_shared<Session>(std::move(socket), shared_from_this(), id, *replies[loop]);
+    sessions.emplace(id, session);
+  }
+  newest = session;
+  session->start();
+  // At the cap, the new connection is taken all the same (the files' reserve has room for
+  // it) and an idle or slow one makes way; do_accept pauses if none could.
+  if (const size_t staying = staying_connections(); staying > cap) shed(staying - cap);
   do_accept();
+}
+
+void Server::Impl::pause_accepting() {
+  pause_for = std::clamp(pause_for * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(kLongestPause));
+  accept_pause.expires_after(pause_for);
+  accept_pause.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->do_accept();
+  });
+}
+
+void Server::Impl::ran_out_of_files(const beast::error_code& ec) {
+  count(counters.refused_out_of_files);
+  ran_out_of_files_at = std::chrono::steady_clock::now();
+  // The process holds as many connections as it could open, less an eighth left for the
+  // database, outbound calls and files.
+  const size_t open = staying_connections();
+  const size_t fits = std::max<size_t>(16, open - open / 8);
+  if (fits < cap) cap = fits;
+  const size_t closed = shed(open > cap ? open - cap + 1 : 1);
+  size_t unsaid = 0;
+  if (out_of_files_warning.due(kWarnEvery, unsaid)) {
+    spdlog::warn("cannot accept connections: {} (open-file limit {}); {} connections open, now at most {}; closed {} idle or "
+                 "slow ones and pausing new ones{}",
+                 ec.message(), open_file_limit(), open, cap.load(), closed,
+                 unsaid ? fmt::format(" (ran out {} more times in the last {} s)", unsaid, kWarnEvery.count()) : "");
+  }
+  pause_accepting();
+}
+
+size_t Server::Impl::shed(size_t wanted) {
+  std::vector<std::shared_ptr<Session>> idle, reading;
+  {
+    std::lock_guard lock(sessions_mutex);
+    const uint64_t newest = sessions.empty() ? 0 : sessions.rbegin()->first;
+    for (const auto& [id, weak] : sessions) {
+      auto session = weak.lock();
+      if (!session || session->marked_shed()) continue;
+      if (id == newest && session->phase() == Session::Phase::kReading) continue;
+      switch (session->phase()) {
+        case Session::Phase::kIdle: idle.push_back(std::move(session)); break;
+        case Session::Phase::kReading:
+          // The map is in accept order: the first found have waited longest.
+          if (reading.size() < wanted) reading.push_back(std::move(session));
+          break;
+        case Session::Phase::kBusy: break;
+      }
+      if (idle.size() >= wanted) break;
+      // With no idle one to look for, the oldest readers found so far are the ones.
+      if (reading.size() >= wanted && idle_sessions.load(std::memory_order_relaxed) == 0) break;
+    }
+  }
+  size_t closed = 0;
+  for (auto* group : {&idle, &reading}) {
+    for (auto& session : *group) {
+      if (closed == wanted) break;
+      if (!session->mark_shed()) continue;
+      session->shed();
+      count(group == &idle ? counters.shed_idle : counters.shed_reading);
+      ++closed;
+    }
+  }
+  return closed;
 }
 
 Server::Server(ServerOptions options, Router router, metrics::Registry* metrics)
@@ -360,6 +596,28 @@ Server::Server(ServerOptions options, Router router, metrics::Registry* metrics)
   if (metrics) {
     metrics->describe("deputy_http_requests_total", "counter", "HTTP requests by route and status.");
     metrics->describe("deputy_http_request_duration_seconds", "histogram", "Time from request read to response written.");
+    metrics->describe("deputy_http_connections_shed_total", "counter",
+                      "Connections closed to make room for new ones, by what they were doing (idle: kept alive between "
+                      "requests; reading: waiting for a whole request).");
+    metrics->describe("deputy_http_connections_refused_total", "counter",
+                      "Times accepting paused: at the connection cap with every connection busy, out of open files, or "
+                      "another accept error.");
+    auto& c = impl_->counters;
+    c.shed_idle = &metrics->counter("deputy_http_connections_shed_total", {{"state", "idle"}});
+    c.shed_reading = &metrics->counter("deputy_http_connections_shed_total", {{"state", "reading"}});
+    c.refused_at_cap = &metrics->counter("deputy_http_connections_refused_total", {{"reason", "at_cap"}});
+    c.refused_out_of_files = &metrics->counter("deputy_http_connections_refused_total", {{"reason", "out_of_files"}});
+    c.refused_accept_error = &metrics->counter("deputy_http_connections_refused_total", {{"reason", "accept_error"}});
+    metrics->describe("deputy_http_connections", "gauge", "Inbound connections open (state=open) and the cap in force (state=max).");
+    metrics->gauge_callback("deputy_http_connections", [weak = std::weak_ptr<Impl>(impl_)] {
+      std::vector<std::pair<metrics::Labels, double>> values;
+      if (auto impl = weak.lock()) {
+        values.push_back({{{"state", "open"}}, double(impl->open_connections())});
+        const size_t cap = impl->cap;
+        if (cap != std::numeric_limits<size_t>::max()) values.push_back({{{"state", "max"}}, double(cap)});
+      }
+      return values;
+    });
   }
 }
 
@@ -380,6 +638,8 @@ Status Server::listen(const std::string& host, uint16_t port) {
 }
 
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+size_t Server::open_connections() const { return impl_->open_connections(); }
+size_t Server::max_connections() const { return impl_->cap; }
 
 void Server::run(unsigned threads) {
   // Every context, the acceptor's too, runs until stop() has closed the acceptor: a context
@@ -409,6 +669,7 @@ void Server::stop() {
   net::post(impl->acceptor.get_executor(), [impl] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->accept_pause.cancel();
     // The contexts may now end once their connections have.
     for (auto& guard : impl->keep_running) guard.reset();
   });

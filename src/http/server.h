@@ -67,9 +67,18 @@ class Router {
 struct ServerOptions {
   uint64_t max_body_bytes = 1 << 20;
   unsigned header_limit_bytes = 16 * 1024;
-  std::chrono::seconds read_timeout{30};   // a started request must arrive within this
+  // A request's headers must arrive within header_timeout of its first byte (of the accept,
+  // on a new connection), and its body within read_timeout of its headers: a client that
+  // dribbles headers holds a connection for seconds, not for the body's allowance.
+  std::chrono::seconds header_timeout{10};
+  std::chrono::seconds read_timeout{30};
   std::chrono::seconds idle_timeout{60};   // an idle keep-alive connection is closed after this
   std::chrono::seconds write_timeout{30};
+  // Connections open at once, at most. At the cap, an idle keep-alive connection is closed to
+  // make room, else the one that has waited longest for a whole request; with none of those
+  // (every connection has a request being answered), accepting pauses briefly. Running out of
+  // open files lowers the cap to what the process could hold. 0: no cap but the files'.
+  size_t max_connections = 0;
 };
 
 class Server {
@@ -85,6 +94,9 @@ class Server {
   void run(unsigned threads);
   // Stops accepting, closes idle connections, lets requests in flight finish.
   void stop();
+  // Connections open now, and the cap in force (lowered when open files ran out).
+  size_t open_connections() const;
+  size_t max_connections() const;
 
  private:
   struct Impl;

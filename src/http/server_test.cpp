@@ -6,8 +6,18 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -24,6 +34,12 @@ using tcp = net::ip::tcp;
 // A real server on a loopback port, talked to with raw bytes so the test sees the wire.
 class HttpServerTest : public ::testing::Test {
  protected:
+  virtual ServerOptions options() const {
+    ServerOptions options;
+    options.max_body_bytes = 64;
+    return options;
+  }
+
   void SetUp() override {
     Router router;
     router.add("POST", "/echo", [](Request&& request, Reply reply) {
@@ -47,9 +63,7 @@ class HttpServerTest : public ::testing::Test {
       std::lock_guard lock(answerers_mutex_);
       held_.push_back(std::move(reply));
     });
-    ServerOptions options;
-    options.max_body_bytes = 64;
-    server_ = std::make_unique<Server>(options, std::move(router), &metrics_);
+    server_ = std::make_unique<Server>(options(), std::move(router), &metrics_);
     ASSERT_TRUE(server_->listen("127.0.0.1", 0).ok());
     runner_ = std::thread([this] {
       server_->run(2);
@@ -127,7 +141,21 @@ class HttpServerTest : public ::testing::Test {
   std::vector<Reply> held_;
   std::atomic<bool> ran_out_{false};
 
+  double counter_value(const char* reason) {
+    return metrics_.counter_value("deputy_http_connections_refused_total", {{"reason", reason}});
+  }
+
   // The answers /held keeps, once `count` requests have come (empty if they did not).
+  bool held_at_least(size_t count) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(answerers_mutex_);
+        if (held_.size() >= count) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   std::vector<Reply> held_replies(size_t count) {
     for (int i = 0; i < 500; ++i) {
       {
@@ -289,6 +317,176 @@ TEST_F(HttpServerTest, UnknownPathsMethodsOversizedAndMalformedRequests) {
   tcp::socket garbage = connect();
   net::write(garbage, net::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
   EXPECT_EQ(read_response(garbage).rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
+}
+
+// The front door: a cap on connections, room made by closing idle and slow ones, headers on a
+// shorter deadline than bodies, and no spinning when the process runs out of open files.
+class HttpFrontDoorTest : public HttpServerTest {
+ protected:
+  ServerOptions options() const override {
+    ServerOptions options = HttpServerTest::options();
+    options.max_connections = 2;
+    options.header_timeout = std::chrono::seconds(2);
+    return options;
+  }
+
+  void wait_for_open(size_t n) {
+    for (int i = 0; i < 500 && server_->open_connections() != n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(server_->open_connections(), n);
+  }
+  double counter(const char* name, metrics::Labels labels) { return metrics_.counter_value(name, labels); }
+};
+
+TEST_F(HttpFrontDoorTest, AtTheCapAnIdleKeptAliveConnectionIsClosedFirst) {
+  tcp::socket idle = connect();
+  net::write(idle, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\na")));
+  ASSERT_EQ(read_response(idle).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  tcp::socket slow = connect();
+  net::write(slow, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\n")));
+  wait_for_open(2);
+
+  tcp::socket fresh = connect();
+  net::write(fresh, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nb")));
+  EXPECT_EQ(read_response(fresh).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_TRUE(closed_by_server(idle));
+  // The slow one was left alone and may still finish its request.
+  net::write(slow, net::buffer(std::string("Content-Length: 1\r\n\r\nc")));
+  std::string answer = read_response(slow);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_EQ(counter("deputy_http_connections_shed_total", {{"state", "idle"}}), 1);
+  EXPECT_EQ(counter("deputy_http_connections_shed_total", {{"state", "reading"}}), 0);
+}
+
+TEST_F(HttpFrontDoorTest, WithNoneIdleTheConnectionThatWaitedLongestForAWholeRequestIsClosed) {
+  tcp::socket oldest = connect();
+  net::write(oldest, net::buffer(std::string("POST /echo HTTP/1.1\r\n")));
+  wait_for_open(1);
+  tcp::socket newer = connect();
+  net::write(newer, net::buffer(std::string("POST /echo HTTP/1.1\r\n")));
+  wait_for_open(2);
+
+  tcp::socket genuine = connect();
+  net::write(genuine, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\ng")));
+  EXPECT_EQ(read_response(genuine).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_TRUE(closed_by_server(oldest));
+  net::write(newer, net::buffer(std::string("Host: t\r\nContent-Length: 1\r\n\r\nn")));
+  EXPECT_EQ(read_response(newer).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(counter("deputy_http_connections_shed_total", {{"state", "reading"}}), 1);
+}
+
+TEST_F(HttpFrontDoorTest, WithEveryConnectionBeingAnsweredANewOneWaitsForRoom) {
+  tcp::socket first = connect();
+  net::write(first, net::buffer(std::string("GET /held HTTP/1.1\r\nHost: t\r\n\r\n")));
+  ASSERT_TRUE(held_at_least(1));
+  tcp::socket second = connect();
+  net::write(second, net::buffer(std::string("GET /held HTTP/1.1\r\nHost: t\r\n\r\n")));
+  auto held = held_replies(2);
+  ASSERT_EQ(held.size(), 2u);
+
+  tcp::socket waiting = connect();  // the kernel takes it; the server does not yet
+  net::write(waiting, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nw")));
+  std::string early;
+  EXPECT_EQ(read_some(waiting, early, std::chrono::milliseconds(300)), net::error::timed_out) << early;
+  EXPECT_GE(counter("deputy_http_connections_refused_total", {{"reason", "at_cap"}}), 1);
+  EXPECT_EQ(server_->open_connections(), 2u);
+
+  // Once an answer is written, its connection is idle and makes way.
+  held[0](Response::text(200, "done"));
+  EXPECT_EQ(read_response(first).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  std::string answer = read_response(waiting);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_TRUE(closed_by_server(first));
+  held[1](Response::text(200, "done"));
+}
+
+TEST_F(HttpFrontDoorTest, HeadersMustArriveWithinTheHeaderTimeoutABodyHasTheReadTimeout) {
+  tcp::socket dribbling_headers = connect();
+  net::write(dribbling_headers, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\n")));
+  tcp::socket slow_body = connect();
+  net::write(slow_body, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the header timeout is 2 s
+  EXPECT_TRUE(closed_by_server(dribbling_headers));
+  net::write(slow_body, net::buffer(std::string("cde")));
+  std::string answer = read_response(slow_body);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("|abcde"), std::string::npos) << answer;
+}
+
+// The soft limit on open files, lowered for one test and given back.
+class OpenFileLimit {
+ public:
+  explicit OpenFileLimit(rlim_t soft) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  ~OpenFileLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Slow clients in a child process, each holding half a request, until it is killed.
+pid_t fork_slow_clients(uint16_t port, int count) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  static constexpr char kHalfRequest[] = "POST /echo HTTP/1.1\r\n";
+  pid_t child = fork();
+  if (child != 0) return child;
+  // Only system calls from here: the parent's other threads did not come along. The
+  // clients end with the test, however it ends.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  for (int i = 0; i < count; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) break;
+    (void)!write(fd, kHalfRequest, sizeof kHalfRequest - 1);
+  }
+  for (;;) pause();
+}
+
+TEST_F(HttpServerTest, RunningOutOfOpenFilesMakesRoomAndPausesInsteadOfSpinning) {
+  // This side's reactor exists before the limit comes down.
+  tcp::socket genuine = connect();
+  net::write(genuine, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\na")));
+  ASSERT_EQ(read_response(genuine).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  const auto open_files = std::distance(std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator{});
+  pid_t clients;
+  {
+    OpenFileLimit limit(open_files + 32);
+    // Far more slow clients than this process has files left for.
+    clients = fork_slow_clients(server_->port(), 200);
+    ASSERT_GT(clients, 0);
+    for (int i = 0; i < 500 && counter_value("out_of_files") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GE(counter_value("out_of_files"), 1);
+    EXPECT_LT(server_->max_connections(), 40u) << "the cap comes down to what fits";
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const double before = cpu_seconds();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_LT(cpu_seconds() - before, 0.2) << "the server spins while out of files";
+    EXPECT_LE(server_->open_connections(), server_->max_connections() + 1);
+
+    // A genuine request on a new connection still gets in, in place of the slowest: the cap
+    // left files for it.
+    tcp::socket fresh(io_);
+    boost::system::error_code ec;
+    fresh.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server_->port()), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    net::write(fresh, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nb")));
+    std::string answer = read_response(fresh);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  }
+  kill(clients, SIGKILL);
+  waitpid(clients, nullptr, 0);
 }
 
 }  // namespace

@@ -392,12 +392,16 @@ Status App::start_routes(const std::string& host, uint16_t listen_port) {
   http::ServerOptions options;
   options.max_body_bytes = cfg.server.max_body_bytes;
   options.header_limit_bytes = cfg.server.header_limit_bytes;
+  options.header_timeout = std::chrono::seconds(cfg.server.header_timeout_seconds);
   options.read_timeout = std::chrono::seconds(cfg.server.read_timeout_seconds);
   options.idle_timeout = std::chrono::seconds(cfg.server.idle_timeout_seconds);
+  // The membership's own connection and the ingest writer's are beside the pool.
+  options.max_connections = inbound_connections(cfg, open_file_limit(), workers(cfg) + 5 + database_lanes(cfg));
   p.server = std::make_unique<http::Server>(options, std::move(router), &c.metrics);
   if (Status s = p.server->listen(host, listen_port); !s.ok()) return s;
-  spdlog::info("Deputy listening on {}:{} ({} I/O threads, {} workers, database {})", host, p.server->port(),
-               io_threads(cfg), workers(cfg), c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
+  spdlog::info("Deputy listening on {}:{} ({} I/O threads, {} workers, at most {} connections, database {})", host,
+               p.server->port(), io_threads(cfg), workers(cfg), options.max_connections,
+               c.database->dialect() == store::Dialect::kSqlite ? "SQLite" : "PostgreSQL");
   return Status::Ok();
 }
 

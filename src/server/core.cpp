@@ -19,6 +19,13 @@ OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_fi
   return {std::min<long>(static_cast<long>(per_host_asked), total), total};
 }
 
+size_t inbound_connections(const config::Config& cfg, size_t open_files, size_t database_connections) {
+  if (cfg.server.max_connections) return cfg.server.max_connections;
+  const auto outbound = outbound_connections(cfg.server.outbound_connections_per_host, open_files);
+  const size_t reserved = static_cast<size_t>(outbound.total) + database_connections + 64;
+  return open_files > reserved + 16 ? open_files - reserved : 16;
+}
+
 bool on_postgres(const config::Config& cfg) { return cfg.database.rfind("postgres", 0) == 0; }
 
 unsigned worker_threads(const config::Config& cfg, unsigned cores) {

@@ -45,6 +45,11 @@ struct OutboundConnections {
 };
 OutboundConnections outbound_connections(unsigned per_host_asked, size_t open_files);
 
+// Inbound connections within the open-file limit: server.max_connections when set, else what
+// is left of the limit after outbound calls, the database's connections and a reserve of 64
+// for files, logs and the event loops (at least 16).
+size_t inbound_connections(const config::Config& config, size_t open_files, size_t database_connections);
+
 bool on_postgres(const config::Config& config);
 // How many job workers `config` asks for, on a machine with `cores`: server.workers, or one
 // per core (at least 2), twice that on PostgreSQL, whose reads keep a worker waiting.
