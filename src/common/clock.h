@@ -1,6 +1,7 @@
 // Time and randomness come through interfaces so tests can pin them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -25,15 +26,18 @@ class SystemClock final : public Clock {
   static const SystemClock& instance();
 };
 
+// A clock tests move by hand; safe to read on other threads while the test moves it.
 class FixedClock final : public Clock {
  public:
-  explicit FixedClock(int64_t unix_seconds) : now_(std::chrono::seconds(unix_seconds)) {}
-  std::chrono::system_clock::time_point now() const override { return now_; }
-  void advance(std::chrono::milliseconds by) { now_ += by; }
-  void set(int64_t unix_seconds) { now_ = std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)); }
+  explicit FixedClock(int64_t unix_seconds) : ticks_(std::chrono::system_clock::duration(std::chrono::seconds(unix_seconds)).count()) {}
+  std::chrono::system_clock::time_point now() const override {
+    return std::chrono::system_clock::time_point(std::chrono::system_clock::duration(ticks_.load()));
+  }
+  void advance(std::chrono::milliseconds by) { ticks_ += std::chrono::system_clock::duration(by).count(); }
+  void set(int64_t unix_seconds) { ticks_ = std::chrono::system_clock::duration(std::chrono::seconds(unix_seconds)).count(); }
 
  private:
-  std::chrono::system_clock::time_point now_;
+  std::atomic<std::chrono::system_clock::rep> ticks_;
 };
 
 // Cryptographically secure bytes; the OpenSSL-backed source is the only one used outside tests.

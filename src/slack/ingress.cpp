@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "slack/json_field.h"
 
 namespace deputy::slack {
 namespace {
@@ -22,40 +23,34 @@ Inbound ignored(std::string reason) {
   return in;
 }
 
-std::string str(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 Inbound classify_event(std::string_view body) {
   auto json = nlohmann::json::parse(body, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return malformed("body is not a JSON object");
-  std::string type = str(json, "type");
+  std::string type = json_string(json, "type");
   if (type == "url_verification") {
     Inbound in;
     in.kind = Inbound::Kind::kChallenge;
-    in.challenge = str(json, "challenge");
+    in.challenge = json_string(json, "challenge");
     if (in.challenge.empty()) return malformed("url_verification without a challenge");
     return in;
   }
   if (type != "event_callback") return ignored("envelope type '" + type + "'");
   const auto& event = json["event"];
   if (!event.is_object()) return malformed("event_callback without an event");
-  std::string event_type = str(event, "type");
+  std::string event_type = json_string(event, "type");
   bool wanted = false;
   if (event_type == "app_mention") {
     wanted = true;
-  } else if (event_type == "message" && str(event, "channel_type") == "im") {
+  } else if (event_type == "message" && json_string(event, "channel_type") == "im") {
     // Edits, joins and the bot's own posts arrive as messages too; only a person's new text is a command.
-    wanted = !event.contains("subtype") && !event.contains("bot_id") && !str(event, "user").empty();
+    wanted = !event.contains("subtype") && !event.contains("bot_id") && !json_string(event, "user").empty();
   }
   if (!wanted) return ignored("event '" + event_type + "'");
   Inbound in;
   in.kind = Inbound::Kind::kWork;
-  in.team_id = str(json, "team_id");
+  in.team_id = json_string(json, "team_id");
   in.delivery_kind = kind_name(DeliveryKind::kEvent);
-  std::string event_id = str(json, "event_id");
+  std::string event_id = json_string(json, "event_id");
   if (event_id.empty()) return malformed("event_callback without event_id");
   in.dedupe_key = "event:" + in.team_id + ":" + event_id;
   in.payload = std::string(body);
@@ -68,23 +63,23 @@ Inbound classify_form(std::string_view body) {
   if (auto payload = form->value("payload")) {
     auto json = nlohmann::json::parse(*payload, nullptr, false);
     if (json.is_discarded() || !json.is_object()) return malformed("payload field is not a JSON object");
-    std::string type = str(json, "type");
+    std::string type = json_string(json, "type");
     if (type != "block_actions") return ignored("interaction type '" + type + "'");
     const auto& actions = json["actions"];
     if (!actions.is_array() || actions.empty() || !actions[0].is_object()) return malformed("block_actions without actions");
     Inbound in;
     in.kind = Inbound::Kind::kWork;
     in.delivery_kind = kind_name(DeliveryKind::kBlockActions);
-    in.team_id = json.contains("team") ? str(json["team"], "id") : std::string();
-    std::string user = json.contains("user") ? str(json["user"], "id") : std::string();
-    std::string action_id = str(actions[0], "action_id");
-    std::string message_ts = json.contains("container") ? str(json["container"], "message_ts") : std::string();
+    in.team_id = json.contains("team") ? json_string(json["team"], "id") : std::string();
+    std::string user = json.contains("user") ? json_string(json["user"], "id") : std::string();
+    std::string action_id = json_string(actions[0], "action_id");
+    std::string message_ts = json.contains("container") ? json_string(json["container"], "message_ts") : std::string();
     if (action_id.rfind("view.", 0) == 0 || message_ts.empty()) {
       // Views (lists) may be asked for again; only an exact redelivery is a duplicate.
-      in.dedupe_key = "action:" + in.team_id + ":" + str(json, "trigger_id");
+      in.dedupe_key = "action:" + in.team_id + ":" + json_string(json, "trigger_id");
     } else {
       // A double click is the same user, message, button and value: it runs once.
-      in.dedupe_key = "action:" + in.team_id + ":" + user + ":" + message_ts + ":" + action_id + ":" + str(actions[0], "value");
+      in.dedupe_key = "action:" + in.team_id + ":" + user + ":" + message_ts + ":" + action_id + ":" + json_string(actions[0], "value");
     }
     in.payload = std::move(*payload);
     return in;

@@ -4,16 +4,11 @@
 
 #include "common/delivery_kind.h"
 #include "common/encoding.h"
+#include "slack/json_field.h"
 #include "slack/web_api.h"
 
 namespace deputy::slack {
 namespace {
-
-std::string str(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // Removes "<@BOT>" (and "<@BOT|name>") mentions of the bot from the text (raw Slack text, in
 // which '<' only ever opens a form). When the envelope does not say who the bot is, the first
@@ -55,24 +50,24 @@ Result<Request> slash_command(Field field) {
 Result<Request> event(const nlohmann::json& json) {
   const auto& event = json["event"];
   CommandRequest request;
-  request.where.team_id = str(json, "team_id");
-  request.where.user_id = str(event, "user");
-  request.where.channel_id = str(event, "channel");
+  request.where.team_id = json_string(json, "team_id");
+  request.where.user_id = json_string(event, "user");
+  request.where.channel_id = json_string(event, "channel");
   std::string bot_user_id;
   if (json.contains("authorizations") && json["authorizations"].is_array() && !json["authorizations"].empty()) {
-    bot_user_id = str(json["authorizations"][0], "user_id");
+    bot_user_id = json_string(json["authorizations"][0], "user_id");
   }
-  if (str(event, "type") == "app_mention") {
+  if (json_string(event, "type") == "app_mention") {
     request.origin = Origin::kMention;
     request.where.via = ReplyVia::kEphemeral;
-    request.where.thread_ts = str(event, "thread_ts");
+    request.where.thread_ts = json_string(event, "thread_ts");
   } else {
     // A DM is answered inline, as a person would answer it; in a thread only when written in one.
     request.origin = Origin::kDirectMessage;
     request.where.via = ReplyVia::kDirectMessage;
-    request.where.thread_ts = str(event, "thread_ts");
+    request.where.thread_ts = json_string(event, "thread_ts");
   }
-  request.text = strip_mentions(str(event, "text"), bot_user_id, request.origin == Origin::kMention);
+  request.text = strip_mentions(json_string(event, "text"), bot_user_id, request.origin == Origin::kMention);
   if (request.where.user_id.empty() || request.where.channel_id.empty()) return InvalidArgument("event without user or channel");
   return Request(request);
 }
@@ -80,22 +75,22 @@ Result<Request> event(const nlohmann::json& json) {
 Result<Request> block_actions(const nlohmann::json& json) {
   ActionRequest request;
   const auto& action = json["actions"][0];
-  request.action_id = str(action, "action_id");
-  request.value = str(action, "value");
-  request.block_id = str(action, "block_id");
-  request.where.team_id = json.contains("team") ? str(json["team"], "id") : "";
-  request.where.user_id = json.contains("user") ? str(json["user"], "id") : "";
-  request.where.response_url = str(json, "response_url");
+  request.action_id = json_string(action, "action_id");
+  request.value = json_string(action, "value");
+  request.block_id = json_string(action, "block_id");
+  request.where.team_id = json.contains("team") ? json_string(json["team"], "id") : "";
+  request.where.user_id = json.contains("user") ? json_string(json["user"], "id") : "";
+  request.where.response_url = json_string(json, "response_url");
   const auto& container = json.contains("container") ? json["container"] : nlohmann::json::object();
-  request.message_ts = str(container, "message_ts");
+  request.message_ts = json_string(container, "message_ts");
   request.in_ephemeral_message = container.is_object() && container.value("is_ephemeral", false);
-  request.where.channel_id = json.contains("channel") ? str(json["channel"], "id") : "";
-  if (request.where.channel_id.empty()) request.where.channel_id = str(container, "channel_id");
+  request.where.channel_id = json.contains("channel") ? json_string(json["channel"], "id") : "";
+  if (request.where.channel_id.empty()) request.where.channel_id = json_string(container, "channel_id");
   bool direct = !request.where.channel_id.empty() && request.where.channel_id[0] == 'D';
   if (direct && !request.in_ephemeral_message) {
     // Answered beside the message with the button: in its thread when it sits in one.
     request.where.via = ReplyVia::kDirectMessage;
-    request.where.thread_ts = json.contains("message") ? str(json["message"], "thread_ts") : "";
+    request.where.thread_ts = json.contains("message") ? json_string(json["message"], "thread_ts") : "";
   } else {
     request.where.via = request.where.response_url.empty() ? ReplyVia::kEphemeral : ReplyVia::kResponseUrl;
   }
@@ -115,7 +110,7 @@ Result<Request> interpret(const std::string& stored_kind, const std::string& pay
   }
   auto json = nlohmann::json::parse(payload, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return InvalidArgument("stored payload is not JSON");
-  if (kind == DeliveryKind::kSlashCommand) return slash_command([&](const char* name) { return str(json, name); });
+  if (kind == DeliveryKind::kSlashCommand) return slash_command([&](const char* name) { return json_string(json, name); });
   if (kind == DeliveryKind::kEvent) return event(json);
   if (kind == DeliveryKind::kBlockActions) return block_actions(json);
   return InvalidArgument("not a delivery from Slack: kind '" + stored_kind.substr(0, 40) + "'");

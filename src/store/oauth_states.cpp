@@ -4,7 +4,7 @@ namespace deputy::store {
 
 namespace {
 
-PendingLogin from_row(const Row& row) {
+PendingLogin pending_login_from_row(const Row& row) {
   return PendingLogin{row.text(0), row.text(1), row.text(2), row.text(3),  row.text(4),       row.text(5),
                       row.text(6), Blob{row.blob(7)}, Blob{row.blob(8)}, row.text(9), row.integer(10), row.integer(11)};
 }
@@ -42,7 +42,7 @@ Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::consum
       return Status::Ok();
     }
     const Row& row = claimed->front();
-    PendingLogin p = from_row(row);
+    PendingLogin p = pending_login_from_row(row);
     result.first = p.expires_at < now ? StateOutcome::kExpired : StateOutcome::kConsumed;
     result.second = std::move(p);
     return Status::Ok();
@@ -65,7 +65,7 @@ Result<std::pair<StateOutcome, std::optional<PendingLogin>>> OAuthStates::start(
         {now, browser_hash, state_hash, now});
     if (!started) return started.status();
     if (!started->empty()) {
-      result = {StateOutcome::kConsumed, from_row(started->front())};
+      result = {StateOutcome::kConsumed, pending_login_from_row(started->front())};
       return Status::Ok();
     }
     auto known = tx.query("SELECT expires_at FROM oauth_states WHERE state_hash = ?", {state_hash});

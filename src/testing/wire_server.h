@@ -121,9 +121,12 @@ class WireServer {
           stream.handshake(boost::asio::ssl::stream_base::server, handshake);
           if (!handshake) serve(stream, id);
         }
+        // Under the lock: the destructor may be shutting the same socket down to wake it.
+        std::lock_guard done(mutex_);
         boost::system::error_code ignored;
         socket->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
         socket->close(ignored);
+        std::erase(open_, socket);
       });
     }
   }

@@ -78,7 +78,7 @@ test('deputy keys rotate re-encrypts while the server runs, which keeps working'
   const { deputy } = stack;
   const out = execFileSync(DEPUTY_BIN, ['keys', 'rotate', '--config', deputy.config], {
     cwd: deputy.dir,
-    env: { PATH: process.env.PATH, ...deputy.databaseEnv(), DEPUTY_APP_DEMO_CLIENT_SECRET: 'x' },
+    env: deputy.cliEnv({ DEPUTY_APP_DEMO_CLIENT_SECRET: 'x' }),
   }).toString();
   assert.match(out, /re-encrypted [1-9]\d* connections/);
   assert.match(await check('U0ALICE'), /knows you as alice@example\.com/);

@@ -1,11 +1,30 @@
 // Starts the real deputy binary as a child process for end-to-end tests.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import net from 'node:net';
 
 export const DEPUTY_BIN = resolve(process.env.DEPUTY_BIN ?? 'build/src/deputy');
+
+// A sanitizer build's settings reach every Deputy the tests start, the CLI included. With
+// log_path set (scripts/test sets it), a report is a file named <log_path>.<pid>.
+const SANITIZER_VARIABLES = ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'TSAN_OPTIONS'];
+export function sanitizerEnv() {
+  return Object.fromEntries(SANITIZER_VARIABLES.filter((v) => process.env[v] !== undefined).map((v) => [v, process.env[v]]));
+}
+
+/** The sanitizer reports a process left, as text ('' when none, or no sanitizer build). */
+export function sanitizerReports(pid) {
+  let text = '';
+  for (const variable of SANITIZER_VARIABLES) {
+    const logPath = /(?:^|:)log_path=([^:]+)/.exec(process.env[variable] ?? '')?.[1];
+    if (!logPath) continue;
+    const file = `${logPath}.${pid}`;
+    if (existsSync(file)) text += readFileSync(file, 'utf8');
+  }
+  return text;
+}
 
 // DEPUTY_E2E_POSTGRES_URL (a server scripts/with-postgres started): each Deputy working
 // folder gets a PostgreSQL database of its own there instead of its SQLite file; a Deputy
@@ -76,7 +95,7 @@ export class Deputy {
 
   /** The environment for running the CLI beside this server (same database). */
   cliEnv(more = {}) {
-    return { PATH: process.env.PATH, ...this.databaseEnv(), ...this.extraEnv, ...more };
+    return { PATH: process.env.PATH, ...sanitizerEnv(), ...this.databaseEnv(), ...this.extraEnv, ...more };
   }
 
   /** PostgreSQL only: everything the database holds, as pg_dump writes it (bytea as hex). */
@@ -93,6 +112,7 @@ export class Deputy {
       cwd: this.dir,
       env: {
         PATH: process.env.PATH,
+        ...sanitizerEnv(),
         DEPUTY_LISTEN: `127.0.0.1:${this.port}`,
         DEPUTY_LOG_LEVEL: 'debug',
         ...this.databaseEnv(),
@@ -122,11 +142,14 @@ export class Deputy {
     throw new Error(`deputy did not become ready:\n${this.logs}`);
   }
 
-  /** SIGTERM and wait; resolves with {code, signal}. */
+  /** SIGTERM and wait; resolves with {code, signal}. Throws when a sanitizer reported. */
   async stop(signal = 'SIGTERM') {
-    if (!this.child || this.exited) return this.exitPromise;
-    this.child.kill(signal);
-    return this.exitPromise;
+    if (!this.child) return undefined;
+    if (!this.exited) this.child.kill(signal);
+    const exit = await this.exitPromise;
+    const reports = sanitizerReports(this.child.pid);
+    if (reports) throw new Error(`deputy (pid ${this.child.pid}) had sanitizer reports:\n${reports}`);
+    return exit;
   }
 
   async kill9() {
