@@ -169,6 +169,46 @@ TEST_F(BotTest, OffboardingWaitsForAnAdminsConfirmationAndAClickFromAnyoneElseCh
   slack_http.answer_all();
 }
 
+TEST_F(BotTest, ADisconnectClickForSomeoneElsesConnectionIsRefusedWhateverItsValueSays) {
+  auto alices = testing::sealed_connection(vault, "conn-alice", "U0ALICE", "demo", R"({"access_token":"at"})", clock.unix_seconds() + 3600,
+                                           "http://api.test");
+  ASSERT_TRUE(connections->upsert(alices, std::nullopt).ok());
+  auto click = [&](const std::string& user, const std::string& team) {
+    store::ClaimedDelivery d;
+    d.id = 3;
+    d.attempts = 1;
+    d.delivery.team_id = team;
+    d.delivery.kind = "block_actions";
+    d.delivery.payload = nlohmann::json{{"type", "block_actions"}, {"team", {{"id", team}}}, {"user", {{"id", user}}},
+                                        {"channel", {{"id", "D1"}}}, {"response_url", "https://hooks.slack.test/z"},
+                                        {"actions", {{{"action_id", actions::kDisconnect}, {"value", "conn-alice"}}}}}
+                             .dump();
+    return d;
+  };
+  // Mallory forges a click carrying Alice's connection id; so does someone of another
+  // workspace with Alice's own user id.
+  for (auto [user, team] : {std::pair<std::string, std::string>{"U0MALLORY", "T1"}, {"U0ALICE", "T2"}}) {
+    slack_http.requests.clear();
+    bot->handle(click(user, team), [](Status) {});
+    ASSERT_EQ(slack_http.requests.size(), 1u) << user;
+    EXPECT_NE(slack_http.requests[0].body.find("That connection is not yours"), std::string::npos) << slack_http.requests[0].body;
+    slack_http.answer_all();
+    EXPECT_EQ(connections->of_user("T1", "U0ALICE")->size(), 1u) << user << " of " << team << " disconnected Alice";
+  }
+  auto refused = connections->read_audit("T1", "U0MALLORY", 50);
+  ASSERT_TRUE(refused) << refused.status().message();
+  size_t audited = 0;
+  for (const auto& entry : *refused) audited += entry.event.event == "disconnect_refused";
+  EXPECT_EQ(audited, 1u) << "the forged click is audited";
+
+  // Alice's own click is not refused.
+  slack_http.requests.clear();
+  bot->handle(click("U0ALICE", "T1"), [](Status) {});
+  slack_http.answer_all();
+  for (const auto& r : slack_http.requests) EXPECT_EQ(r.body.find("not yours"), std::string::npos) << r.body;
+  EXPECT_EQ(connections->of_user("T1", "U0ALICE")->size(), 0u);
+}
+
 TEST_F(BotTest, TheHelpHintIsTheWayThePersonAsked) {
   // In a slash command, help is the slash command as this workspace named it.
   store::ClaimedDelivery renamed = slash_command("frobnicate");

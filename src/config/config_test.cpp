@@ -76,6 +76,21 @@ TEST(Config, LimitsOnJobsInFlightAndOutboundConnections) {
   EXPECT_FALSE(load_from_string("server:\n  jobs_in_flight: 0\n", {}, "deputy.yaml"));
 }
 
+TEST(Config, TheFrontDoorsCapAndDeadlines) {
+  auto defaults = load_from_string("listen: 127.0.0.1:3000\n", {}, "deputy.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->server.max_connections, 0u) << "from the open-file limit";
+  EXPECT_EQ(defaults->server.header_timeout_seconds, 10u);
+  EXPECT_EQ(defaults->server.read_timeout_seconds, 30u);
+  auto set = load_from_string("server:\n  max_connections: 5000\n  header_timeout_seconds: 5\n", {}, "deputy.yaml");
+  ASSERT_TRUE(set) << set.status().message();
+  EXPECT_EQ(set->server.max_connections, 5000u);
+  EXPECT_EQ(set->server.header_timeout_seconds, 5u);
+  auto zero = load_from_string("server:\n  header_timeout_seconds: 0\n", {}, "deputy.yaml");
+  ASSERT_FALSE(zero) << "a zero deadline would close every connection at once";
+  EXPECT_NE(zero.status().message().find("server.header_timeout_seconds"), std::string::npos) << zero.status().message();
+}
+
 TEST(Config, ErrorsNameFileLineAndField) {
   auto c = load_from_string("listen: 127.0.0.1:3000\nserver:\n  workers: many\n", {}, "deputy.yaml");
   ASSERT_FALSE(c);

@@ -666,13 +666,8 @@ void Server::run(unsigned threads) {
 void Server::stop() {
   auto impl = impl_;
   if (impl->stopping.exchange(true)) return;
-  net::post(impl->acceptor.get_executor(), [impl] {
-    beast::error_code ignored;
-    impl->acceptor.close(ignored);
-    impl->accept_pause.cancel();
-    // The contexts may now end once their connections have.
-    for (auto& guard : impl->keep_running) guard.reset();
-  });
+  // Posted while every context still runs: a task posted to a context that has returned
+  // from run() would never run, and would keep its session, and so the server, alive.
   std::vector<std::shared_ptr<Impl::Session>> live;
   {
     std::lock_guard lock(impl->sessions_mutex);
@@ -681,6 +676,13 @@ void Server::stop() {
     }
   }
   for (auto& session : live) session->close_if_idle();
+  net::post(impl->acceptor.get_executor(), [impl] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->accept_pause.cancel();
+    // The contexts may now end once their connections have.
+    for (auto& guard : impl->keep_running) guard.reset();
+  });
 }
 
 }  // namespace deputy::http

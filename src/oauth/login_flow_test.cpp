@@ -102,6 +102,25 @@ struct LoginFlowTest : ::testing::Test {
   }
 
   size_t stored_connections() { return connections->of_user("T1", "U0ALICE").value().size(); }
+
+  // The demo app found by OIDC discovery, whose document says whether the server names
+  // itself in `iss` on every answer (RFC 9207).
+  void use_discovered_app(bool says_it_sends_iss) {
+    App app = testing::demo_app();
+    app.issuer = "http://idp.test";
+    app.discover = true;
+    app.authorize_url = "http://idp.test/authorize";
+    app.userinfo_url = "http://idp.test/userinfo";
+    nlohmann::json document = {{"issuer", "http://idp.test"},
+                               {"authorization_endpoint", "http://idp.test/authorize"},
+                               {"token_endpoint", "http://idp.test/token"},
+                               {"authorization_response_iss_parameter_supported", says_it_sends_iss}};
+    idp.push(200, document.dump());
+    apps = std::make_unique<AppRegistry>(std::map<std::string, App>{{"demo", app}}, protocol);
+    LoginOptions options{"https://deputy.test/"};
+    links = std::make_unique<LoginLinks>(*apps, *states, vault, clock, metrics, options);
+    flow = std::make_unique<LoginFlow>(*apps, protocol, *connections, *states, vault, slack, listener, messenger, clock, metrics, options);
+  }
 };
 
 TEST_F(LoginFlowTest, StartSendsTheBrowserToTheAppWithPkceAndTheState) {
@@ -168,6 +187,31 @@ TEST_F(LoginFlowTest, AnAnswerNamingAnotherIssuerConnectsNothing) {
   EXPECT_EQ(page.title, "Login not accepted");
   EXPECT_EQ(requests_to("/token"), 0u);
   EXPECT_EQ(stored_connections(), 0u);
+}
+
+TEST_F(LoginFlowTest, AnAnswerWithoutIssFromAServerThatSaidItAlwaysSendsOneConnectsNothing) {
+  use_discovered_app(/*says_it_sends_iss=*/true);
+  auto [state, browser] = opened_link();
+  ASSERT_EQ(requests_to("/.well-known/openid-configuration"), 1u);
+  app_answers("alice@example.com");
+  LoginPage page = flow->callback({state, "", "", "the-code", browser});
+  EXPECT_EQ(page.status, 400);
+  EXPECT_EQ(page.title, "Login not accepted");
+  EXPECT_EQ(requests_to("/token"), 0u) << "the code is never exchanged";
+  EXPECT_EQ(stored_connections(), 0u);
+}
+
+TEST_F(LoginFlowTest, AnAnswerWithTheDiscoveredIssuersIssIsAcceptedAndOneWithoutIsWhenTheServerNeverSaidItSendsOne) {
+  use_discovered_app(/*says_it_sends_iss=*/true);
+  auto [state, browser] = opened_link();
+  app_answers("alice@example.com");
+  EXPECT_EQ(flow->callback({state, "http://idp.test", "", "the-code", browser}).status, 200);
+
+  use_discovered_app(/*says_it_sends_iss=*/false);
+  auto [state2, browser2] = opened_link();
+  app_answers("alice@example.com");
+  LoginPage page = flow->callback({state2, "", "", "the-code", browser2});
+  EXPECT_EQ(page.status, 200) << page.message;
 }
 
 TEST_F(LoginFlowTest, AnAnswerFromTheAppsOwnOriginIsAccepted) {

@@ -22,6 +22,16 @@ TEST(OutboundConnections, NeverMoreThanHalfTheOpenFiles) {
   EXPECT_EQ(outbound_connections(1024, 10).total, 16) << "a floor, however low the limit";
 }
 
+TEST(InboundConnections, WhatTheOpenFilesLeaveAfterOutboundCallsTheDatabaseAndAReserve) {
+  config::Config cfg;
+  // At the usual 1,024: half goes to outbound calls, then the database's and a reserve of 64.
+  EXPECT_EQ(inbound_connections(cfg, 1024, 10), 1024u - 512u - 10u - 64u);
+  EXPECT_EQ(inbound_connections(cfg, 65536, 10), 65536u - 2048u - 10u - 64u);
+  EXPECT_EQ(inbound_connections(cfg, 100, 10), 16u) << "a floor, however low the limit";
+  cfg.server.max_connections = 5000;
+  EXPECT_EQ(inbound_connections(cfg, 1024, 10), 5000u) << "what the config asks for";
+}
+
 TEST(WorkerThreads, OnePerCoreByDefaultTwiceThatOnPostgres) {
   config::Config cfg;
   cfg.database = "sqlite:./deputy.db";
