@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -433,24 +433,19 @@ double cpu_seconds() {
   return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-// Slow clients in a child process, each holding half a request, until it is killed.
-pid_t fork_slow_clients(uint16_t port, int count) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  static constexpr char kHalfRequest[] = "POST /echo HTTP/1.1\r\n";
-  pid_t child = fork();
-  if (child != 0) return child;
-  // Only system calls from here: the parent's other threads did not come along. The
-  // clients end with the test, however it ends.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  for (int i = 0; i < count; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) break;
-    (void)!write(fd, kHalfRequest, sizeof kHalfRequest - 1);
-  }
-  for (;;) pause();
+// Slow clients in another process, each holding half a request, until it is killed (or for
+// a minute). bash's /dev/tcp makes the connections: this threaded process is not forked.
+pid_t spawn_slow_clients(uint16_t port, int count) {
+  const std::string script = "for i in $(seq " + std::to_string(count) + "); do exec {fd}<>/dev/tcp/127.0.0.1/" +
+                             std::to_string(port) + "; printf 'POST /echo HTTP/1.1\\r\\n' >&$fd; done; exec sleep 60";
+  // Its own open-file limit: this process's has been lowered.
+  std::vector<std::string> args = {"prlimit", "--nofile=4096", "bash", "-c", script};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t child = 0;
+  if (posix_spawnp(&child, "prlimit", nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  return child;
 }
 
 TEST_F(HttpServerTest, RunningOutOfOpenFilesMakesRoomAndPausesInsteadOfSpinning) {
@@ -463,7 +458,7 @@ TEST_F(HttpServerTest, RunningOutOfOpenFilesMakesRoomAndPausesInsteadOfSpinning)
   {
     OpenFileLimit limit(open_files + 32);
     // Far more slow clients than this process has files left for.
-    clients = fork_slow_clients(server_->port(), 200);
+    clients = spawn_slow_clients(server_->port(), 200);
     ASSERT_GT(clients, 0);
     for (int i = 0; i < 500 && server_->max_connections() >= 40u; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_GE(counter_value("out_of_files"), 1);
