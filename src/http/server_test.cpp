@@ -434,10 +434,10 @@ double cpu_seconds() {
 }
 
 // Slow clients in another process, each holding half a request, until it is killed (or for
-// a minute). bash's /dev/tcp makes the connections: this threaded process is not forked.
+// 20 s). bash's /dev/tcp makes the connections: this threaded process is not forked.
 pid_t spawn_slow_clients(uint16_t port, int count) {
   const std::string script = "for i in $(seq " + std::to_string(count) + "); do exec {fd}<>/dev/tcp/127.0.0.1/" +
-                             std::to_string(port) + "; printf 'POST /echo HTTP/1.1\\r\\n' >&$fd; done; exec sleep 60";
+                             std::to_string(port) + "; printf 'POST /echo HTTP/1.1\\r\\n' >&$fd; done; exec sleep 20";
   // Its own open-file limit: this process's has been lowered.
   std::vector<std::string> args = {"prlimit", "--nofile=4096", "bash", "-c", script};
   std::vector<char*> argv;
