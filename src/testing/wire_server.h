@@ -134,10 +134,13 @@ class WireServer {
   template <typename Stream>
   void serve(Stream& stream, int connection) {
     boost::asio::streambuf buffer;
-    while (!stopping_) {
+    bool kept_alive = false;  // a request was answered on this connection
+    for (; !stopping_; kept_alive = true) {
       boost::system::error_code ec;
-      // Like a server's keep-alive timeout: a connection idle that long is closed.
-      if (const int idle = idle_close_ms_.load(); idle > 0 && buffer.size() == 0) {
+      // Like a server's keep-alive timeout: a connection idle that long between requests is
+      // closed. A new connection's first request is waited for as servers do, far longer: a
+      // client slowed down (by a sanitizer, say) must not see its fresh connection closed.
+      if (const int idle = idle_close_ms_.load(); idle > 0 && kept_alive && buffer.size() == 0) {
         pollfd waiting{static_cast<int>(native_socket(stream)), POLLIN, 0};
         if (::poll(&waiting, 1, idle) == 0) return;
       }
