@@ -699,8 +699,16 @@ void JobRunner::decide(const slack::ActionRequest& click, bool approved, int att
       (void)audit_.audit({click.where.team_id, "approval_refused", click.where.user_id, "", "", "", "", "job " + job_id.substr(0, 64)});
       return outbox_.start_send(click.where, text_message("Only the person asked to approve this request can decide it."), std::move(done));
     }
-    case store::Decision::kNotWaiting:
+    case store::Decision::kNotWaiting: {
+      // The approver may click before the job that asked has recorded that it waits (the
+      // request reaches Slack first): while the job still runs, the click comes back shortly.
+      auto job = jobs_.get(job_id);
+      if (!job) return done(job.status());
+      if (job->has_value() && ((*job)->state == js::kQueued || (*job)->state == js::kRunning))
+        return done(Unavailable("job " + job_id.substr(0, 64) + " has not yet recorded that it waits for this decision")
+                        .with_retry_after(std::chrono::milliseconds(500)));
       return outbox_.start_send(click.where, text_message("This request is no longer waiting for a decision."), std::move(done));
+    }
     case store::Decision::kAlreadyDecided: {
       auto job = jobs_.get(job_id);
       if (!job) return done(job.status());

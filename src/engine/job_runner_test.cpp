@@ -99,6 +99,30 @@ TEST_F(JobRunnerTest, AClickWhileAnotherRunnerRunsTheDecidedJobIsToldItChangesNo
   EXPECT_EQ((*jobs->get("J1"))->state, store::job_state::kRunning) << "the other runner still has it";
 }
 
+TEST_F(JobRunnerTest, AClickBeforeTheJobHasRecordedThatItWaitsComesBackShortlyInsteadOfBeingTurnedAway) {
+  // The approval request reached Bob; the job that sent it has not yet parked itself.
+  store::JobRecord job;
+  job.id = "J2";
+  job.origin = "delivery:J2";
+  job.team_id = "T1";
+  job.requester = "U0ALICE";
+  job.recipe = "approve request";
+  job.params = "{}";
+  job.reply_to = "{}";
+  ASSERT_TRUE(jobs->create(job));
+  auto running = jobs->claim("J2");
+  ASSERT_TRUE(running && running->has_value());
+
+  Status early = runner->decide(bobs_click("J2"), true, 1);
+  EXPECT_EQ(early.code(), ErrorCode::kUnavailable) << early.message();
+  EXPECT_GT(early.retry_after().count(), 0) << "a wait, not a failed try";
+  EXPECT_TRUE(slack_http.requests.empty()) << "Bob is not told the request no longer waits";
+
+  // Once the job has finished, a click is turned away as before.
+  ASSERT_TRUE(jobs->park(**running, store::job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
+  ASSERT_EQ(*jobs->decide("J2", 0, "T1", "U0BOB", false), store::Decision::kRecorded);
+}
+
 // Writes held until the test lets each one through, to see what the runner does while one waits.
 class HeldWrites final : public store::Writes {
  public:
