@@ -58,8 +58,8 @@ struct JobRunnerTest : ::testing::Test {
     runner = std::make_unique<JobRunner>(recipes, *jobs, *apps, *tokens, *links, *connections, app_http, slack, *outbox, metrics);
   }
 
-  // A job whose approval Bob has given, now queued to run.
-  void approved_job(const std::string& id) {
+  // Alice's "approve request" job, created and queued.
+  void queued_job(const std::string& id) {
     store::JobRecord job;
     job.id = id;
     job.origin = "delivery:" + id;
@@ -69,6 +69,11 @@ struct JobRunnerTest : ::testing::Test {
     job.params = "{}";
     job.reply_to = "{}";
     ASSERT_TRUE(jobs->create(job));
+  }
+
+  // A job whose approval Bob has given, now queued to run.
+  void approved_job(const std::string& id) {
+    queued_job(id);
     auto claimed = jobs->claim(id);
     ASSERT_TRUE(claimed && claimed->has_value());
     ASSERT_TRUE(jobs->park(**claimed, store::job_state::kAwaitingApproval, "U0BOB", "", "{}").ok());
@@ -101,15 +106,7 @@ TEST_F(JobRunnerTest, AClickWhileAnotherRunnerRunsTheDecidedJobIsToldItChangesNo
 
 TEST_F(JobRunnerTest, AClickBeforeTheJobHasRecordedThatItWaitsComesBackShortlyInsteadOfBeingTurnedAway) {
   // The approval request reached Bob; the job that sent it has not yet parked itself.
-  store::JobRecord job;
-  job.id = "J2";
-  job.origin = "delivery:J2";
-  job.team_id = "T1";
-  job.requester = "U0ALICE";
-  job.recipe = "approve request";
-  job.params = "{}";
-  job.reply_to = "{}";
-  ASSERT_TRUE(jobs->create(job));
+  queued_job("J2");
   auto running = jobs->claim("J2");
   ASSERT_TRUE(running && running->has_value());
 
